@@ -1,0 +1,65 @@
+//! Hot loops of ser as plain functions over slices: no ndarray types, no allocation in inner loops.
+//!
+//! Every kernel is generic over [`Real`] (f32 for training, f64 for gradient checks) and
+//! has a slow `_ref` twin that the tests compare it with.
+
+pub mod gemm;
+
+pub use gemm::{gemm, gemm_ref};
+
+/// The float types ser computes in. f32 is the speed path; f64 makes finite differences exact enough
+/// for gradient checks.
+pub trait Real:
+    num_traits::Float
+    + num_traits::FromPrimitive
+    + num_traits::NumAssign
+    + std::iter::Sum
+    + std::fmt::Debug
+    + std::fmt::Display
+    + Default
+    + Send
+    + Sync
+    + 'static
+{
+    /// `C <- alpha * A B + beta * C` with explicit row/column strides (matrixmultiply's convention).
+    ///
+    /// # Safety
+    /// The strides must keep every touched element inside the pointed-to buffers.
+    #[allow(clippy::too_many_arguments)]
+    unsafe fn gemm_raw(
+        m: usize, k: usize, n: usize, alpha: Self,
+        a: *const Self, rsa: isize, csa: isize,
+        b: *const Self, rsb: isize, csb: isize,
+        beta: Self,
+        c: *mut Self, rsc: isize, csc: isize,
+    );
+
+    /// Converts from f64; used for constants.
+    fn c(x: f64) -> Self {
+        Self::from_f64(x).expect("every f64 constant is representable")
+    }
+}
+
+impl Real for f32 {
+    unsafe fn gemm_raw(
+        m: usize, k: usize, n: usize, alpha: f32,
+        a: *const f32, rsa: isize, csa: isize,
+        b: *const f32, rsb: isize, csb: isize,
+        beta: f32,
+        c: *mut f32, rsc: isize, csc: isize,
+    ) {
+        matrixmultiply::sgemm(m, k, n, alpha, a, rsa, csa, b, rsb, csb, beta, c, rsc, csc)
+    }
+}
+
+impl Real for f64 {
+    unsafe fn gemm_raw(
+        m: usize, k: usize, n: usize, alpha: f64,
+        a: *const f64, rsa: isize, csa: isize,
+        b: *const f64, rsb: isize, csb: isize,
+        beta: f64,
+        c: *mut f64, rsc: isize, csc: isize,
+    ) {
+        matrixmultiply::dgemm(m, k, n, alpha, a, rsa, csa, b, rsb, csb, beta, c, rsc, csc)
+    }
+}

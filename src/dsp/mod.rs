@@ -1,0 +1,5 @@
+//! Signal-processing building blocks shared by the audio front end and the features.
+
+pub mod stft;
+
+pub use stft::{hann_periodic, pad_signal, stft, PadMode};
