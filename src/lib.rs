@@ -5,6 +5,7 @@
 
 pub use ser_kernels::Real;
 
+pub mod data;
 pub mod dsp;
 pub mod nn;
 pub mod optim;
