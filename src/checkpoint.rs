@@ -1,0 +1,143 @@
+//! Model files: safetensors with the PyTorch parameter names of the authors' model, so weights move
+//! between PyTorch (`model.load_state_dict(safetensors.torch.load_file(f))`) and ser both ways.
+//!
+//! Tensors are stored as F32 (BatchNorm's `num_batches_tracked` as an I64 scalar, as PyTorch keeps
+//! it). ser's own settings (dropout, padding, feature input) go in the string metadata.
+
+use crate::nn::model::{ModelConfig, Padding, SerModel};
+use crate::Real;
+use safetensors::tensor::{Dtype, SafeTensors, TensorView};
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+
+#[derive(Debug, thiserror::Error)]
+pub enum CheckpointError {
+    #[error("{path}: {source}")]
+    Io { path: PathBuf, source: std::io::Error },
+    #[error("{path}: not a safetensors file ({reason})")]
+    Format { path: PathBuf, reason: String },
+    #[error("{path}: tensor '{name}' is missing")]
+    Missing { path: PathBuf, name: String },
+    #[error("{path}: tensor '{name}' has shape {actual:?}, expected {expected:?}")]
+    Shape { path: PathBuf, name: String, expected: Vec<usize>, actual: Vec<usize> },
+    #[error("{path}: tensor '{name}' is {actual}, expected F32")]
+    Dtype { path: PathBuf, name: String, actual: String },
+    #[error("{path}: metadata '{key}' = '{value}' is not understood")]
+    Metadata { path: PathBuf, key: String, value: String },
+}
+
+/// Metadata key for the dropout switch ("true"/"false").
+pub const META_DROPOUT: &str = "ser.dropout";
+/// Metadata key for the padding mode ("study"/"masked").
+pub const META_PADDING: &str = "ser.padding";
+
+/// Serialises the model (as f32) with `metadata` plus the model's own switches.
+pub fn to_bytes<T: Real>(model: &mut SerModel<T>, mut metadata: HashMap<String, String>) -> Vec<u8> {
+    metadata.insert(META_DROPOUT.into(), model.config.dropout.to_string());
+    metadata.insert(META_PADDING.into(), model.config.padding.name().into());
+    let mut owned: Vec<(String, Vec<usize>, Vec<u8>, Dtype)> = Vec::new();
+    let mut push = |name: String, shape: Vec<usize>, values: Vec<f32>| {
+        owned.push((name, shape, values.iter().flat_map(|v| v.to_le_bytes()).collect(), Dtype::F32));
+    };
+    let to_f32 = |it: &mut dyn Iterator<Item = T>| it.map(|v| v.to_f32().unwrap()).collect::<Vec<f32>>();
+    for (name, p) in model.params() {
+        push(name, p.value.shape().to_vec(), to_f32(&mut p.value.iter().copied()));
+    }
+    for (name, b) in model.buffers() {
+        push(name, b.shape().to_vec(), to_f32(&mut b.iter().copied()));
+    }
+    owned.push(("classify.0.num_batches_tracked".into(), vec![], (model.bn.num_batches_tracked as i64).to_le_bytes().to_vec(), Dtype::I64));
+    let views: Vec<(String, TensorView<'_>)> = owned
+        .iter()
+        .map(|(n, s, d, t)| (n.clone(), TensorView::new(*t, s.clone(), d).expect("sizes are consistent")))
+        .collect();
+    safetensors::serialize(views, Some(metadata)).expect("serialising in-memory tensors cannot fail")
+}
+
+/// Writes the model to `path` atomically.
+pub fn save<T: Real>(model: &mut SerModel<T>, path: &Path, metadata: HashMap<String, String>) -> Result<(), CheckpointError> {
+    crate::fsio::write_atomic(path, &to_bytes(model, metadata))
+        .map_err(|source| CheckpointError::Io { path: path.into(), source })
+}
+
+/// A parsed checkpoint file: its bytes and metadata.
+pub struct Checkpoint {
+    pub path: PathBuf,
+    bytes: Vec<u8>,
+    pub metadata: HashMap<String, String>,
+}
+
+impl Checkpoint {
+    /// Reads and validates the container (not yet the tensors).
+    pub fn open(path: &Path) -> Result<Self, CheckpointError> {
+        let bytes = std::fs::read(path).map_err(|source| CheckpointError::Io { path: path.into(), source })?;
+        let (_, meta) = SafeTensors::read_metadata(&bytes)
+            .map_err(|e| CheckpointError::Format { path: path.into(), reason: e.to_string() })?;
+        let metadata = meta.metadata().clone().unwrap_or_default();
+        Ok(Checkpoint { path: path.into(), bytes, metadata })
+    }
+
+    /// The model switches: from ser's metadata, else inferred (a file from PyTorch: dropout iff the
+    /// head has `classify.7`; padding "study", the authors' behaviour).
+    pub fn config(&self) -> Result<ModelConfig, CheckpointError> {
+        let bad = |key: &str, value: &str| CheckpointError::Metadata { path: self.path.clone(), key: key.into(), value: value.into() };
+        let dropout = match self.metadata.get(META_DROPOUT).map(String::as_str) {
+            Some("true") => true,
+            Some("false") => false,
+            Some(v) => return Err(bad(META_DROPOUT, v)),
+            None => self.tensors()?.tensor("classify.7.weight").is_ok(),
+        };
+        let padding = match self.metadata.get(META_PADDING).map(String::as_str) {
+            Some("study") | None => Padding::Study,
+            Some("masked") => Padding::Masked,
+            Some(v) => return Err(bad(META_PADDING, v)),
+        };
+        Ok(ModelConfig { dropout, padding })
+    }
+
+    fn tensors(&self) -> Result<SafeTensors<'_>, CheckpointError> {
+        SafeTensors::deserialize(&self.bytes).map_err(|e| CheckpointError::Format { path: self.path.clone(), reason: e.to_string() })
+    }
+
+    /// Builds the model the file describes and loads every tensor into it.
+    pub fn load<T: Real>(&self) -> Result<SerModel<T>, CheckpointError> {
+        let mut model = SerModel::new(self.config()?, 0);
+        self.load_into(&mut model)?;
+        Ok(model)
+    }
+
+    /// Loads every tensor into `model`, checking names, shapes and dtypes.
+    pub fn load_into<T: Real>(&self, model: &mut SerModel<T>) -> Result<(), CheckpointError> {
+        let st = self.tensors()?;
+        let path = &self.path;
+        let read = |name: &str, expected: &[usize]| -> Result<Vec<f32>, CheckpointError> {
+            let t = st.tensor(name).map_err(|_| CheckpointError::Missing { path: path.clone(), name: name.into() })?;
+            if t.shape() != expected {
+                return Err(CheckpointError::Shape { path: path.clone(), name: name.into(), expected: expected.to_vec(), actual: t.shape().to_vec() });
+            }
+            if t.dtype() != Dtype::F32 {
+                return Err(CheckpointError::Dtype { path: path.clone(), name: name.into(), actual: format!("{:?}", t.dtype()) });
+            }
+            Ok(t.data().chunks_exact(4).map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])).collect())
+        };
+        let fill = |dst: &mut ndarray::ArrayViewMutD<'_, T>, src: Vec<f32>| {
+            for (d, s) in dst.iter_mut().zip(src) {
+                *d = T::c(s as f64);
+            }
+        };
+        for (name, mut p) in model.params() {
+            let values = read(&name, p.value.shape())?;
+            fill(&mut p.value, values);
+        }
+        for (name, mut b) in model.buffers() {
+            let values = read(&name, &b.shape().to_vec())?;
+            fill(&mut b, values);
+        }
+        if let Ok(t) = st.tensor("classify.0.num_batches_tracked") {
+            if t.dtype() == Dtype::I64 && t.data().len() == 8 {
+                model.bn.num_batches_tracked = i64::from_le_bytes(t.data().try_into().unwrap()).max(0) as u64;
+            }
+        }
+        Ok(())
+    }
+}
