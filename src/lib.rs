@@ -9,5 +9,5 @@ pub mod data;
 pub mod dsp;
 pub mod nn;
 pub mod optim;
-pub mod checkpoint;
+
 pub mod fsio;
