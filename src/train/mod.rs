@@ -1,0 +1,154 @@
+//! Training and evaluation loops for the study: softmax cross-entropy, Adam, gradient-norm
+//! clipping, shuffled mini-batches zero-padded to their longest clip.
+
+pub mod metrics;
+
+pub use metrics::Metrics;
+
+use crate::nn::loss::softmax_cross_entropy;
+use crate::nn::model::{pad_batch, SerModel, NUM_CLASSES};
+use crate::optim::{clip_grad_norm, Adam};
+use ndarray::{Array2, ArrayView2, Axis};
+use rand::rngs::StdRng;
+use rand::seq::SliceRandom;
+use rand::SeedableRng;
+use serde::Serialize;
+
+/// One clip's features and label.
+#[derive(Clone, Debug)]
+pub struct Example {
+    /// (162, K) feature rows.
+    pub features: Array2<f32>,
+    pub label: usize,
+    /// The file (and augmentation) it came from.
+    pub name: String,
+    pub actor: u8,
+}
+
+/// The training settings of the study (its defaults) and their overrides.
+#[derive(Clone, Debug, Serialize)]
+pub struct TrainConfig {
+    pub epochs: usize,
+    pub batch_size: usize,
+    pub lr: f64,
+    pub clip_norm: f64,
+    pub seed: u64,
+}
+
+impl Default for TrainConfig {
+    fn default() -> Self {
+        TrainConfig { epochs: 80, batch_size: 256, lr: 1e-3, clip_norm: 1.0, seed: 0 }
+    }
+}
+
+/// What one epoch did.
+#[derive(Clone, Debug, Serialize)]
+pub struct EpochLog {
+    pub epoch: usize,
+    /// Mean training loss over the epoch's batches (train mode).
+    pub loss: f64,
+    /// Per-sample accuracy on the training split, eval mode, batched.
+    pub train_accuracy: f64,
+    /// Per-sample accuracy on the validation split, eval mode, batched.
+    pub val_accuracy: f64,
+    pub seconds: f64,
+}
+
+/// How clips are grouped when scored.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Scoring {
+    /// Consecutive batches of the given size, zero-padded together (as training and the study do).
+    Batched(usize),
+    /// Each clip alone: the answer a user predicting one file gets.
+    SingleClip,
+}
+
+/// Logits (N, 8) for `examples` in eval mode.
+pub fn logits(model: &mut SerModel<f32>, examples: &[Example], scoring: Scoring) -> Array2<f32> {
+    let size = match scoring {
+        Scoring::Batched(b) => b.max(1),
+        Scoring::SingleClip => 1,
+    };
+    let mut out = Array2::zeros((examples.len(), NUM_CLASSES));
+    for (chunk, mut rows) in examples.chunks(size).zip(out.axis_chunks_iter_mut(Axis(0), size)) {
+        let views: Vec<ArrayView2<f32>> = chunk.iter().map(|e| e.features.view()).collect();
+        let (x, lengths) = pad_batch(&views);
+        rows.assign(&model.forward(x.view(), &lengths, false));
+    }
+    out
+}
+
+/// Index of the largest logit of each row (the first on ties).
+pub fn argmax_rows(logits: &Array2<f32>) -> Vec<usize> {
+    logits
+        .rows()
+        .into_iter()
+        .map(|r| r.iter().enumerate().fold((0, f32::NEG_INFINITY), |best, (i, &v)| if v > best.1 { (i, v) } else { best }).0)
+        .collect()
+}
+
+/// Metrics of the model on `examples`, eval mode.
+pub fn evaluate(model: &mut SerModel<f32>, examples: &[Example], scoring: Scoring) -> Metrics {
+    let predicted = argmax_rows(&logits(model, examples, scoring));
+    let truth: Vec<usize> = examples.iter().map(|e| e.label).collect();
+    Metrics::compute(&truth, &predicted, NUM_CLASSES)
+}
+
+/// The state that carries a training run from one epoch to the next.
+pub struct Trainer {
+    pub config: TrainConfig,
+    pub adam: Adam<f32>,
+    shuffle_rng: StdRng,
+    pub history: Vec<EpochLog>,
+}
+
+impl Trainer {
+    pub fn new(config: TrainConfig) -> Self {
+        let shuffle_rng = StdRng::seed_from_u64(config.seed ^ 0x5EED_0F_5A_FF1E);
+        Trainer { adam: Adam::new(config.lr), shuffle_rng, config, history: Vec::new() }
+    }
+
+    /// One pass over the shuffled training set; returns the mean batch loss.
+    pub fn train_epoch(&mut self, model: &mut SerModel<f32>, train: &[Example]) -> f64 {
+        let mut order: Vec<usize> = (0..train.len()).collect();
+        order.shuffle(&mut self.shuffle_rng);
+        let mut total = 0.0;
+        let mut batches = 0;
+        for chunk in order.chunks(self.config.batch_size.max(1)) {
+            let views: Vec<ArrayView2<f32>> = chunk.iter().map(|&i| train[i].features.view()).collect();
+            let labels: Vec<usize> = chunk.iter().map(|&i| train[i].label).collect();
+            let (x, lengths) = pad_batch(&views);
+            let out = model.forward(x.view(), &lengths, true);
+            let (loss, dlogits) = softmax_cross_entropy(out.view(), &labels, 0.0);
+            model.zero_grad();
+            model.backward(dlogits.view(), false);
+            let mut params: Vec<_> = model.params().into_iter().map(|(_, p)| p).collect();
+            clip_grad_norm(&mut params, self.config.clip_norm);
+            self.adam.update(&mut params);
+            total += loss as f64;
+            batches += 1;
+        }
+        total / batches.max(1) as f64
+    }
+
+    /// Trains for the configured epochs, scoring train and validation accuracy after each one
+    /// and handing each epoch's log to `on_epoch`.
+    pub fn fit(
+        &mut self,
+        model: &mut SerModel<f32>,
+        train: &[Example],
+        val: &[Example],
+        mut on_epoch: impl FnMut(&EpochLog),
+    ) {
+        let scoring = Scoring::Batched(self.config.batch_size);
+        for epoch in self.history.len() + 1..=self.config.epochs {
+            let start = std::time::Instant::now();
+            let loss = self.train_epoch(model, train);
+            let train_accuracy = evaluate(model, train, scoring).accuracy;
+            let val_accuracy = if val.is_empty() { f64::NAN } else { evaluate(model, val, scoring).accuracy };
+            let log = EpochLog { epoch, loss, train_accuracy, val_accuracy, seconds: start.elapsed().as_secs_f64() };
+            on_epoch(&log);
+            self.history.push(log);
+        }
+    }
+}
