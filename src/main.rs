@@ -1,3 +1,204 @@
+//! The `ser` command line.
+
+use anyhow::{bail, Context, Result};
+use clap::{Args, Parser, Subcommand};
+use indicatif::{ProgressBar, ProgressStyle};
+use ser::data::pipeline::{DataConfig, Layout, SplitKind, VadMode};
+use ser::nn::model::Padding;
+use ser::study::{resolve_data, run_study, StudyConfig};
+use ser::train::TrainConfig;
+use std::path::PathBuf;
+
+#[derive(Parser)]
+#[command(name = "ser", version, about = "Speech emotion recognition from scratch: the dropout ablation study of a CNN + BiLSTM + MLP on RAVDESS")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Reproduce the study: train the model with and without dropout, evaluate, write a report.
+    Ablation(AblationArgs),
+    /// Train one model and save its checkpoint (not yet implemented).
+    Train,
+    /// Evaluate a checkpoint on a data folder.
+    Eval(EvalArgs),
+    /// Predict the emotion of WAV files with a checkpoint.
+    Predict(PredictArgs),
+    /// Write the 162 x K feature matrix of a WAV file (float32 .npy, rows ZCR, chroma, MFCC, RMS, mel).
+    Features(FeaturesArgs),
+    /// Write the built-in synthetic emotional-speech corpus as WAV files.
+    Synth(SynthArgs),
+    /// Download the RAVDESS speech archive (not yet implemented).
+    FetchRavdess,
+    /// Measure training and feature-extraction speed (not yet implemented).
+    Bench,
+}
+
+#[derive(Args, Clone)]
+struct DataArgs {
+    /// Data folder (else $SER_DATA, else ./data/ravdess, else the built-in synthetic corpus).
+    #[arg(long)]
+    data: Option<PathBuf>,
+    #[arg(long, value_enum, default_value = "auto")]
+    layout: Layout,
+    #[arg(long, value_enum, default_value = "auto")]
+    vad: VadMode,
+    /// How a pool is split: by file (the study) or by speaker.
+    #[arg(long, value_enum, default_value = "files")]
+    split: SplitKind,
+    /// Reproduce the notebook's input: clips resampled to 22 050 Hz, features told 16 000 Hz.
+    #[arg(long)]
+    resample_like_notebook: bool,
+    /// Feature cache folder.
+    #[arg(long, default_value = "runs/cache")]
+    cache: PathBuf,
+    /// Compute every feature afresh and cache nothing.
+    #[arg(long)]
+    no_cache: bool,
+}
+
+#[derive(Args)]
+struct AblationArgs {
+    #[command(flatten)]
+    data: DataArgs,
+    #[arg(long, value_enum, default_value = "study")]
+    padding: PaddingArg,
+    #[arg(long, default_value_t = 80)]
+    epochs: usize,
+    #[arg(long, default_value_t = 256)]
+    batch_size: usize,
+    #[arg(long, default_value_t = 1e-3)]
+    lr: f64,
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+    /// Worker threads (default: all cores).
+    #[arg(long)]
+    threads: Option<usize>,
+    /// Train without the augmented copies.
+    #[arg(long)]
+    no_augment: bool,
+    /// Report folder (default runs/<timestamp>).
+    #[arg(long)]
+    out: Option<PathBuf>,
+}
+
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum PaddingArg {
+    Study,
+    Masked,
+}
+
+#[derive(Args)]
+struct EvalArgs {
+    #[arg(long)]
+    weights: PathBuf,
+    #[command(flatten)]
+    data: DataArgs,
+    #[arg(long, default_value_t = 256)]
+    batch_size: usize,
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+}
+
+#[derive(Args)]
+struct PredictArgs {
+    #[arg(long)]
+    weights: PathBuf,
+    /// WAV files.
+    #[arg(required = true)]
+    clips: Vec<PathBuf>,
+    /// Print JSON instead of text.
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Args)]
+struct FeaturesArgs {
+    wav: PathBuf,
+    /// Output .npy file.
+    #[arg(long)]
+    out: Option<PathBuf>,
+    /// Print a JSON summary (shape and the matrix) to stdout.
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Args)]
+struct SynthArgs {
+    #[arg(long)]
+    out: PathBuf,
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+}
+
 fn main() {
-    println!("ser");
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Ablation(a) => ablation(a),
+        Command::Eval(a) => ser::cli::eval(&a.weights, a.data.data.as_deref(), &data_config(&a.data, a.seed, false), a.batch_size),
+        Command::Predict(a) => ser::cli::predict(&a.weights, &a.clips, a.json),
+        Command::Features(a) => ser::cli::features(&a.wav, a.out.as_deref(), a.json),
+        Command::Synth(a) => ser::synth::write_corpus(&a.out, a.seed)
+            .map(|n| println!("wrote {n} clips to {}", a.out.display()))
+            .with_context(|| format!("writing {}", a.out.display())),
+        Command::Train | Command::FetchRavdess | Command::Bench => Err(anyhow::anyhow!("not yet implemented")),
+    };
+    if let Err(e) = result {
+        eprintln!("error: {e:#}");
+        std::process::exit(1);
+    }
+}
+
+fn data_config(d: &DataArgs, seed: u64, augment: bool) -> DataConfig {
+    DataConfig {
+        layout: d.layout,
+        vad: d.vad,
+        split: d.split,
+        resample_like_notebook: d.resample_like_notebook,
+        augment,
+        seed,
+        cache_dir: (!d.no_cache).then(|| d.cache.join("features")),
+    }
+}
+
+fn ablation(a: AblationArgs) -> Result<()> {
+    let threads = a.threads.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
+    if threads == 0 {
+        bail!("--threads must be at least 1");
+    }
+    let _ = rayon::ThreadPoolBuilder::new().num_threads(threads).build_global();
+    let source = resolve_data(a.data.data.as_deref(), &a.data.cache, a.seed)?;
+    let out = a.out.clone().unwrap_or_else(|| PathBuf::from("runs").join(ser::report::timestamp()));
+    let cfg = StudyConfig {
+        data: data_config(&a.data, a.seed, !a.no_augment),
+        train: TrainConfig { epochs: a.epochs, batch_size: a.batch_size, lr: a.lr, seed: a.seed, ..TrainConfig::default() },
+        padding: match a.padding {
+            PaddingArg::Study => Padding::Study,
+            PaddingArg::Masked => Padding::Masked,
+        },
+        threads,
+    };
+    eprintln!("data: {} ({})", source.dir.display(), source.chosen_by);
+    let bar = ProgressBar::new(a.epochs as u64);
+    bar.set_style(ProgressStyle::with_template("{prefix:>10} [{bar:30}] {pos}/{len} {msg}").unwrap().progress_chars("=> "));
+    let mut current = String::new();
+    let report = run_study(source, cfg, &out, |name, log| {
+        if current != name {
+            current = name.to_string();
+            bar.reset();
+            bar.set_prefix(name.to_string());
+        }
+        bar.set_position(log.epoch as u64);
+        bar.set_message(format!("loss {:.3} train {:.3} val {:.3}", log.loss, log.train_accuracy, log.val_accuracy));
+    })?;
+    bar.finish_and_clear();
+    ser::report::summary::write_report(&out, &report).with_context(|| format!("writing the report in {}", out.display()))?;
+    for (name, m) in &report.models {
+        let test = m.test.as_ref().map_or("n/a".to_string(), |t| format!("{:.1} %", 100.0 * t.metrics.accuracy));
+        println!("{name:>10}: train {:.1} %, test {test}", 100.0 * m.train.metrics.accuracy);
+    }
+    println!("report: {}", out.join("report.md").display());
+    Ok(())
 }

@@ -1,0 +1,331 @@
+//! From a folder of WAVs to feature matrices: find the RAVDESS clips, split them, bring each to
+//! 16 kHz speech (resample + VAD when needed), augment the training split, extract the 162 rows,
+//! and cache each result on disk keyed by the file's content and every setting that shapes it.
+
+use super::ravdess::{find_wavs, parse_name, ClipInfo, NameKind};
+use super::split::{split_files, split_speakers, Split};
+use crate::audio::{self, AudioError};
+use crate::features::{self, FeatureConfig};
+use crate::train::Example;
+use ndarray::Array2;
+use rand::rngs::StdRng;
+use rand::SeedableRng;
+use rayon::prelude::*;
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+use std::path::{Path, PathBuf};
+
+/// The study's sample rate.
+pub const SAMPLE_RATE: u32 = 16_000;
+/// librosa.load's default rate, which the notebook's features were computed from.
+pub const NOTEBOOK_LOAD_RATE: u32 = 22_050;
+/// Bump when feature or augmentation code changes what a cache entry holds.
+const CACHE_VERSION: &str = "ser-features-v1";
+
+/// How a data folder is organised.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Layout {
+    /// Any tree of RAVDESS-named WAVs, split here with the seed.
+    Pool,
+    /// `training/`, `validation/` and optionally `testing/` subfolders, used as they are.
+    Split,
+    /// `split` when `training/` and `validation/` exist, else `pool`.
+    Auto,
+}
+
+/// When voice-activity trimming is applied.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum VadMode {
+    /// Only to clips not already at 16 kHz (raw downloads); 16 kHz clips are taken as prepared.
+    Auto,
+    Always,
+    Never,
+}
+
+/// How a pool is split.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SplitKind {
+    /// Seeded 60/15/25 by file, as the study did.
+    Files,
+    /// No actor in two parts (14/4/6 actors).
+    Speakers,
+}
+
+/// Everything that decides which examples come out.
+#[derive(Clone, Debug, Serialize)]
+pub struct DataConfig {
+    pub layout: Layout,
+    pub vad: VadMode,
+    pub split: SplitKind,
+    /// Reproduce the notebook's input: 16 kHz clips resampled to 22 050 Hz, features told 16 000.
+    pub resample_like_notebook: bool,
+    /// Add the three augmented copies of each training clip.
+    pub augment: bool,
+    pub seed: u64,
+    /// Where feature matrices are cached; None disables the cache.
+    pub cache_dir: Option<PathBuf>,
+}
+
+/// The kinds of copies made of a training clip.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Variant {
+    Original,
+    /// Gaussian noise, sigma 0.01.
+    Noise,
+    /// Pitch shifted by this many semitones, duration kept.
+    Pitch(i32),
+}
+
+impl Variant {
+    /// The study's training set: originals + 3 copies.
+    pub const TRAINING: [Variant; 4] = [Variant::Original, Variant::Noise, Variant::Pitch(3), Variant::Pitch(-3)];
+
+    fn tag(self) -> String {
+        match self {
+            Variant::Original => "orig".into(),
+            Variant::Noise => "noise0.01".into(),
+            Variant::Pitch(n) => format!("pitch{n:+}"),
+        }
+    }
+}
+
+/// Counts of what was read and what was skipped, with the reasons.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct DataCounts {
+    pub files_found: usize,
+    pub not_speech_skipped: usize,
+    /// (file, reason) for each clip that could not be used.
+    pub unusable: Vec<(String, String)>,
+    pub train_clips: usize,
+    pub val_clips: usize,
+    pub test_clips: usize,
+    pub train_examples: usize,
+    pub cache_hits: usize,
+    pub cache_misses: usize,
+}
+
+/// The examples of each split, and how they were made.
+pub struct DataSet {
+    pub layout: Layout,
+    pub train: Vec<Example>,
+    pub val: Vec<Example>,
+    /// None when a pre-split folder has no `testing/`.
+    pub test: Option<Vec<Example>>,
+    pub counts: DataCounts,
+}
+
+/// A data-level failure (a single bad clip is skipped and counted instead).
+#[derive(Debug, thiserror::Error)]
+pub enum DataError {
+    #[error("{path}: {source}")]
+    Io { path: PathBuf, source: std::io::Error },
+    #[error("{0}: the data folder does not exist")]
+    Missing(PathBuf),
+    #[error("{0}: no WAV files found")]
+    Empty(PathBuf),
+    #[error("{path}: {reason}")]
+    BadName { path: PathBuf, reason: String },
+    #[error("{0}: none of its WAV files are RAVDESS speech clips (03-01-EE-II-SS-RR-AA.wav)")]
+    NoSpeech(PathBuf),
+    #[error("{0}: every clip was unusable (first: {1})")]
+    AllUnusable(PathBuf, String),
+}
+
+fn io_err(path: &Path) -> impl FnOnce(std::io::Error) -> DataError + '_ {
+    move |source| DataError::Io { path: path.to_path_buf(), source }
+}
+
+/// Resolves `Auto` for a folder.
+pub fn detect_layout(dir: &Path, layout: Layout) -> Layout {
+    match layout {
+        Layout::Auto if dir.join("training").is_dir() && dir.join("validation").is_dir() => Layout::Split,
+        Layout::Auto => Layout::Pool,
+        other => other,
+    }
+}
+
+/// The RAVDESS speech clips under `dir`, sorted; non-speech files are counted, malformed names
+/// are an error naming the file.
+pub fn list_clips(dir: &Path, counts: &mut DataCounts) -> Result<Vec<ClipInfo>, DataError> {
+    let files = find_wavs(dir).map_err(io_err(dir))?;
+    counts.files_found += files.len();
+    let mut clips = Vec::new();
+    for path in files {
+        match parse_name(&path).map_err(|reason| DataError::BadName { path: path.clone(), reason })? {
+            NameKind::Speech(info) => clips.push(info),
+            NameKind::NotSpeech => counts.not_speech_skipped += 1,
+        }
+    }
+    Ok(clips)
+}
+
+/// Reads, splits, augments and featurises a data folder.
+pub fn load_dataset(dir: &Path, cfg: &DataConfig) -> Result<DataSet, DataError> {
+    if !dir.is_dir() {
+        return Err(DataError::Missing(dir.to_path_buf()));
+    }
+    let layout = detect_layout(dir, cfg.layout);
+    let mut counts = DataCounts::default();
+    let (train, val, test) = match layout {
+        Layout::Split => {
+            let train = list_clips(&dir.join("training"), &mut counts)?;
+            let val = list_clips(&dir.join("validation"), &mut counts)?;
+            let test_dir = dir.join("testing");
+            let test = if test_dir.is_dir() { Some(list_clips(&test_dir, &mut counts)?) } else { None };
+            (train, val, test)
+        }
+        _ => {
+            let clips = list_clips(dir, &mut counts)?;
+            let split = match cfg.split {
+                SplitKind::Files => split_files(clips.len(), cfg.seed),
+                SplitKind::Speakers => split_speakers(&clips.iter().map(|c| c.actor).collect::<Vec<_>>(), cfg.seed),
+            };
+            let pick = |idx: &[usize]| idx.iter().map(|&i| clips[i].clone()).collect::<Vec<_>>();
+            let Split { train, val, test } = split;
+            (pick(&train), pick(&val), Some(pick(&test)))
+        }
+    };
+    if counts.files_found == 0 {
+        return Err(DataError::Empty(dir.to_path_buf()));
+    }
+    if train.is_empty() && val.is_empty() && test.as_ref().is_none_or(|t| t.is_empty()) {
+        return Err(DataError::NoSpeech(dir.to_path_buf()));
+    }
+    counts.train_clips = train.len();
+    counts.val_clips = val.len();
+    counts.test_clips = test.as_ref().map_or(0, |t| t.len());
+    let train_variants: &[Variant] = if cfg.augment { &Variant::TRAINING } else { &[Variant::Original] };
+    let train = featurise(&train, train_variants, cfg, &mut counts);
+    let val = featurise(&val, &[Variant::Original], cfg, &mut counts);
+    let test = test.map(|t| featurise(&t, &[Variant::Original], cfg, &mut counts));
+    counts.train_examples = train.len();
+    if train.is_empty() && val.is_empty() && test.as_ref().is_none_or(|t| t.is_empty()) {
+        let first = counts.unusable.first().map(|(f, r)| format!("{f}: {r}")).unwrap_or_default();
+        return Err(DataError::AllUnusable(dir.to_path_buf(), first));
+    }
+    Ok(DataSet { layout, train, val, test, counts })
+}
+
+/// Features of each clip and variant, in clip order; unusable clips are skipped and counted.
+fn featurise(clips: &[ClipInfo], variants: &[Variant], cfg: &DataConfig, counts: &mut DataCounts) -> Vec<Example> {
+    let results: Vec<Result<(Vec<Example>, usize), (String, String)>> = clips
+        .par_iter()
+        .map(|clip| {
+            let mut hits = 0;
+            let examples = variants
+                .iter()
+                .map(|&v| {
+                    let (features, hit) = clip_features(&clip.path, v, cfg)?;
+                    hits += usize::from(hit);
+                    Ok(Example {
+                        features,
+                        label: clip.emotion,
+                        name: format!("{}#{}", clip.path.file_name().unwrap().to_string_lossy(), v.tag()),
+                        actor: clip.actor,
+                    })
+                })
+                .collect::<Result<Vec<_>, AudioError>>()
+                .map_err(|e| (clip.path.display().to_string(), e.to_string()))?;
+            Ok((examples, hits))
+        })
+        .collect();
+    let mut out = Vec::new();
+    for r in results {
+        match r {
+            Ok((examples, hits)) => {
+                counts.cache_hits += hits;
+                counts.cache_misses += examples.len() - hits;
+                out.extend(examples);
+            }
+            Err(bad) => counts.unusable.push(bad),
+        }
+    }
+    out
+}
+
+/// The audio a clip's features are computed from, at the rate they are told (always 16 kHz).
+pub fn prepare_audio(path: &Path, variant: Variant, cfg: &DataConfig) -> Result<Vec<f32>, AudioError> {
+    let clip = audio::read_wav(path)?;
+    let vad = match cfg.vad {
+        VadMode::Always => true,
+        VadMode::Never => false,
+        VadMode::Auto => clip.sample_rate != SAMPLE_RATE,
+    };
+    let mut samples = audio::resample(&clip.samples, clip.sample_rate, SAMPLE_RATE)?;
+    if vad {
+        samples = audio::vad_trim(&samples, SAMPLE_RATE).map_err(|e| e.for_file(path))?;
+    }
+    samples = match variant {
+        Variant::Original => samples,
+        Variant::Noise => {
+            let mut rng = StdRng::seed_from_u64(cfg.seed ^ name_hash(path));
+            audio::add_noise(&samples, 0.01, &mut rng)
+        }
+        Variant::Pitch(n) => audio::pitch_shift(&samples, SAMPLE_RATE, n as f64),
+    };
+    if cfg.resample_like_notebook {
+        samples = audio::resample(&samples, SAMPLE_RATE, NOTEBOOK_LOAD_RATE)?;
+    }
+    Ok(samples)
+}
+
+/// A stable 64-bit hash of a file's name (seeds its augmentation noise).
+fn name_hash(path: &Path) -> u64 {
+    let digest = Sha256::digest(path.file_name().unwrap_or_default().as_encoded_bytes());
+    u64::from_le_bytes(digest[..8].try_into().unwrap())
+}
+
+/// Features of one clip variant, from the cache when it holds them; the flag says it did.
+fn clip_features(path: &Path, variant: Variant, cfg: &DataConfig) -> Result<(Array2<f32>, bool), AudioError> {
+    let bytes = std::fs::read(path).map_err(|e| AudioError::io(path, e))?;
+    let key = {
+        let mut h = Sha256::new();
+        h.update(CACHE_VERSION);
+        h.update(&bytes);
+        let settings = format!(
+            "{:?}|vad={:?}|notebook={}|seed={}",
+            variant, cfg.vad, cfg.resample_like_notebook, if variant == Variant::Noise { cfg.seed ^ name_hash(path) } else { 0 }
+        );
+        h.update(settings);
+        format!("{:x}", h.finalize())
+    };
+    let cached = cfg.cache_dir.as_ref().map(|d| d.join(&key[..2]).join(format!("{key}.npy")));
+    if let Some(file) = &cached {
+        if let Ok(m) = features::read_npy_f32(file) {
+            if m.nrows() == features::ROWS && m.ncols() > 0 && m.iter().all(|v| v.is_finite()) {
+                return Ok((m, true));
+            }
+        }
+    }
+    let samples = prepare_audio(path, variant, cfg)?;
+    let m = features::extract(&samples, &FeatureConfig::default());
+    if let Some(file) = &cached {
+        // A cache that cannot be written is only slower; the features are still right.
+        let _ = std::fs::create_dir_all(file.parent().unwrap()).and_then(|_| features::write_npy_f32(file, m.view()));
+    }
+    Ok((m, false))
+}
+
+/// Every RAVDESS speech clip of a folder tree (no split, no augmentation), for evaluation.
+pub fn load_all(dir: &Path, cfg: &DataConfig) -> Result<(Vec<Example>, DataCounts), DataError> {
+    if !dir.is_dir() {
+        return Err(DataError::Missing(dir.to_path_buf()));
+    }
+    let mut counts = DataCounts::default();
+    let clips = list_clips(dir, &mut counts)?;
+    if counts.files_found == 0 {
+        return Err(DataError::Empty(dir.to_path_buf()));
+    }
+    if clips.is_empty() {
+        return Err(DataError::NoSpeech(dir.to_path_buf()));
+    }
+    let examples = featurise(&clips, &[Variant::Original], cfg, &mut counts);
+    if examples.is_empty() {
+        let first = counts.unusable.first().map(|(f, r)| format!("{f}: {r}")).unwrap_or_default();
+        return Err(DataError::AllUnusable(dir.to_path_buf(), first));
+    }
+    Ok((examples, counts))
+}

@@ -1,0 +1,188 @@
+//! The report folder of a study run: `report.md` for people, `report.json` for programs (stable
+//! keys such as `models.dropout.test.accuracy`), and SVG pictures of the curves and confusions.
+
+use super::plot::{plot_confusion, plot_training_curves, Curve};
+use crate::data::EMOTIONS;
+use crate::fsio::write_atomic;
+use crate::study::{ModelResult, SplitResult, StudyReport};
+use std::fmt::Write;
+use std::path::Path;
+
+/// The paper's reported test accuracies (its notebook metric, see the report's notes).
+pub const PAPER_TEST_ACCURACY: [(&str, f64); 2] = [("dropout", 0.58), ("no_dropout", 0.57)];
+
+fn pct(x: f64) -> String {
+    if x.is_nan() { "n/a".into() } else { format!("{:.1} %", 100.0 * x) }
+}
+
+fn opt_pct(s: Option<&SplitResult>, f: impl Fn(&SplitResult) -> f64) -> String {
+    s.map_or_else(|| "n/a".into(), |s| pct(f(s)))
+}
+
+/// Writes report.md, report.json and the pictures into `dir`.
+pub fn write_report(dir: &Path, report: &StudyReport) -> std::io::Result<()> {
+    let json = serde_json::to_string_pretty(report).map_err(std::io::Error::other)?;
+    write_atomic(&dir.join("report.json"), json.as_bytes())?;
+    write_pictures(dir, report)?;
+    write_atomic(&dir.join("report.md"), markdown(report).as_bytes())
+}
+
+fn write_pictures(dir: &Path, report: &StudyReport) -> std::io::Result<()> {
+    let series = |f: fn(&crate::train::EpochLog) -> f64| -> Vec<(String, Vec<f64>)> {
+        report.models.iter().map(|(name, m)| (name.clone(), m.history.iter().map(f).collect())).collect()
+    };
+    let losses = series(|l| l.loss);
+    let train_acc = series(|l| l.train_accuracy);
+    let val_acc = series(|l| l.val_accuracy);
+    let loss_curves: Vec<Curve> = losses.iter().map(|(n, v)| Curve { label: n, values: v }).collect();
+    let labels: Vec<(String, &Vec<f64>)> = train_acc
+        .iter()
+        .map(|(n, v)| (format!("{n} train"), v))
+        .chain(val_acc.iter().map(|(n, v)| (format!("{n} val"), v)))
+        .collect();
+    let acc_curves: Vec<Curve> = labels.iter().map(|(n, v)| Curve { label: n, values: v }).collect();
+    plot_training_curves(&dir.join("curves.svg"), "Training curves", &loss_curves, &acc_curves)?;
+    for (name, m) in &report.models {
+        if let Some(test) = &m.test {
+            plot_confusion(&dir.join(format!("confusion_{name}.svg")), &format!("{name}: test confusion"), &test.metrics.confusion, &EMOTIONS)?;
+        }
+    }
+    Ok(())
+}
+
+fn confusion_table(out: &mut String, m: &[Vec<usize>]) {
+    let _ = writeln!(out, "| true \\ predicted | {} |", EMOTIONS.join(" | "));
+    let _ = writeln!(out, "|---|{}", "---:|".repeat(EMOTIONS.len()));
+    for (i, row) in m.iter().enumerate() {
+        let cells: Vec<String> = row.iter().map(|c| c.to_string()).collect();
+        let _ = writeln!(out, "| {} | {} |", EMOTIONS[i], cells.join(" | "));
+    }
+}
+
+fn class_table(out: &mut String, s: &SplitResult) {
+    let _ = writeln!(out, "| class | precision | recall | F1 |");
+    let _ = writeln!(out, "|---|---:|---:|---:|");
+    for (c, name) in EMOTIONS.iter().enumerate() {
+        let m = &s.metrics;
+        let _ = writeln!(out, "| {name} | {:.3} | {:.3} | {:.3} |", m.precision[c], m.recall[c], m.f1[c]);
+    }
+}
+
+/// The human-readable report.
+pub fn markdown(r: &StudyReport) -> String {
+    let mut o = String::new();
+    let _ = writeln!(o, "# Dropout ablation: CNN + BiLSTM + MLP speech emotion recognition\n");
+    if r.source.synthetic {
+        let _ = writeln!(
+            o,
+            "> **SYNTHETIC DATA.** No RAVDESS folder was found (`--data`, `$SER_DATA`, `./data/ravdess`), so this run used \
+ser's built-in synthetic emotional-speech corpus ({}). Its numbers say the pipeline works, not how well emotions are \
+recognised in real speech. Get RAVDESS (CC BY-NC-SA 4.0) with `ser fetch-ravdess` or point `--data` at a folder of \
+RAVDESS WAVs.\n",
+            r.source.dir.display()
+        );
+    }
+    let _ = writeln!(o, "Data: `{}` ({}), layout `{:?}`, padding `{}`.\n", r.source.dir.display(), r.source.chosen_by, r.layout, r.config.padding.name());
+    let _ = writeln!(o, "## Results (per-sample accuracy, eval mode)\n");
+    let _ = writeln!(o, "| model | train | val | test | test, one clip at a time | test macro-F1 | notebook metric (test) | paper (test) | train time |");
+    let _ = writeln!(o, "|---|---:|---:|---:|---:|---:|---:|---:|---:|");
+    for (name, m) in &r.models {
+        let paper = PAPER_TEST_ACCURACY.iter().find(|(n, _)| n == name).map_or("".into(), |(_, a)| pct(*a));
+        let _ = writeln!(
+            o,
+            "| {name} | {} | {} | {} | {} | {} | {} | {paper} | {:.0} s |",
+            pct(m.train.metrics.accuracy),
+            opt_pct(m.val.as_ref(), |s| s.metrics.accuracy),
+            opt_pct(m.test.as_ref(), |s| s.metrics.accuracy),
+            opt_pct(m.test.as_ref(), |s| s.accuracy_single_clip),
+            m.test.as_ref().map_or("n/a".into(), |s| format!("{:.3}", s.metrics.macro_f1)),
+            m.test.as_ref().map_or("n/a".into(), |s| format!("{:.1}", s.metrics.notebook_metric)),
+            m.train_seconds,
+        );
+    }
+    if r.models.values().all(|m| m.test.is_none()) {
+        let _ = writeln!(o, "\nNo test split: the data folder has `training/` and `validation/` but no `testing/`, so test figures are absent.");
+    }
+    let _ = writeln!(o, "\n![training curves](curves.svg)\n");
+    write_dropout_effect(&mut o, r);
+    let _ = writeln!(o, "## How these numbers relate to the paper's\n");
+    let _ = writeln!(
+        o,
+        "- **Accuracy metric.** The paper reports 58 % (dropout) and 57 % (no dropout). Its notebook divides the number of \
+correct answers by the number of *batches* of 100, not by the number of clips (its 58.5 is 234 correct of 360 = 65 %). \
+The column \"notebook metric\" reproduces that figure; every other accuracy here is per sample.\n\
+- **Eval mode.** The notebook never switched to eval mode, so its test figures had dropout active and BatchNorm using \
+batch statistics. Here every evaluation runs in eval mode (no dropout, running statistics).\n\
+- **Sample rate.** The notebook loaded the 16 kHz clips with librosa's default 22 050 Hz and told every feature function \
+16 000. This run: {}.\n\
+- **Padding.** The study's BiLSTM and pooling run over the zero padding of each batch, so a clip's answer depends on \
+which clips share its batch. \"test, one clip at a time\" scores each clip alone; `--padding masked` removes the \
+dependence.\n\
+- **Split.** The paper used its own random 60/15/25 file split; this run's split comes from seed {} (`--layout`, `--split`).\n",
+        if r.config.data.resample_like_notebook { "the notebook's input (`--resample-like-notebook`)" } else { "features at the clips' own 16 kHz (the paper's described pipeline)" },
+        r.config.data.seed
+    );
+    for (name, m) in &r.models {
+        write_model_details(&mut o, name, m);
+    }
+    let c = &r.counts;
+    let _ = writeln!(o, "## Data\n");
+    let _ = writeln!(
+        o,
+        "WAV files found: {}; not RAVDESS speech (skipped): {}; unusable (skipped): {}.\n\
+Clips: train {} (x{} with augmentation = {} examples), validation {}, test {}. Feature cache: {} hits, {} computed.\n",
+        c.files_found,
+        c.not_speech_skipped,
+        c.unusable.len(),
+        c.train_clips,
+        if r.config.data.augment { 4 } else { 1 },
+        c.train_examples,
+        c.val_clips,
+        c.test_clips,
+        c.cache_hits,
+        c.cache_misses
+    );
+    for (file, reason) in c.unusable.iter().take(20) {
+        let _ = writeln!(o, "- skipped `{file}`: {reason}");
+    }
+    let t = &r.config.train;
+    let _ = writeln!(o, "## Settings\n");
+    let _ = writeln!(
+        o,
+        "epochs {}, batch {}, Adam lr {}, gradient-norm clip {}, seed {}, threads {}, VAD `{:?}`, split `{:?}`, augmentation {}.\n\
+Features {:.1} s, wall time {:.1} s, ser {}.",
+        t.epochs, t.batch_size, t.lr, t.clip_norm, t.seed, r.config.threads, r.config.data.vad, r.config.data.split,
+        r.config.data.augment, r.feature_seconds, r.wall_seconds, r.ser_version
+    );
+    o
+}
+
+fn write_dropout_effect(o: &mut String, r: &StudyReport) {
+    let (Some(d), Some(n)) = (r.models.get("dropout"), r.models.get("no_dropout")) else { return };
+    let _ = writeln!(o, "## What dropout changed\n");
+    let diff = |f: &dyn Fn(&ModelResult) -> Option<f64>| match (f(d), f(n)) {
+        (Some(a), Some(b)) => format!("{:+.1} points", 100.0 * (a - b)),
+        _ => "n/a".into(),
+    };
+    let gap = |m: &ModelResult| m.val.as_ref().map(|v| m.train.metrics.accuracy - v.metrics.accuracy);
+    let _ = writeln!(
+        o,
+        "Dropout minus no dropout: test accuracy {}, test accuracy one clip at a time {}, validation accuracy {}; \
+train-validation gap {} (dropout) vs {} (no dropout). One seed decides little: differences of a few points are \
+within seed-to-seed variation.\n",
+        diff(&|m| m.test.as_ref().map(|s| s.metrics.accuracy)),
+        diff(&|m| m.test.as_ref().map(|s| s.accuracy_single_clip)),
+        diff(&|m| m.val.as_ref().map(|s| s.metrics.accuracy)),
+        gap(d).map_or("n/a".into(), pct),
+        gap(n).map_or("n/a".into(), pct),
+    );
+}
+
+fn write_model_details(o: &mut String, name: &str, m: &ModelResult) {
+    let Some(test) = &m.test else { return };
+    let _ = writeln!(o, "## {name}: test confusion matrix\n\n![{name} confusion](confusion_{name}.svg)\n");
+    confusion_table(o, &test.metrics.confusion);
+    let _ = writeln!(o);
+    class_table(o, test);
+    let _ = writeln!(o, "\nmacro-F1 {:.3}; checkpoint `{}`.\n", test.metrics.macro_f1, m.checkpoint.display());
+}
