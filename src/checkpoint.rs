@@ -6,8 +6,8 @@
 
 use crate::nn::model::{ModelConfig, Padding, SerModel};
 use crate::Real;
-use safetensors::tensor::{Dtype, SafeTensors, TensorView};
-use std::collections::HashMap;
+use safetensors::tensor::{Dtype, SafeTensors};
+use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 
 #[derive(Debug, thiserror::Error)]
@@ -32,26 +32,42 @@ pub const META_DROPOUT: &str = "ser.dropout";
 pub const META_PADDING: &str = "ser.padding";
 
 /// Serialises the model (as f32) with `metadata` plus the model's own switches.
-pub fn to_bytes<T: Real>(model: &mut SerModel<T>, mut metadata: HashMap<String, String>) -> Vec<u8> {
+///
+/// The container is written here rather than by the safetensors crate so that the bytes are
+/// deterministic (metadata keys sorted): the same weights always give the same file.
+pub fn to_bytes<T: Real>(model: &mut SerModel<T>, metadata: HashMap<String, String>) -> Vec<u8> {
+    let mut metadata: BTreeMap<String, String> = metadata.into_iter().collect();
     metadata.insert(META_DROPOUT.into(), model.config.dropout.to_string());
     metadata.insert(META_PADDING.into(), model.config.padding.name().into());
-    let mut owned: Vec<(String, Vec<usize>, Vec<u8>, Dtype)> = Vec::new();
-    let mut push = |name: String, shape: Vec<usize>, values: Vec<f32>| {
-        owned.push((name, shape, values.iter().flat_map(|v| v.to_le_bytes()).collect(), Dtype::F32));
-    };
-    let to_f32 = |it: &mut dyn Iterator<Item = T>| it.map(|v| v.to_f32().unwrap()).collect::<Vec<f32>>();
+    // (name, dtype, shape, little-endian bytes), sorted by name.
+    let mut tensors: BTreeMap<String, (&str, Vec<usize>, Vec<u8>)> = BTreeMap::new();
+    let f32_bytes = |it: &mut dyn Iterator<Item = T>| it.flat_map(|v| v.to_f32().unwrap().to_le_bytes()).collect::<Vec<u8>>();
     for (name, p) in model.params() {
-        push(name, p.value.shape().to_vec(), to_f32(&mut p.value.iter().copied()));
+        tensors.insert(name, ("F32", p.value.shape().to_vec(), f32_bytes(&mut p.value.iter().copied())));
     }
     for (name, b) in model.buffers() {
-        push(name, b.shape().to_vec(), to_f32(&mut b.iter().copied()));
+        tensors.insert(name, ("F32", b.shape().to_vec(), f32_bytes(&mut b.iter().copied())));
     }
-    owned.push(("classify.0.num_batches_tracked".into(), vec![], (model.bn.num_batches_tracked as i64).to_le_bytes().to_vec(), Dtype::I64));
-    let views: Vec<(String, TensorView<'_>)> = owned
-        .iter()
-        .map(|(n, s, d, t)| (n.clone(), TensorView::new(*t, s.clone(), d).expect("sizes are consistent")))
-        .collect();
-    safetensors::serialize(views, Some(metadata)).expect("serialising in-memory tensors cannot fail")
+    let tracked = (model.bn.num_batches_tracked as i64).to_le_bytes().to_vec();
+    tensors.insert("classify.0.num_batches_tracked".into(), ("I64", vec![], tracked));
+
+    let mut header = serde_json::Map::new();
+    header.insert("__metadata__".into(), serde_json::json!(metadata));
+    let mut offset = 0;
+    for (name, (dtype, shape, bytes)) in &tensors {
+        header.insert(name.clone(), serde_json::json!({ "dtype": dtype, "shape": shape, "data_offsets": [offset, offset + bytes.len()] }));
+        offset += bytes.len();
+    }
+    let mut header = serde_json::to_vec(&header).expect("a JSON map always serialises");
+    // The format pads the header with spaces to a multiple of 8 bytes.
+    header.resize(header.len().div_ceil(8) * 8, b' ');
+    let mut out = Vec::with_capacity(8 + header.len() + offset);
+    out.extend_from_slice(&(header.len() as u64).to_le_bytes());
+    out.extend_from_slice(&header);
+    for (_, _, bytes) in tensors.values() {
+        out.extend_from_slice(bytes);
+    }
+    out
 }
 
 /// Writes the model to `path` atomically.

@@ -1,0 +1,133 @@
+//! A short version of `ablation` end to end, on clips from the built-in synthesiser: both data
+//! layouts, the report files and their keys, reproducibility, and checkpoint round trips.
+
+use ser::audio::{write_wav, Audio};
+use ser::checkpoint::{self, Checkpoint};
+use ser::data::pipeline::{DataConfig, Layout, SplitKind, VadMode};
+use ser::nn::model::Padding;
+use ser::study::{run_study, DataSource, StudyConfig, StudyReport};
+use ser::train::TrainConfig;
+use std::path::{Path, PathBuf};
+
+fn temp_dir(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("ser-study-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+/// Writes `per_emotion` synthetic clips of each emotion (actors 1..) into `dir`.
+fn write_clips(dir: &Path, per_emotion: u8, first_actor: u8) {
+    std::fs::create_dir_all(dir).unwrap();
+    for emotion in 0..8u8 {
+        for i in 0..per_emotion {
+            let actor = first_actor + i;
+            let clip = ser::synth::synthesize_clip(1, actor, emotion, 1, 1 + i % 2, 1);
+            let audio = Audio { samples: clip.samples, sample_rate: 16_000 };
+            write_wav(&dir.join(&clip.file_name), &audio).unwrap();
+        }
+    }
+}
+
+fn config(seed: u64, cache: Option<PathBuf>) -> StudyConfig {
+    StudyConfig {
+        data: DataConfig {
+            layout: Layout::Auto,
+            vad: VadMode::Auto,
+            split: SplitKind::Files,
+            resample_like_notebook: false,
+            augment: true,
+            seed,
+            cache_dir: cache,
+        },
+        train: TrainConfig { epochs: 2, batch_size: 16, seed, ..TrainConfig::default() },
+        padding: Padding::Study,
+        threads: 1,
+    }
+}
+
+fn source(dir: &Path) -> DataSource {
+    DataSource { dir: dir.into(), synthetic: true, chosen_by: "test".into() }
+}
+
+fn run(data: &Path, out: &Path, seed: u64, cache: Option<PathBuf>) -> StudyReport {
+    let report = run_study(source(data), config(seed, cache), out, |_, _| {}).unwrap();
+    ser::report::summary::write_report(out, &report).unwrap();
+    report
+}
+
+#[test]
+fn pool_ablation_writes_a_complete_reproducible_report() {
+    let root = temp_dir("pool");
+    let data = root.join("pool");
+    write_clips(&data, 5, 1);
+    let cache = root.join("cache");
+    let out1 = root.join("run1");
+    let r1 = run(&data, &out1, 3, Some(cache.clone()));
+    assert_eq!(r1.layout, Layout::Pool);
+    assert_eq!((r1.counts.train_clips, r1.counts.val_clips, r1.counts.test_clips), (24, 6, 10));
+    assert_eq!(r1.counts.train_examples, 96, "originals + 3 augmented copies");
+    assert_eq!(r1.counts.cache_hits, 0);
+
+    for f in ["report.md", "report.json", "curves.svg", "confusion_dropout.svg", "confusion_no_dropout.svg", "dropout.safetensors", "no_dropout.safetensors"] {
+        assert!(out1.join(f).is_file(), "{f} missing");
+    }
+    let json: serde_json::Value = serde_json::from_slice(&std::fs::read(out1.join("report.json")).unwrap()).unwrap();
+    for model in ["dropout", "no_dropout"] {
+        for split in ["train", "val", "test"] {
+            let acc = json["models"][model][split]["accuracy"].as_f64().unwrap_or_else(|| panic!("models.{model}.{split}.accuracy"));
+            assert!((0.0..=1.0).contains(&acc));
+            let single = json["models"][model][split]["accuracy_single_clip"].as_f64().unwrap();
+            assert!((0.0..=1.0).contains(&single));
+        }
+        let confusion = json["models"][model]["test"]["confusion"].as_array().unwrap();
+        assert_eq!(confusion.len(), 8);
+        let total: u64 = confusion.iter().flat_map(|r| r.as_array().unwrap()).map(|c| c.as_u64().unwrap()).sum();
+        assert_eq!(total, 10);
+        assert_eq!(json["models"][model]["history"].as_array().unwrap().len(), 2);
+    }
+    let md = std::fs::read_to_string(out1.join("report.md")).unwrap();
+    assert!(md.contains("SYNTHETIC DATA"));
+    assert!(md.contains("notebook metric"));
+
+    // Same seed, second run from the cache: identical numbers.
+    let out2 = root.join("run2");
+    let r2 = run(&data, &out2, 3, Some(cache));
+    assert_eq!(r2.counts.cache_misses, 0, "second run must read every feature from the cache");
+    for (name, m1) in &r1.models {
+        let m2 = &r2.models[name];
+        assert_eq!(m1.test.as_ref().unwrap().metrics, m2.test.as_ref().unwrap().metrics, "{name}");
+        let l1: Vec<f64> = m1.history.iter().map(|l| l.loss).collect();
+        let l2: Vec<f64> = m2.history.iter().map(|l| l.loss).collect();
+        assert_eq!(l1, l2, "{name} losses");
+    }
+    assert_eq!(std::fs::read(out1.join("dropout.safetensors")).unwrap(), std::fs::read(out2.join("dropout.safetensors")).unwrap());
+
+    // A checkpoint round-trips exactly: load, save again, same bytes.
+    for name in ["dropout", "no_dropout"] {
+        let path = out1.join(format!("{name}.safetensors"));
+        let ckpt = Checkpoint::open(&path).unwrap();
+        assert_eq!(ckpt.config().unwrap().dropout, name == "dropout");
+        let mut model = ckpt.load::<f32>().unwrap();
+        let again = root.join("again.safetensors");
+        checkpoint::save(&mut model, &again, ckpt.metadata.iter().filter(|(k, _)| !k.starts_with("ser.dropout") && !k.starts_with("ser.padding")).map(|(k, v)| (k.clone(), v.clone())).collect()).unwrap();
+        assert_eq!(std::fs::read(&path).unwrap(), std::fs::read(&again).unwrap(), "{name}");
+    }
+    std::fs::remove_dir_all(&root).unwrap();
+}
+
+#[test]
+fn split_layout_is_used_as_it_is_and_missing_test_is_reported() {
+    let root = temp_dir("split");
+    let data = root.join("data");
+    write_clips(&data.join("training"), 2, 1);
+    write_clips(&data.join("validation"), 1, 10);
+    let out = root.join("out");
+    let r = run(&data, &out, 1, None);
+    assert_eq!(r.layout, Layout::Split);
+    assert_eq!((r.counts.train_clips, r.counts.val_clips, r.counts.test_clips), (16, 8, 0));
+    assert!(r.models.values().all(|m| m.test.is_none()));
+    let md = std::fs::read_to_string(out.join("report.md")).unwrap();
+    assert!(md.contains("No test split"));
+    std::fs::remove_dir_all(&root).unwrap();
+}
