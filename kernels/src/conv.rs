@@ -1,0 +1,136 @@
+//! im2col and col2im for a 1-D convolution without padding, so that convolution becomes one GEMM.
+//!
+//! Shape key: C = input channels, K = kernel size, T = input length, T' = (T - K) / stride + 1.
+//!
+//! A convolution `y[o, t] = sum_{c,k} w[o, c, k] x[c, t*stride + k]` is the matrix product
+//! `y (O, T') = w (O, C*K) @ col (C*K, T')` once the windows are laid out as columns:
+//! `col[c*K + k, t] = x[c, t*stride + k]` (im2col).
+//!
+//! col2im is the transpose (adjoint) of im2col: each input element appears in several windows, so
+//! the gradient of the input is the sum over all places it was copied to,
+//! `dx[c, t*stride + k] += dcol[c*K + k, t]`.
+
+use crate::Real;
+
+/// Output length of a convolution or pooling window without padding: (T - K) / stride + 1.
+pub fn conv_out_len(t_in: usize, kernel: usize, stride: usize) -> usize {
+    assert!(kernel >= 1 && stride >= 1, "kernel {kernel} and stride {stride} must be >= 1");
+    assert!(t_in >= kernel, "input length {t_in} is shorter than the kernel {kernel}");
+    (t_in - kernel) / stride + 1
+}
+
+/// Lays the windows of `x` out as columns. x: (C, T) -> col: (C*K, T').
+pub fn im2col<T: Real>(x: &[T], channels: usize, t_in: usize, kernel: usize, stride: usize, col: &mut [T]) {
+    let t_out = conv_out_len(t_in, kernel, stride);
+    assert_eq!(x.len(), channels * t_in, "im2col input length");
+    assert_eq!(col.len(), channels * kernel * t_out, "im2col output length");
+    for (c, x_row) in x.chunks_exact(t_in).enumerate() {
+        for k in 0..kernel {
+            let col_row = &mut col[(c * kernel + k) * t_out..][..t_out];
+            if stride == 1 {
+                col_row.copy_from_slice(&x_row[k..k + t_out]);
+            } else {
+                for (t, v) in col_row.iter_mut().enumerate() {
+                    *v = x_row[t * stride + k];
+                }
+            }
+        }
+    }
+}
+
+/// Adds the columns back onto the positions they were copied from (the adjoint of [`im2col`]).
+/// col: (C*K, T') += into dx: (C, T).
+pub fn col2im<T: Real>(col: &[T], channels: usize, t_in: usize, kernel: usize, stride: usize, dx: &mut [T]) {
+    let t_out = conv_out_len(t_in, kernel, stride);
+    assert_eq!(dx.len(), channels * t_in, "col2im output length");
+    assert_eq!(col.len(), channels * kernel * t_out, "col2im input length");
+    for (c, dx_row) in dx.chunks_exact_mut(t_in).enumerate() {
+        for k in 0..kernel {
+            let col_row = &col[(c * kernel + k) * t_out..][..t_out];
+            for (t, &v) in col_row.iter().enumerate() {
+                dx_row[t * stride + k] += v;
+            }
+        }
+    }
+}
+
+/// Simple, slow, correct direct convolution, the reference for im2col + GEMM.
+/// x: (C, T), w: (O, C, K), b: (O) -> y: (O, T').
+pub fn conv1d_ref<T: Real>(
+    x: &[T], w: &[T], b: &[T], channels: usize, t_in: usize, kernel: usize, stride: usize, y: &mut [T],
+) {
+    let t_out = conv_out_len(t_in, kernel, stride);
+    for (o, &bias) in b.iter().enumerate() {
+        for t in 0..t_out {
+            let mut acc = bias;
+            for c in 0..channels {
+                for k in 0..kernel {
+                    acc += w[(o * channels + c) * kernel + k] * x[c * t_in + t * stride + k];
+                }
+            }
+            y[o * t_out + t] = acc;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::gemm::{gemm, Mat};
+
+    fn values(n: usize, seed: u64) -> Vec<f64> {
+        let mut state = seed.wrapping_mul(2862933555777941757).wrapping_add(3037000493);
+        (0..n)
+            .map(|_| {
+                state = state.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+                ((state >> 33) as f64 / (1u64 << 31) as f64) - 0.5
+            })
+            .collect()
+    }
+
+    #[test]
+    fn im2col_then_gemm_matches_direct_convolution() {
+        for channels in 1..4 {
+            for kernel in 1..5 {
+                for stride in 1..4 {
+                    for t_in in kernel..kernel + 7 {
+                        let outputs = 3;
+                        let t_out = conv_out_len(t_in, kernel, stride);
+                        let x = values(channels * t_in, 1);
+                        let w = values(outputs * channels * kernel, 2);
+                        let b = values(outputs, 3);
+                        let mut expected = vec![0.0; outputs * t_out];
+                        conv1d_ref(&x, &w, &b, channels, t_in, kernel, stride, &mut expected);
+
+                        let mut col = vec![0.0; channels * kernel * t_out];
+                        im2col(&x, channels, t_in, kernel, stride, &mut col);
+                        let mut y: Vec<f64> = b.iter().flat_map(|&bo| std::iter::repeat(bo).take(t_out)).collect();
+                        let ck = channels * kernel;
+                        gemm(1.0, Mat::new(&w, outputs, ck), Mat::new(&col, ck, t_out), 1.0, &mut y, t_out);
+                        for (a, e) in y.iter().zip(&expected) {
+                            assert!((a - e).abs() < 1e-12, "C{channels} K{kernel} s{stride} T{t_in}: {a} vs {e}");
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// col2im is the adjoint of im2col: <im2col(x), g> = <x, col2im(g)> for every x and g.
+    #[test]
+    fn col2im_is_the_adjoint_of_im2col() {
+        for (channels, t_in, kernel, stride) in [(1, 5, 5, 1), (2, 9, 3, 2), (3, 11, 5, 1), (2, 12, 2, 3), (4, 8, 1, 1)] {
+            let t_out = conv_out_len(t_in, kernel, stride);
+            let x = values(channels * t_in, 4);
+            let g = values(channels * kernel * t_out, 5);
+            let mut col = vec![0.0; g.len()];
+            im2col(&x, channels, t_in, kernel, stride, &mut col);
+            // Start dx from ones: col2im must add, not overwrite.
+            let mut dx = vec![1.0; x.len()];
+            col2im(&g, channels, t_in, kernel, stride, &mut dx);
+            let lhs: f64 = col.iter().zip(&g).map(|(a, b)| a * b).sum();
+            let rhs: f64 = x.iter().zip(&dx).map(|(a, b)| a * (b - 1.0)).sum();
+            assert!((lhs - rhs).abs() < 1e-12, "C{channels} T{t_in} K{kernel} s{stride}: {lhs} vs {rhs}");
+        }
+    }
+}
