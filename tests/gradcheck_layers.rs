@@ -53,10 +53,13 @@ fn slice<D: Dimension>(a: &Array<f64, D>) -> &[f64] {
 
 #[test]
 fn conv1d() {
-    // (B, C, O, K, stride, T): odd and even lengths, stride 1 and 2, a 1-wide kernel, and a stride
-    // that leaves the last input step out of every window.
+    // (B, C, O, K, stride, T): odd and even lengths, stride 1 and 2, a 1-wide kernel, a stride
+    // that leaves the last input step out of every window, and T' = 400, long enough that the
+    // clips are split over several GEMMs (2 clips, then 1).
     for (case, &(batch, channels, outputs, kernel, stride, t_in)) in
-        [(2, 3, 4, 5, 2, 13), (3, 2, 3, 3, 1, 8), (2, 1, 2, 1, 1, 5), (2, 4, 3, 5, 2, 12), (2, 2, 2, 3, 3, 11)].iter().enumerate()
+        [(2, 3, 4, 5, 2, 13), (3, 2, 3, 3, 1, 8), (2, 1, 2, 1, 1, 5), (2, 4, 3, 5, 2, 12), (2, 2, 2, 3, 3, 11), (3, 1, 2, 3, 1, 402)]
+            .iter()
+            .enumerate()
     {
         let seed = 100 * case as u64;
         let mut conv = Conv1d::<f64>::new(channels, outputs, kernel, stride, &mut StdRng::seed_from_u64(seed));

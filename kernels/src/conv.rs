@@ -19,14 +19,15 @@ pub fn conv_out_len(t_in: usize, kernel: usize, stride: usize) -> usize {
     (t_in - kernel) / stride + 1
 }
 
-/// Lays the windows of `x` out as columns. x: (C, T) -> col: (C*K, T').
-pub fn im2col<T: Real>(x: &[T], channels: usize, t_in: usize, kernel: usize, stride: usize, col: &mut [T]) {
+/// Lays the windows of `x` out as columns. x: (C, T) -> col: (C*K, T') with row stride `ld` >= T',
+/// so that several clips can sit side by side in one wide matrix (clip j at column offset j*T').
+pub fn im2col<T: Real>(x: &[T], channels: usize, t_in: usize, kernel: usize, stride: usize, col: &mut [T], ld: usize) {
     let t_out = conv_out_len(t_in, kernel, stride);
     assert_eq!(x.len(), channels * t_in, "im2col input length");
-    assert_eq!(col.len(), channels * kernel * t_out, "im2col output length");
+    check_col(col.len(), channels * kernel, t_out, ld);
     for (c, x_row) in x.chunks_exact(t_in).enumerate() {
         for k in 0..kernel {
-            let col_row = &mut col[(c * kernel + k) * t_out..][..t_out];
+            let col_row = &mut col[(c * kernel + k) * ld..][..t_out];
             if stride == 1 {
                 col_row.copy_from_slice(&x_row[k..k + t_out]);
             } else {
@@ -39,19 +40,25 @@ pub fn im2col<T: Real>(x: &[T], channels: usize, t_in: usize, kernel: usize, str
 }
 
 /// Adds the columns back onto the positions they were copied from (the adjoint of [`im2col`]).
-/// col: (C*K, T') += into dx: (C, T).
-pub fn col2im<T: Real>(col: &[T], channels: usize, t_in: usize, kernel: usize, stride: usize, dx: &mut [T]) {
+/// col: (C*K, T') with row stride `ld`, added into dx: (C, T).
+pub fn col2im<T: Real>(col: &[T], channels: usize, t_in: usize, kernel: usize, stride: usize, ld: usize, dx: &mut [T]) {
     let t_out = conv_out_len(t_in, kernel, stride);
     assert_eq!(dx.len(), channels * t_in, "col2im output length");
-    assert_eq!(col.len(), channels * kernel * t_out, "col2im input length");
+    check_col(col.len(), channels * kernel, t_out, ld);
     for (c, dx_row) in dx.chunks_exact_mut(t_in).enumerate() {
         for k in 0..kernel {
-            let col_row = &col[(c * kernel + k) * t_out..][..t_out];
+            let col_row = &col[(c * kernel + k) * ld..][..t_out];
             for (t, &v) in col_row.iter().enumerate() {
                 dx_row[t * stride + k] += v;
             }
         }
     }
+}
+
+/// A (rows, cols) matrix with row stride `ld` must fit in `len` elements.
+fn check_col(len: usize, rows: usize, cols: usize, ld: usize) {
+    assert!(ld >= cols, "column matrix row stride {ld} is less than its width {cols}");
+    assert!(rows == 0 || (rows - 1) * ld + cols <= len, "column matrix ({rows}, {cols}) with row stride {ld} does not fit in {len}");
 }
 
 /// Simple, slow, correct direct convolution, the reference for im2col + GEMM.
@@ -103,7 +110,7 @@ mod tests {
                         conv1d_ref(&x, &w, &b, channels, t_in, kernel, stride, &mut expected);
 
                         let mut col = vec![0.0; channels * kernel * t_out];
-                        im2col(&x, channels, t_in, kernel, stride, &mut col);
+                        im2col(&x, channels, t_in, kernel, stride, &mut col, t_out);
                         let mut y: Vec<f64> = b.iter().flat_map(|&bo| std::iter::repeat(bo).take(t_out)).collect();
                         let ck = channels * kernel;
                         gemm(1.0, Mat::new(&w, outputs, ck), Mat::new(&col, ck, t_out), 1.0, &mut y, t_out);
@@ -124,13 +131,34 @@ mod tests {
             let x = values(channels * t_in, 4);
             let g = values(channels * kernel * t_out, 5);
             let mut col = vec![0.0; g.len()];
-            im2col(&x, channels, t_in, kernel, stride, &mut col);
+            im2col(&x, channels, t_in, kernel, stride, &mut col, t_out);
             // Start dx from ones: col2im must add, not overwrite.
             let mut dx = vec![1.0; x.len()];
-            col2im(&g, channels, t_in, kernel, stride, &mut dx);
+            col2im(&g, channels, t_in, kernel, stride, t_out, &mut dx);
             let lhs: f64 = col.iter().zip(&g).map(|(a, b)| a * b).sum();
             let rhs: f64 = x.iter().zip(&dx).map(|(a, b)| a * (b - 1.0)).sum();
             assert!((lhs - rhs).abs() < 1e-12, "C{channels} T{t_in} K{kernel} s{stride}: {lhs} vs {rhs}");
         }
+    }
+
+    /// With a row stride wider than T', a clip fills only its own block of columns.
+    #[test]
+    fn strided_columns_fill_their_block_and_read_back() {
+        let (channels, t_in, kernel, stride) = (2, 9, 3, 2);
+        let t_out = conv_out_len(t_in, kernel, stride);
+        let (offset, ld) = (t_out, 3 * t_out);
+        let x = values(channels * t_in, 6);
+        let mut dense = vec![0.0; channels * kernel * t_out];
+        im2col(&x, channels, t_in, kernel, stride, &mut dense, t_out);
+        let mut wide = vec![f64::NAN; channels * kernel * ld];
+        im2col(&x, channels, t_in, kernel, stride, &mut wide[offset..], ld);
+        for (r, dense_row) in dense.chunks_exact(t_out).enumerate() {
+            assert_eq!(&wide[r * ld + offset..][..t_out], dense_row);
+            assert!(wide[r * ld..][..offset].iter().all(|v| v.is_nan()), "columns left of the block untouched");
+        }
+        let (mut from_dense, mut from_wide) = (vec![0.0; x.len()], vec![0.0; x.len()]);
+        col2im(&dense, channels, t_in, kernel, stride, t_out, &mut from_dense);
+        col2im(&wide[offset..], channels, t_in, kernel, stride, ld, &mut from_wide);
+        assert_eq!(from_dense, from_wide);
     }
 }
