@@ -3,9 +3,11 @@
 //! Every kernel is generic over [`Real`] (f32 for training, f64 for gradient checks) and
 //! has a slow `_ref` twin that the tests compare it with.
 
+pub mod conv;
 pub mod gemm;
 
-pub use gemm::{gemm, gemm_ref};
+pub use conv::{col2im, conv1d_ref, conv_out_len, im2col};
+pub use gemm::{gemm, gemm_ref, Mat};
 
 /// The float types ser computes in. f32 is the speed path; f64 makes finite differences exact enough
 /// for gradient checks.

@@ -3,6 +3,22 @@
 //!
 //! Shape key: B = batch, C = channels, T = time steps, I = input size, H = hidden size, O = outputs.
 
+pub mod batchnorm1d;
+pub mod conv1d;
+pub mod dropout;
+pub mod linear;
+pub mod loss;
+pub mod maxpool1d;
 pub mod param;
+pub mod relu;
+pub mod temporal_pool;
 
+pub use batchnorm1d::BatchNorm1d;
+pub use conv1d::Conv1d;
+pub use dropout::Dropout;
+pub use linear::Linear;
+pub use loss::{softmax, softmax_cross_entropy};
+pub use maxpool1d::MaxPool1d;
 pub use param::{Param, ParamRef};
+pub use relu::Relu;
+pub use temporal_pool::TemporalPool;

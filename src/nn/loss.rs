@@ -1,0 +1,85 @@
+//! Softmax and mean softmax cross-entropy with label smoothing (PyTorch's
+//! `F.cross_entropy(logits, labels, label_smoothing=eps)`).
+//!
+//! Forward, for clip b with K classes, log-softmax computed stably by subtracting the row max:
+//!   logp[b, k] = z[b, k] - m_b - log sum_j exp(z[b, j] - m_b),   m_b = max_j z[b, j]
+//!   q[b, k]    = (1 - eps) [k = label_b] + eps / K                (the smoothed target)
+//!   L          = (1/B) sum_b sum_k -q[b, k] logp[b, k]
+//! Backward: since sum_k q[b, k] = 1, dL/dz[b, k] = (softmax(z)[b, k] - q[b, k]) / B.
+
+use crate::Real;
+use ndarray::{Array2, ArrayView2};
+
+/// logits: (B, K) -> probabilities (B, K), each row summing to 1.
+pub fn softmax<T: Real>(logits: ArrayView2<T>) -> Array2<T> {
+    let mut probs = logits.to_owned();
+    for mut row in probs.rows_mut() {
+        let max = row.fold(T::neg_infinity(), |m, &v| m.max(v));
+        row.mapv_inplace(|v| (v - max).exp());
+        let sum = row.sum();
+        row.mapv_inplace(|v| v / sum);
+    }
+    probs
+}
+
+/// logits: (B, K), labels: (B) -> (mean loss, dL/dlogits (B, K)). `label_smoothing` = 0 is plain
+/// cross-entropy.
+pub fn softmax_cross_entropy<T: Real>(logits: ArrayView2<T>, labels: &[usize], label_smoothing: f64) -> (T, Array2<T>) {
+    let (batch, classes) = logits.dim();
+    assert_eq!(labels.len(), batch, "one label per row of logits");
+    assert!(labels.iter().all(|&l| l < classes), "labels must be < {classes}, got {labels:?}");
+    assert!((0.0..=1.0).contains(&label_smoothing), "label_smoothing must be in [0, 1], got {label_smoothing}");
+    let on_label = T::c(1.0 - label_smoothing);
+    let everywhere = T::c(label_smoothing / classes as f64);
+    let inv_batch = T::one() / T::c(batch as f64);
+
+    let mut loss = T::zero();
+    let mut dlogits = Array2::zeros((batch, classes));
+    for ((z, mut dz), &label) in logits.rows().into_iter().zip(dlogits.rows_mut()).zip(labels) {
+        let max = z.fold(T::neg_infinity(), |m, &v| m.max(v));
+        let log_sum_exp = z.iter().map(|&v| (v - max).exp()).sum::<T>().ln();
+        for (k, (&zk, d)) in z.iter().zip(dz.iter_mut()).enumerate() {
+            let logp = zk - max - log_sum_exp;
+            let target = everywhere + if k == label { on_label } else { T::zero() };
+            loss -= target * logp;
+            *d = (logp.exp() - target) * inv_batch;
+        }
+    }
+    (loss * inv_batch, dlogits)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ndarray::array;
+
+    #[test]
+    fn uniform_logits_cost_ln_of_the_class_count() {
+        let logits = Array2::<f64>::from_elem((4, 8), 3.0);
+        for smoothing in [0.0, 0.1] {
+            let (loss, _) = softmax_cross_entropy(logits.view(), &[0, 3, 7, 5], smoothing);
+            assert!((loss - 8.0f64.ln()).abs() < 1e-12, "{loss}");
+        }
+    }
+
+    /// F.cross_entropy(torch.tensor([[1., 2., 3.]]), torch.tensor([2]), label_smoothing=0.3)
+    /// = 0.7 * -logp[2] + 0.1 * sum_k -logp[k] with logp = z - logsumexp(z).
+    #[test]
+    fn label_smoothing_mixes_the_label_with_the_uniform_target() {
+        let lse = (1.0f64.exp() + 2.0f64.exp() + 3.0f64.exp()).ln();
+        let expected = 0.7 * (lse - 3.0) + 0.1 * (3.0 * lse - 6.0);
+        let (loss, _) = softmax_cross_entropy(array![[1.0, 2.0, 3.0]].view(), &[2], 0.3);
+        assert!((loss - expected).abs() < 1e-12, "{loss} vs {expected}");
+    }
+
+    #[test]
+    fn huge_logits_stay_finite_and_softmax_rows_sum_to_one() {
+        let logits = array![[1000.0f32, 0.0, -1000.0], [5.0, 5.0, 5.0]];
+        let (loss, grad) = softmax_cross_entropy(logits.view(), &[0, 1], 0.0);
+        assert!(loss.is_finite() && grad.iter().all(|g| g.is_finite()));
+        assert!((loss - 3.0f32.ln() / 2.0).abs() < 1e-6, "{loss}");
+        for row in softmax(logits.view()).rows() {
+            assert!((row.sum() - 1.0).abs() < 1e-6);
+        }
+    }
+}
