@@ -4,8 +4,10 @@
 //! has a slow `_ref` twin that the tests compare it with.
 
 pub mod gemm;
+pub mod lstm;
 
 pub use gemm::{gemm, gemm_ref};
+pub use lstm::{lstm_step_backward, lstm_step_backward_ref, lstm_step_forward, lstm_step_forward_ref};
 
 /// The float types ser computes in. f32 is the speed path; f64 makes finite differences exact enough
 /// for gradient checks.

@@ -3,6 +3,8 @@
 //!
 //! Shape key: B = batch, C = channels, T = time steps, I = input size, H = hidden size, O = outputs.
 
+pub mod bilstm;
 pub mod param;
 
+pub use bilstm::BiLstm;
 pub use param::{Param, ParamRef};
