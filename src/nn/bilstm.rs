@@ -40,7 +40,8 @@
 //! With `lengths`, row b is valid at t < lengths[b]; at invalid steps both directions hold h = c = 0
 //! and pass no gradient. The forward direction's outputs past the end are therefore zero, and the
 //! reverse direction starts from a zero state at the clip's own last step, as with PyTorch's
-//! `pack_padded_sequence`. Without `lengths` every row runs all T steps, padding included.
+//! `pack_padded_sequence`; a length of 0 gives an all-zero row. Without `lengths` every row runs all
+//! T steps, padding included.
 
 use super::{Param, ParamRef};
 use crate::Real;
