@@ -11,4 +11,5 @@ pub mod nn;
 pub mod optim;
 pub mod stats;
 
+pub mod checkpoint;
 pub mod fsio;

@@ -4,16 +4,19 @@
 //! Shape key: B = batch, C = channels, T = time steps, I = input size, H = hidden size, O = outputs.
 
 pub mod batchnorm1d;
+pub mod bilstm;
 pub mod conv1d;
 pub mod dropout;
 pub mod linear;
 pub mod loss;
 pub mod maxpool1d;
+pub mod model;
 pub mod param;
 pub mod relu;
 pub mod temporal_pool;
 
 pub use batchnorm1d::BatchNorm1d;
+pub use bilstm::BiLstm;
 pub use conv1d::Conv1d;
 pub use dropout::Dropout;
 pub use linear::Linear;

@@ -185,20 +185,19 @@ impl<T: Real> SerModel<T> {
     /// Every learnable tensor with its PyTorch name, in a fixed order.
     pub fn params(&mut self) -> Vec<(String, ParamRef<'_, T>)> {
         let [bn, fc1, fc2, fc3] = self.head_names();
-        let mut out = Vec::new();
-        let mut add = |prefix: &str, list: Vec<(&'static str, ParamRef<'_, T>)>| {
-            for (name, p) in list {
-                out.push((format!("{prefix}.{name}"), p));
-            }
-        };
-        add("MFCC_feature_extraction.0", self.conv1.params());
-        add("MFCC_feature_extraction.2", self.conv2.params());
-        add("lstm", self.lstm.params());
-        add(bn, self.bn.params());
-        add(fc1, self.fc1.params());
-        add(fc2, self.fc2.params());
-        add(fc3, self.fc3.params());
-        out
+        let groups = [
+            ("MFCC_feature_extraction.0", self.conv1.params()),
+            ("MFCC_feature_extraction.2", self.conv2.params()),
+            ("lstm", self.lstm.params()),
+            (bn, self.bn.params()),
+            (fc1, self.fc1.params()),
+            (fc2, self.fc2.params()),
+            (fc3, self.fc3.params()),
+        ];
+        groups
+            .into_iter()
+            .flat_map(|(prefix, list)| list.into_iter().map(move |(name, p)| (format!("{prefix}.{name}"), p)))
+            .collect()
     }
 
     /// Non-learned state saved with the weights (BatchNorm's running statistics).
