@@ -5,5 +5,6 @@
 
 pub use ser_kernels::Real;
 
+pub mod audio;
 pub mod dsp;
 pub mod nn;
