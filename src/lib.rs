@@ -5,11 +5,12 @@
 
 pub use ser_kernels::Real;
 
+pub mod audio;
+pub mod checkpoint;
 pub mod data;
 pub mod dsp;
+pub mod fsio;
 pub mod nn;
 pub mod optim;
 pub mod stats;
-
-pub mod checkpoint;
-pub mod fsio;
+pub mod train;

@@ -2,6 +2,7 @@
 //!
 //! Frame t covers samples `[t*hop, t*hop + n_fft)` of the (optionally centre-padded) signal,
 //! multiplied by the window; the output keeps the `n_fft/2 + 1` non-negative frequencies.
+//! `istft` inverts it by windowed overlap-add, as `torch.istft` does.
 
 use ndarray::Array2;
 use rustfft::num_complex::Complex64;
@@ -89,6 +90,61 @@ pub fn stft(y: &[f64], n_fft: usize, hop: usize, window: &[f64], center: bool, p
     out
 }
 
+/// Inverse STFT by weighted overlap-add, as `torch.istft(..., onesided=True, normalized=False)`.
+///
+/// `spec` is (1 + n_fft/2, frames). Each frame is inverse-transformed (the imaginary parts of the
+/// DC and Nyquist bins are ignored, as a real inverse FFT does), multiplied by the window and
+/// added in at `t*hop`; the sum is divided by the overlap-added squared window, which undoes the
+/// analysis and synthesis windows together. With `center`, the first n_fft/2 samples (the
+/// padding `stft` added) are dropped. The output has `length` samples if given (zero-padded past
+/// the last frame, as torch does), else everything up to the end padding.
+///
+/// Panics where the squared windows sum to nearly zero inside the output (torch's NOLA check):
+/// no signal can be recovered there.
+pub fn istft(spec: &Array2<Complex64>, n_fft: usize, hop: usize, window: &[f64], center: bool, length: Option<usize>) -> Vec<f64> {
+    let (bins, frames) = spec.dim();
+    assert_eq!(bins, n_fft / 2 + 1, "spectrogram rows must be n_fft/2 + 1 (expected {}, actual {bins})", n_fft / 2 + 1);
+    assert_eq!(window.len(), n_fft, "window length must equal n_fft");
+    assert!(hop > 0, "hop must be positive");
+    let total = if frames == 0 { 0 } else { n_fft + hop * (frames - 1) };
+    let mut signal = vec![0.0; total];
+    let mut envelope = vec![0.0; total];
+    let ifft = FftPlanner::<f64>::new().plan_fft_inverse(n_fft);
+    let mut buf = vec![Complex64::new(0.0, 0.0); n_fft];
+    let mut scratch = vec![Complex64::new(0.0, 0.0); ifft.get_inplace_scratch_len()];
+    for t in 0..frames {
+        // Rebuild the full Hermitian spectrum X[n-k] = conj(X[k]) from the one-sided one.
+        for (k, b) in buf.iter_mut().enumerate() {
+            *b = if k < bins { spec[[k, t]] } else { spec[[n_fft - k, t]].conj() };
+        }
+        buf[0].im = 0.0;
+        if n_fft % 2 == 0 {
+            buf[n_fft / 2].im = 0.0;
+        }
+        ifft.process_with_scratch(&mut buf, &mut scratch);
+        let start = t * hop;
+        for (i, (b, &w)) in buf.iter().zip(window).enumerate() {
+            signal[start + i] += b.re / n_fft as f64 * w;
+            envelope[start + i] += w * w;
+        }
+    }
+    let start = if center { n_fft / 2 } else { 0 };
+    let end = match length {
+        Some(len) => start + len,
+        None if center => total.saturating_sub(n_fft / 2),
+        None => total,
+    };
+    let available = end.min(total);
+    let mut out: Vec<f64> = (start..available)
+        .map(|i| {
+            assert!(envelope[i] > 1e-11, "window overlap-add is ~0 at sample {i}: this window and hop cannot be inverted");
+            signal[i] / envelope[i]
+        })
+        .collect();
+    out.resize(end - start, 0.0);
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -113,5 +169,31 @@ mod tests {
         assert_eq!(peak, 5);
         // Hann-windowed cosine: |X[k]| = n_fft/4 at its bin.
         assert!((mid[5].norm() - 16.0).abs() < 1e-9);
+    }
+
+    #[test]
+    fn istft_inverts_stft() {
+        // Even and odd n_fft, hop n_fft/4 and a hop that does not divide n_fft.
+        for &(n_fft, hop) in &[(512, 128), (64, 16), (15, 4), (32, 7)] {
+            let y: Vec<f64> = (0..1000).map(|i| ((i * 7919) % 1013) as f64 / 1013.0 - 0.5).collect();
+            let window = hann_periodic(n_fft);
+            let s = stft(&y, n_fft, hop, &window, true, PadMode::Reflect);
+            let back = istft(&s, n_fft, hop, &window, true, Some(y.len()));
+            assert_eq!(back.len(), y.len());
+            let worst = y.iter().zip(&back).map(|(a, b)| (a - b).abs()).fold(0.0, f64::max);
+            assert!(worst < 1e-10, "n_fft {n_fft} hop {hop}: worst error {worst}");
+        }
+    }
+
+    #[test]
+    fn istft_pads_past_the_last_frame_and_defaults_to_the_unpadded_length() {
+        let (n_fft, hop) = (64, 16);
+        let y: Vec<f64> = (0..320).map(|i| (i as f64 * 0.1).sin()).collect();
+        let window = hann_periodic(n_fft);
+        let s = stft(&y, n_fft, hop, &window, true, PadMode::Reflect);
+        assert_eq!(istft(&s, n_fft, hop, &window, true, None).len(), y.len());
+        let long = istft(&s, n_fft, hop, &window, true, Some(y.len() + 100));
+        assert_eq!(long.len(), y.len() + 100);
+        assert!(long[y.len() + n_fft / 2..].iter().all(|&x| x == 0.0));
     }
 }

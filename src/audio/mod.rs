@@ -1,0 +1,75 @@
+//! The audio front end: read a clip, bring it to the model's rate, keep the speech, augment it.
+//!
+//! The pipeline per clip is
+//! `read_wav` (any WAV -> mono f32 in [-1, 1]) -> `resample` (to 16 kHz) -> `vad_trim` (speech
+//! frames only) -> optionally `add_noise` / `pitch_shift` (training-set augmentation).
+//!
+//! Everything here works on mono `f32` samples; the DSP inside `pitch_shift` runs in `f64`.
+//! Bad input (a file that is not a usable WAV, a clip with no speech) is an [`AudioError`] whose
+//! message names the clip, so a data loader can report it and move on.
+
+pub mod augment;
+pub mod resample;
+pub mod vad;
+pub mod wav;
+
+use std::path::PathBuf;
+
+pub use augment::{add_noise, pitch_shift};
+pub use resample::resample;
+pub use vad::vad_trim;
+pub use wav::{read_wav, read_wav_bytes, write_wav};
+
+/// A mono clip.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Audio {
+    /// Mono samples scaled to [-1, 1].
+    pub samples: Vec<f32>,
+    /// Samples per second.
+    pub sample_rate: u32,
+}
+
+/// Sample rates `read_wav` accepts; anything outside is a corrupt header, not audio.
+pub const SAMPLE_RATE_RANGE: std::ops::RangeInclusive<u32> = 1000..=384_000;
+
+/// Why a clip could not be read, written or processed. Every message starts with the clip's name.
+#[derive(thiserror::Error, Debug)]
+pub enum AudioError {
+    /// The operating system refused to read or write the file.
+    #[error("{}: {source}", path.display())]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    /// The bytes do not start with a RIFF/WAVE header.
+    #[error("{name}: not a WAV file (no RIFF/WAVE header)")]
+    NotWav { name: String },
+    /// The file ends inside its header.
+    #[error("{name}: truncated WAV header")]
+    TruncatedHeader { name: String },
+    /// The header promises more samples than the file holds.
+    #[error("{name}: truncated: the header declares {expected} samples but the file holds {actual}")]
+    TruncatedData { name: String, expected: usize, actual: usize },
+    /// The header is inconsistent (hound's diagnosis).
+    #[error("{name}: malformed WAV header: {reason}")]
+    Malformed { name: String, reason: &'static str },
+    /// A sample encoding other than 8/16/24/32-bit PCM or 32-bit float.
+    #[error("{name}: {bits}-bit {encoding} is not a supported encoding")]
+    UnsupportedEncoding { name: String, bits: u16, encoding: String },
+    /// The data chunk is empty.
+    #[error("{name}: contains no samples")]
+    Empty { name: String },
+    /// A float sample is NaN or infinite; `index` counts interleaved samples from the start.
+    #[error("{name}: sample {index} is {value}")]
+    NonFinite { name: String, index: usize, value: f32 },
+    /// The header's sample rate is outside [`SAMPLE_RATE_RANGE`].
+    #[error("{name}: sample rate {rate} Hz is out of range (1000..=384000)")]
+    SampleRateOutOfRange { name: String, rate: u32 },
+    /// Voice activity detection judged no frame of the clip to be speech.
+    #[error("{name}: no speech found in {frames} frames of 20 ms")]
+    NoSpeech { name: String, frames: usize },
+    /// The resampler could not be built or failed (rubato's message).
+    #[error("resampling {from_hz} Hz -> {to_hz} Hz: {reason}")]
+    Resample { from_hz: u32, to_hz: u32, reason: String },
+}

@@ -1,0 +1,146 @@
+//! Whole-clip sample-rate conversion with rubato's synchronous FFT resampler.
+//!
+//! The FFT resampler is rubato's highest-quality mode for a fixed ratio (its anti-aliasing filter
+//! is a Blackman-Harris window in the frequency domain). `process_all` feeds the clip through in
+//! chunks and drops the resampler's startup delay, so output sample j sits at input time
+//! j * from/to: the result is time-aligned with the input, not shifted by the filter.
+//!
+//! `resample_torchaudio` is a second, exact port of `torchaudio.functional.resample` (windowed
+//! sinc, Hann window, its default settings); `pitch_shift` uses it so the augmentation matches
+//! torchaudio's numbers, not only its intent.
+
+use rubato::audioadapter_buffers::direct::InterleavedSlice;
+use rubato::{Fft, FixedSync, Resampler};
+
+use super::AudioError;
+
+/// Frames per internal chunk: a hint to rubato, which rounds it to fit the ratio. It sets the
+/// FFT length and so the filter's sharpness; 1024 is rubato's suggested starting point.
+const CHUNK_FRAMES: usize = 1024;
+
+/// Resamples a mono clip from `from_hz` to `to_hz`.
+///
+/// Returns `round(len * to_hz / from_hz)` samples (the same clip if the rates are equal). Fails
+/// for a rate of 0, or if rubato cannot build a resampler for the pair.
+pub fn resample(samples: &[f32], from_hz: u32, to_hz: u32) -> Result<Vec<f32>, AudioError> {
+    if from_hz == to_hz {
+        return Ok(samples.to_vec());
+    }
+    let rubato_error = |reason: String| AudioError::Resample { from_hz, to_hz, reason };
+    if from_hz == 0 || to_hz == 0 {
+        return Err(rubato_error("sample rates must be positive".into()));
+    }
+    if samples.is_empty() {
+        return Ok(Vec::new());
+    }
+    let output_len = resampled_len(samples.len(), from_hz, to_hz);
+    let mut resampler = Fft::<f64>::new(from_hz as usize, to_hz as usize, CHUNK_FRAMES, 1, FixedSync::Both)
+        .map_err(|e| rubato_error(e.to_string()))?;
+    let input: Vec<f64> = samples.iter().map(|&x| x as f64).collect();
+    let adapter = InterleavedSlice::new(&input, 1, input.len()).expect("a mono buffer holds len frames");
+    let output = resampler.process_all(&adapter, input.len(), None).map_err(|e| rubato_error(e.to_string()))?;
+    // rubato returns ceil(len * ratio) frames; keep the rounded count.
+    Ok(output.take_data().into_iter().take(output_len).map(|x| x as f32).collect())
+}
+
+/// `torchaudio.functional.resample(x, orig_freq, new_freq)` with its defaults
+/// (`lowpass_filter_width=6, rolloff=0.99, resampling_method="sinc_interp_hann"`).
+///
+/// With the rates divided by their gcd and `base = min(orig, new) * rolloff`, output sample j is
+///
+///   y[j] = sum_i x[i] * (base/orig) * sinc(t) * cos^2(pi t / (2 * 6)),   t = base * (i/orig - j/new)
+///
+/// over the inputs with |t| < 6 (torchaudio's kernel is zero beyond, up to float rounding), with
+/// x = 0 outside the clip, and there are ceil(len * new / orig) outputs. torchaudio builds the
+/// whole (new, 1, 2*width + orig) kernel and runs a strided conv1d; summing only the taps inside the
+/// window gives the same sums without a kernel that can reach gigabytes for coprime rates.
+pub fn resample_torchaudio(x: &[f64], orig_freq: u32, new_freq: u32) -> Vec<f64> {
+    const LOWPASS_FILTER_WIDTH: f64 = 6.0;
+    const ROLLOFF: f64 = 0.99;
+    assert!(orig_freq > 0 && new_freq > 0, "rates must be positive (got {orig_freq} -> {new_freq})");
+    if orig_freq == new_freq {
+        return x.to_vec();
+    }
+    let gcd = greatest_common_divisor(orig_freq, new_freq);
+    let (orig, new) = ((orig_freq / gcd) as usize, (new_freq / gcd) as usize);
+    let base = orig.min(new) as f64 * ROLLOFF;
+    let scale = base / orig as f64;
+    // Input samples within this distance of an output's position carry weight.
+    let reach = LOWPASS_FILTER_WIDTH * orig as f64 / base;
+    let out_len = (x.len() * new).div_ceil(orig);
+    (0..out_len)
+        .map(|j| {
+            let position = j as f64 * orig as f64 / new as f64; // output j in input samples
+            let first = (position - reach).ceil().max(0.0) as usize;
+            let last = ((position + reach).floor() as usize).min(x.len().saturating_sub(1));
+            (first..=last)
+                .map(|i| {
+                    let t = base * (i as f64 / orig as f64 - j as f64 / new as f64);
+                    let t = t.clamp(-LOWPASS_FILTER_WIDTH, LOWPASS_FILTER_WIDTH);
+                    let window = (t * std::f64::consts::PI / LOWPASS_FILTER_WIDTH / 2.0).cos().powi(2);
+                    let pi_t = t * std::f64::consts::PI;
+                    let sinc = if pi_t == 0.0 { 1.0 } else { pi_t.sin() / pi_t };
+                    x[i] * sinc * window * scale
+                })
+                .sum()
+        })
+        .collect()
+}
+
+fn greatest_common_divisor(mut a: u32, mut b: u32) -> u32 {
+    while b != 0 {
+        (a, b) = (b, a % b);
+    }
+    a
+}
+
+/// round(len * to / from), in integers so it cannot drift for long clips.
+fn resampled_len(len: usize, from_hz: u32, to_hz: u32) -> usize {
+    let (len, from, to) = (len as u128, from_hz as u128, to_hz as u128);
+    ((len * to + from / 2) / from) as usize
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn torchaudio_port_keeps_a_tone_and_has_torchaudios_length() {
+        // 19027 and 16000 are coprime: the case pitch_shift(+3 semitones) hits at 16 kHz.
+        let (orig, new) = (19_027u32, 16_000u32);
+        let x: Vec<f64> = (0..19_027).map(|i| (2.0 * std::f64::consts::PI * 500.0 * i as f64 / orig as f64).sin()).collect();
+        let y = resample_torchaudio(&x, orig, new);
+        assert_eq!(y.len(), (19_027usize * 16_000).div_ceil(19_027));
+        // Away from the edges the output is the same tone sampled at the new rate.
+        let worst = (200..y.len() - 200)
+            .map(|j| (y[j] - (2.0 * std::f64::consts::PI * 500.0 * j as f64 / new as f64).sin()).abs())
+            .fold(0.0, f64::max);
+        assert!(worst < 2e-3, "worst deviation {worst}");
+        assert_eq!(resample_torchaudio(&x[..10], 16_000, 16_000), x[..10].to_vec());
+        assert_eq!(greatest_common_divisor(48_000, 16_000), 16_000);
+    }
+
+    #[test]
+    fn output_length_is_rounded_ratio() {
+        assert_eq!(resampled_len(48_000, 48_000, 16_000), 16_000);
+        assert_eq!(resampled_len(10, 48_000, 16_000), 3); // 3.33
+        assert_eq!(resampled_len(11, 48_000, 16_000), 4); // 3.67
+        assert_eq!(resampled_len(3, 2, 1), 2); // 1.5 rounds half up
+    }
+
+    #[test]
+    fn equal_rates_are_identity_and_zero_rate_is_an_error() {
+        let x = [0.1, -0.2, 0.3];
+        assert_eq!(resample(&x, 16_000, 16_000).unwrap(), x.to_vec());
+        let err = resample(&x, 0, 16_000).unwrap_err();
+        assert!(err.to_string().starts_with("resampling 0 Hz -> 16000 Hz"), "{err}");
+    }
+
+    #[test]
+    fn short_clips_keep_their_rounded_length() {
+        for len in [1, 5, 100, 1023, 1025, 5000] {
+            let x = vec![0.25f32; len];
+            assert_eq!(resample(&x, 44_100, 16_000).unwrap().len(), resampled_len(len, 44_100, 16_000), "len {len}");
+        }
+    }
+}
