@@ -6,4 +6,5 @@
 pub use ser_kernels::Real;
 
 pub mod dsp;
+pub mod features;
 pub mod nn;
