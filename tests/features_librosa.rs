@@ -85,10 +85,15 @@ fn report(title: &str, per_clip: &[(String, [f64; 5])]) {
     assert!(failures.is_empty(), "{title}: {} failures:\n{}", failures.len(), failures.join("\n"));
 }
 
-fn tuning_of(samples: &[f32], cfg: &FeatureConfig) -> f64 {
+/// |STFT| as librosa.stft's defaults give it. -> (1 + n_fft/2, K)
+fn stft_magnitude(samples: &[f32], cfg: &FeatureConfig) -> Array2<f64> {
     let y: Vec<f64> = samples.iter().map(|&v| v as f64).collect();
     let spec = ser::dsp::stft(&y, cfg.n_fft, cfg.hop, &ser::dsp::hann_periodic(cfg.n_fft), true, ser::dsp::PadMode::Constant);
-    chroma::estimate_tuning(spec.mapv(|c| c.norm()).view(), cfg.sample_rate, cfg.n_chroma)
+    spec.mapv(|c| c.norm())
+}
+
+fn tuning_of(samples: &[f32], cfg: &FeatureConfig) -> f64 {
+    chroma::estimate_tuning(stft_magnitude(samples, cfg).view(), cfg.sample_rate, cfg.n_chroma)
 }
 
 #[test]
@@ -109,6 +114,12 @@ fn generated_clips_match_librosa() {
 
         let ours = features::extract(&y, &cfg);
         per_clip.push((name.to_string(), compare(&ours, golden.view())));
+
+        // Teeth: a tuning one histogram step off (0.01 bin) must break the chroma bar.
+        let mag = stft_magnitude(&y, &cfg);
+        let off = chroma::chroma_stft(mag.view(), cfg.sample_rate, cfg.n_chroma, Some(got_tuning + 0.01)).mapv(|v| v as f32);
+        let off_err = row_rel_error(off.view(), golden.slice(s![CHROMA, ..]));
+        assert!(off_err > 10.0 * REL_BAR, "{name}: chroma with tuning +0.01 still within {off_err:.1e}; the bar cannot see tuning errors");
     }
     report("generated", &per_clip);
 }
