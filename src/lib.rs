@@ -9,6 +9,7 @@ pub mod audio;
 pub mod checkpoint;
 pub mod data;
 pub mod dsp;
+pub mod features;
 pub mod fsio;
 pub mod nn;
 pub mod optim;

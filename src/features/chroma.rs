@@ -1,0 +1,270 @@
+//! Chromagram from a magnitude spectrogram, as `librosa.feature.chroma_stft(S=S, sr=sr)` with
+//! `tuning=None`, and the pieces it calls: `estimate_tuning` -> `piptrack` + `pitch_tuning`,
+//! and `filters.chroma`.
+//!
+//! 1. piptrack (fmin 150, fmax 4000, threshold 0.1, ref = per-frame max): in each frame, bins
+//!    that exceed 0.1 * the frame's max and are local maxima (x[i] > x[i-1], x[i] >= x[i+1]),
+//!    within fmin <= f < fmax, become peaks with parabolic-interpolated frequency
+//!    (i + shift) * sr / n_fft and magnitude S[i] + 0.5 * gradient[i] * shift.
+//! 2. estimate_tuning: keep the peaks whose magnitude >= the median peak magnitude;
+//!    pitch_tuning: residual = 12 * log2(f / 27.5) mod 1, moved to [-0.5, 0.5); histogram on
+//!    np.linspace(-0.5, 0.5, 101); tuning = left edge of the FIRST fullest bin (numpy argmax).
+//! 3. filters.chroma(tuning) (n_chroma, 1 + n_fft/2): Gaussian bumps around each pitch class,
+//!    columns L2-normalised, weighted by a Gaussian over octaves centred on octave 5 (width 2),
+//!    rolled to start at C.
+//! 4. chroma = bank @ S, each frame divided by its max (norm=inf); frames whose max is below
+//!    float32's smallest normal (librosa's `tiny` for its float32 S) are left as they are.
+//!
+//! S is whatever the caller passes: the study passes the MAGNITUDE |STFT|, and so does `extract`.
+
+use ndarray::{Array2, ArrayView2};
+
+use super::spectrum::{fft_frequencies, linspace};
+
+/// piptrack's defaults inside estimate_tuning.
+pub const PIPTRACK_FMIN: f64 = 150.0;
+pub const PIPTRACK_FMAX: f64 = 4000.0;
+pub const PIPTRACK_THRESHOLD: f64 = 0.1;
+/// estimate_tuning's histogram resolution, in fractions of a bin.
+pub const TUNING_RESOLUTION: f64 = 0.01;
+
+/// `librosa.hz_to_octs(f, tuning=tuning, bins_per_octave=bpo)`: octaves above A440/16 (C0 - 1/4).
+pub fn hz_to_octs(f: f64, tuning: f64, bins_per_octave: usize) -> f64 {
+    let a440 = 440.0 * 2.0f64.powf(tuning / bins_per_octave as f64);
+    (f / (a440 / 16.0)).log2()
+}
+
+/// Chroma filter bank, `librosa.filters.chroma(sr=sr, n_fft=n_fft, n_chroma=n_chroma,
+/// tuning=tuning)` with ctroct 5.0, octwidth 2, norm 2, base_c True. Entries are rounded to f32
+/// (librosa's dtype).
+///
+/// -> (n_chroma, 1 + n_fft/2)
+pub fn chroma_filter(sr: f64, n_fft: usize, n_chroma: usize, tuning: f64) -> Array2<f64> {
+    const CTROCT: f64 = 5.0;
+    const OCTWIDTH: f64 = 2.0;
+    let nc = n_chroma as f64;
+    // FFT bin frequencies without DC: np.linspace(0, sr, n_fft, endpoint=False)[1:].
+    let freqs = linspace(0.0, sr, n_fft, false);
+    let mut frqbins = Vec::with_capacity(n_fft);
+    frqbins.push(0.0); // placeholder for the 0 Hz bin
+    frqbins.extend(freqs[1..].iter().map(|&f| nc * hz_to_octs(f, tuning, n_chroma)));
+    // The 0 Hz bin: 1.5 octaves below bin 1.
+    frqbins[0] = frqbins[1] - 1.5 * nc;
+    let mut binwidth: Vec<f64> = frqbins.windows(2).map(|w| (w[1] - w[0]).max(1.0)).collect();
+    binwidth.push(1.0);
+
+    let half = (nc / 2.0).round_ties_even();
+    let mut wts = Array2::<f64>::zeros((n_chroma, n_fft));
+    for (c, mut row) in wts.rows_mut().into_iter().enumerate() {
+        for ((w, &fb), &bw) in row.iter_mut().zip(&frqbins).zip(&binwidth) {
+            // Distance to pitch class c, wrapped into [-n_chroma/2, n_chroma/2).
+            let d = (fb - c as f64 + half + 10.0 * nc).rem_euclid(nc) - half;
+            *w = (-0.5 * (2.0 * d / bw).powi(2)).exp();
+        }
+    }
+    // Normalise each column to unit L2 norm (librosa.util.normalize, norm=2, axis=0), then
+    // weight by octave.
+    for (mut col, &fb) in wts.columns_mut().into_iter().zip(&frqbins) {
+        let len = col.iter().map(|v| v * v).sum::<f64>().sqrt();
+        let len = if len < f64::MIN_POSITIVE { 1.0 } else { len };
+        let oct = (-0.5 * ((fb / nc - CTROCT) / OCTWIDTH).powi(2)).exp();
+        col.mapv_inplace(|v| v / len * oct);
+    }
+    // base_c: np.roll(wts, -3 * (n_chroma // 12), axis=0), then drop the aliased columns.
+    let shift = 3 * (n_chroma / 12);
+    let bins = 1 + n_fft / 2;
+    Array2::from_shape_fn((n_chroma, bins), |(c, f)| wts[[(c + shift) % n_chroma, f]] as f32 as f64)
+}
+
+/// Parabolic-interpolation pitch tracking, `librosa.piptrack(S=s, sr=sr, fmin, fmax, threshold)`
+/// with ref = per-frame max. Returns (pitches, magnitudes), zero except at the peaks.
+///
+/// s: (1 + n_fft/2, T) magnitudes -> ((1 + n_fft/2, T), (1 + n_fft/2, T))
+pub fn piptrack(s: ArrayView2<f64>, sr: f64, fmin: f64, fmax: f64, threshold: f64) -> (Array2<f64>, Array2<f64>) {
+    let (bins, frames) = s.dim();
+    let mut pitches = Array2::zeros((bins, frames));
+    let mut mags = Array2::zeros((bins, frames));
+    for_each_peak(s, sr, fmin, fmax, threshold, |i, t, p, m| {
+        pitches[[i, t]] = p;
+        mags[[i, t]] = m;
+    });
+    (pitches, mags)
+}
+
+/// The core of piptrack: calls `peak(bin, frame, pitch, magnitude)` for each peak, frame by
+/// frame, bins ascending.
+fn for_each_peak(s: ArrayView2<f64>, sr: f64, fmin: f64, fmax: f64, threshold: f64, mut peak: impl FnMut(usize, usize, f64, f64)) {
+    let (bins, frames) = s.dim();
+    assert!(bins >= 3, "piptrack needs at least 3 frequency bins, got {bins}");
+    let n_fft = 2 * (bins - 1);
+    let fmin = fmin.max(0.0);
+    let fmax = fmax.min(sr / 2.0);
+    let freqs = fft_frequencies(sr, n_fft);
+    // Bins in the feasible range fmin <= f < fmax; interior bins only can be peaks there anyway
+    // except the last, handled by the localmax edge rule below.
+    let in_range: Vec<usize> = (0..bins).filter(|&i| fmin <= freqs[i] && freqs[i] < fmax).collect();
+    let mut x = vec![0.0; bins];
+    let mut xt = vec![0.0; bins];
+    for t in 0..frames {
+        for (dst, &v) in x.iter_mut().zip(s.column(t).iter()) {
+            *dst = v;
+        }
+        let ref_value = threshold * x.iter().fold(f64::NEG_INFINITY, |m, &v| m.max(v));
+        for (d, &v) in xt.iter_mut().zip(&x) {
+            *d = if v > ref_value { v } else { 0.0 };
+        }
+        for &i in &in_range {
+            // util.localmax: index 0 is never a max; the last bin only needs to beat its neighbour.
+            let is_max = if i == 0 {
+                false
+            } else if i == bins - 1 {
+                xt[i] > xt[i - 1]
+            } else {
+                xt[i] > xt[i - 1] && xt[i] >= xt[i + 1]
+            };
+            if !is_max {
+                continue;
+            }
+            // _parabolic_interpolation (0 at the edges, and where the vertex is over a bin away)
+            // and np.gradient (one-sided at the edges).
+            let (shift, avg) = if i == bins - 1 {
+                (0.0, x[i] - x[i - 1])
+            } else {
+                let a = x[i + 1] + x[i - 1] - 2.0 * x[i];
+                let b = (x[i + 1] - x[i - 1]) / 2.0;
+                (if b.abs() >= a.abs() { 0.0 } else { -b / a }, b)
+            };
+            peak(i, t, (i as f64 + shift) * sr / n_fft as f64, x[i] + 0.5 * avg * shift);
+        }
+    }
+}
+
+/// `librosa.pitch_tuning(frequencies, resolution, bins_per_octave)`: the most common deviation
+/// from the equal-tempered grid, in fractions of a bin, in [-0.5, 0.5). Frequencies <= 0 are
+/// ignored; none left gives 0.0 (librosa warns).
+pub fn pitch_tuning(frequencies: &[f64], resolution: f64, bins_per_octave: usize) -> f64 {
+    let n_bins = (1.0 / resolution).ceil() as usize;
+    let edges = linspace(-0.5, 0.5, n_bins + 1, true);
+    let mut counts = vec![0usize; n_bins];
+    let mut any = false;
+    for &f in frequencies.iter().filter(|&&f| f > 0.0) {
+        any = true;
+        let mut r = (bins_per_octave as f64 * hz_to_octs(f, 0.0, 12)).rem_euclid(1.0);
+        if r >= 0.5 {
+            r -= 1.0;
+        }
+        // np.histogram with explicit edges: edges[j] <= r < edges[j+1], last bin closed.
+        if !(edges[0]..=edges[n_bins]).contains(&r) {
+            continue;
+        }
+        let j = edges.partition_point(|&e| e <= r).saturating_sub(1).min(n_bins - 1);
+        counts[j] += 1;
+    }
+    if !any {
+        return 0.0;
+    }
+    // np.argmax: the FIRST of tied maxima (a `max_by_key` would take the last).
+    let mut best = 0;
+    for (j, &c) in counts.iter().enumerate() {
+        if c > counts[best] {
+            best = j;
+        }
+    }
+    edges[best]
+}
+
+/// `librosa.estimate_tuning(S=s, sr=sr, bins_per_octave=bpo)`: piptrack, keep the peaks at or
+/// above the median peak magnitude, then [`pitch_tuning`] at 0.01 resolution.
+///
+/// s: (1 + n_fft/2, T) magnitudes
+pub fn estimate_tuning(s: ArrayView2<f64>, sr: f64, bins_per_octave: usize) -> f64 {
+    let mut peaks: Vec<(f64, f64)> = Vec::new();
+    for_each_peak(s, sr, PIPTRACK_FMIN, PIPTRACK_FMAX, PIPTRACK_THRESHOLD, |_, _, p, m| {
+        if p > 0.0 {
+            peaks.push((p, m));
+        }
+    });
+    let threshold = if peaks.is_empty() { 0.0 } else { median(peaks.iter().map(|&(_, m)| m).collect()) };
+    let freqs: Vec<f64> = peaks.iter().filter(|&&(_, m)| m >= threshold).map(|&(p, _)| p).collect();
+    pitch_tuning(&freqs, TUNING_RESOLUTION, bins_per_octave)
+}
+
+/// np.median: the middle value, or the mean of the two middle values.
+fn median(mut v: Vec<f64>) -> f64 {
+    let n = v.len();
+    assert!(n > 0, "median of nothing");
+    v.sort_unstable_by(|a, b| a.total_cmp(b));
+    if n % 2 == 1 {
+        v[n / 2]
+    } else {
+        (v[n / 2 - 1] + v[n / 2]) / 2.0
+    }
+}
+
+/// Normalise each column by its max |value| (librosa.util.normalize, norm=inf, axis=0); columns
+/// whose max is below float32's tiny are left as they are.
+pub fn normalize_columns_inf(x: &mut Array2<f64>) {
+    for mut col in x.columns_mut() {
+        let len = col.iter().fold(0.0f64, |m, &v| m.max(v.abs()));
+        if len >= f32::MIN_POSITIVE as f64 {
+            col.mapv_inplace(|v| v / len);
+        }
+    }
+}
+
+/// `librosa.feature.chroma_stft(S=s, sr=sr, n_chroma=n_chroma, tuning=tuning)`; `tuning: None`
+/// estimates it with [`estimate_tuning`]. Builds the filter bank each call; [`chroma_with_bank`]
+/// takes a prebuilt one.
+///
+/// s: (1 + n_fft/2, T) -> (n_chroma, T)
+pub fn chroma_stft(s: ArrayView2<f64>, sr: f64, n_chroma: usize, tuning: Option<f64>) -> Array2<f64> {
+    let tuning = tuning.unwrap_or_else(|| estimate_tuning(s, sr, n_chroma));
+    let n_fft = 2 * (s.nrows() - 1);
+    chroma_with_bank(s, chroma_filter(sr, n_fft, n_chroma, tuning).view())
+}
+
+/// Chroma with a given filter bank: bank @ s, each frame max-normalised.
+///
+/// s: (F, T), bank: (n_chroma, F) -> (n_chroma, T)
+pub fn chroma_with_bank(s: ArrayView2<f64>, bank: ArrayView2<f64>) -> Array2<f64> {
+    assert_eq!(bank.ncols(), s.nrows(), "chroma bank has {} bins, spectrogram {}", bank.ncols(), s.nrows());
+    let mut raw = bank.dot(&s);
+    normalize_columns_inf(&mut raw);
+    raw
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tuning_ties_go_to_the_first_bin_like_numpy_argmax() {
+        // Two frequencies a semitone apart at +0.105 and two at -0.195: a 2-2 tie, numpy's argmax
+        // takes the lower bin, whose left edge is -0.20.
+        let at = |semis: f64| 27.5 * 2f64.powf(semis / 12.0);
+        let f = [at(48.105), at(49.105), at(50.805), at(51.805)];
+        let t = pitch_tuning(&f, 0.01, 12);
+        assert!((t + 0.2).abs() < 1e-9, "{t}");
+    }
+
+    #[test]
+    fn tuning_of_nothing_is_zero() {
+        assert_eq!(pitch_tuning(&[0.0, -3.0], 0.01, 12), 0.0);
+    }
+
+    #[test]
+    fn chroma_bank_peaks_at_the_right_pitch_class() {
+        // With base_c, row 0 is C and row 9 is A: bin of 440 Hz (sr 16000, n_fft 2048: 56.3).
+        let b = chroma_filter(16000.0, 2048, 12, 0.0);
+        assert_eq!(b.dim(), (12, 1025));
+        let col = b.column(56);
+        let best = (0..12).max_by(|&i, &j| col[i].total_cmp(&col[j])).unwrap();
+        assert_eq!(best, 9);
+    }
+
+    #[test]
+    fn median_matches_numpy() {
+        assert_eq!(median(vec![3.0, 1.0, 2.0]), 2.0);
+        assert_eq!(median(vec![4.0, 1.0, 2.0, 3.0]), 2.5);
+    }
+}
