@@ -1,5 +1,6 @@
-//! Data: RAVDESS names and folders, splits, and the feature pipeline that turns clips into batches.
+//! Data: RAVDESS names and folders, splits, and the feature pipeline that turns clips into examples.
 
+pub mod pipeline;
 pub mod ravdess;
 pub mod split;
 

@@ -256,7 +256,7 @@ pub fn prepare_audio(path: &Path, variant: Variant, cfg: &DataConfig) -> Result<
     };
     let mut samples = audio::resample(&clip.samples, clip.sample_rate, SAMPLE_RATE)?;
     if vad {
-        samples = audio::vad_trim(&samples, SAMPLE_RATE).map_err(|e| e.for_file(path))?;
+        samples = audio::vad_trim(&samples, SAMPLE_RATE, &path.display().to_string())?;
     }
     samples = match variant {
         Variant::Original => samples,
@@ -280,7 +280,7 @@ fn name_hash(path: &Path) -> u64 {
 
 /// Features of one clip variant, from the cache when it holds them; the flag says it did.
 fn clip_features(path: &Path, variant: Variant, cfg: &DataConfig) -> Result<(Array2<f32>, bool), AudioError> {
-    let bytes = std::fs::read(path).map_err(|e| AudioError::io(path, e))?;
+    let bytes = std::fs::read(path).map_err(|source| AudioError::Io { path: path.into(), source })?;
     let key = {
         let mut h = Sha256::new();
         h.update(CACHE_VERSION);

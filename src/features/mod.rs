@@ -31,7 +31,7 @@ use ndarray::{s, Array2, ArrayView2, Axis};
 
 use crate::dsp::{hann_periodic, stft, PadMode};
 
-pub use npy::write_npy_f32;
+pub use npy::{read_npy_f32, write_npy_f32};
 
 /// Rows of the feature matrix with the default config.
 pub const ROWS: usize = 162;
