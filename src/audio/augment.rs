@@ -9,6 +9,13 @@
 //! 3. Resample the stretched clip from int(sample_rate / rate) Hz to sample_rate Hz: it gets
 //!    back (about) its original length, and every frequency is scaled by 1/rate.
 //! 4. Cut or zero-pad to the original length.
+//!
+//! A faithful port keeps torchaudio's quirks. The vocoder's phases start from frame 0 and
+//! accumulate advances measured between frames; the first two frames overlap the reflect
+//! padding, so their phase advances are not a sinusoid's, and when stretching (rate < 1) the
+//! 0 -> 1 advance is counted twice. The bins of a pure tone then leave the first frames out of
+//! phase with each other and interfere for the whole clip: +3 semitones on a 440 Hz tone keeps its
+//! frequency but loses about 40% of its RMS (dropping the first two frames would keep it all).
 
 use ndarray::Array2;
 use rand::Rng;

@@ -118,7 +118,7 @@ pub fn istft(spec: &Array2<Complex64>, n_fft: usize, hop: usize, window: &[f64],
             *b = if k < bins { spec[[k, t]] } else { spec[[n_fft - k, t]].conj() };
         }
         buf[0].im = 0.0;
-        if n_fft % 2 == 0 {
+        if n_fft.is_multiple_of(2) {
             buf[n_fft / 2].im = 0.0;
         }
         ifft.process_with_scratch(&mut buf, &mut scratch);
