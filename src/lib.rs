@@ -7,3 +7,4 @@ pub use ser_kernels::Real;
 
 pub mod dsp;
 pub mod nn;
+pub mod synth;
