@@ -7,6 +7,7 @@ pub use ser_kernels::Real;
 
 pub mod audio;
 pub mod checkpoint;
+pub mod cli;
 pub mod data;
 pub mod dsp;
 pub mod features;
@@ -14,4 +15,6 @@ pub mod fsio;
 pub mod nn;
 pub mod optim;
 pub mod stats;
+pub mod study;
+pub mod synth;
 pub mod train;
