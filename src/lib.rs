@@ -9,5 +9,6 @@ pub mod data;
 pub mod dsp;
 pub mod nn;
 pub mod optim;
+pub mod report;
 
 pub mod fsio;

@@ -1,0 +1,3 @@
+//! Pictures and tables that summarise a run.
+
+pub mod plot;
