@@ -14,6 +14,7 @@ pub mod features;
 pub mod fsio;
 pub mod nn;
 pub mod optim;
+pub mod report;
 pub mod stats;
 pub mod study;
 pub mod synth;
