@@ -319,21 +319,19 @@ fn direction_backward<T: Real>(
 
     let mut dgates = vec![T::zero(); rows * gate_cols];
     let mut dc = vec![T::zero(); slot];
-    {
-        let weight_hh = contiguous(&params.weight_hh.value);
-        for k in (0..steps).rev() {
-            let t = dir.step(k, steps);
-            let gate_range = t * batch * gate_cols..(t + 1) * batch * gate_cols;
-            let dgates_t = &mut dgates[gate_range.clone()];
-            let c_prev = &state.c[dir.prev_slot(t) * slot..][..slot];
-            let (dh_t, tanh_c_t) = (&dh[t * slot..][..slot], &state.tanh_c[t * slot..][..slot]);
-            lstm_step_backward(dgates_t, &mut dc, dh_t, &state.gates[gate_range], c_prev, tanh_c_t, lengths, t, hidden);
-            if k > 0 {
-                // The step processed before t read h_t as its h_prev: dh_before += da_t W_hh.
-                let before = dir.step(k - 1, steps);
-                let dh_before = &mut dh[before * slot..][..slot];
-                gemm(one, Mat::new(dgates_t, batch, gate_cols), Mat::new(weight_hh, gate_cols, hidden), one, dh_before, hidden);
-            }
+    let weight_hh = contiguous(&params.weight_hh.value);
+    for k in (0..steps).rev() {
+        let t = dir.step(k, steps);
+        let gate_range = t * batch * gate_cols..(t + 1) * batch * gate_cols;
+        let dgates_t = &mut dgates[gate_range.clone()];
+        let c_prev = &state.c[dir.prev_slot(t) * slot..][..slot];
+        let (dh_t, tanh_c_t) = (&dh[t * slot..][..slot], &state.tanh_c[t * slot..][..slot]);
+        lstm_step_backward(dgates_t, &mut dc, dh_t, &state.gates[gate_range], c_prev, tanh_c_t, lengths, t, hidden);
+        if k > 0 {
+            // Step t read the state of the step processed before it as h_prev: dh_before += da_t W_hh.
+            let before = dir.step(k - 1, steps);
+            let dh_before = &mut dh[before * slot..][..slot];
+            gemm(one, Mat::new(dgates_t, batch, gate_cols), Mat::new(weight_hh, gate_cols, hidden), one, dh_before, hidden);
         }
     }
 
