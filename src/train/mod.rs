@@ -94,24 +94,31 @@ pub fn evaluate(model: &mut SerModel<f32>, examples: &[Example], scoring: Scorin
     Metrics::compute(&truth, &predicted, NUM_CLASSES)
 }
 
-/// The state that carries a training run from one epoch to the next.
+/// The state that carries a training run from one epoch to the next: the optimizer and the
+/// history. Every random draw of an epoch (batch order, dropout masks) is seeded from
+/// (seed, epoch), so a run resumed from a checkpoint of epoch e continues exactly as it would have.
 pub struct Trainer {
     pub config: TrainConfig,
     pub adam: Adam<f32>,
-    shuffle_rng: StdRng,
     pub history: Vec<EpochLog>,
+}
+
+/// The seed of one epoch's random draws.
+fn epoch_seed(seed: u64, epoch: usize) -> u64 {
+    seed.wrapping_mul(0x9E37_79B9_7F4A_7C15).wrapping_add(epoch as u64).rotate_left(17) ^ 0x5EED_0F_5A_FF1E
 }
 
 impl Trainer {
     pub fn new(config: TrainConfig) -> Self {
-        let shuffle_rng = StdRng::seed_from_u64(config.seed ^ 0x5EED_0F_5A_FF1E);
-        Trainer { adam: Adam::new(config.lr), shuffle_rng, config, history: Vec::new() }
+        Trainer { adam: Adam::new(config.lr), config, history: Vec::new() }
     }
 
-    /// One pass over the shuffled training set; returns the mean batch loss.
-    pub fn train_epoch(&mut self, model: &mut SerModel<f32>, train: &[Example]) -> f64 {
+    /// One pass over the training set, shuffled for `epoch` (1-based); returns the mean batch loss.
+    pub fn train_epoch(&mut self, model: &mut SerModel<f32>, train: &[Example], epoch: usize) -> f64 {
+        let seed = epoch_seed(self.config.seed, epoch);
+        model.reseed_dropout(seed);
         let mut order: Vec<usize> = (0..train.len()).collect();
-        order.shuffle(&mut self.shuffle_rng);
+        order.shuffle(&mut StdRng::seed_from_u64(seed));
         let mut total = 0.0;
         let mut batches = 0;
         for chunk in order.chunks(self.config.batch_size.max(1)) {
@@ -143,7 +150,7 @@ impl Trainer {
         let scoring = Scoring::Batched(self.config.batch_size);
         for epoch in self.history.len() + 1..=self.config.epochs {
             let start = std::time::Instant::now();
-            let loss = self.train_epoch(model, train);
+            let loss = self.train_epoch(model, train, epoch);
             let train_accuracy = evaluate(model, train, scoring).accuracy;
             let val_accuracy = if val.is_empty() { f64::NAN } else { evaluate(model, val, scoring).accuracy };
             let log = EpochLog { epoch, loss, train_accuracy, val_accuracy, seconds: start.elapsed().as_secs_f64() };
