@@ -31,30 +31,37 @@ pub const META_DROPOUT: &str = "ser.dropout";
 /// Metadata key for the padding mode ("study"/"masked").
 pub const META_PADDING: &str = "ser.padding";
 
-/// Serialises the model (as f32) with `metadata` plus the model's own switches.
-///
-/// The container is written here rather than by the safetensors crate so that the bytes are
-/// deterministic (metadata keys sorted): the same weights always give the same file.
-pub fn to_bytes<T: Real>(model: &mut SerModel<T>, metadata: HashMap<String, String>) -> Vec<u8> {
-    let mut metadata: BTreeMap<String, String> = metadata.into_iter().collect();
-    metadata.insert(META_DROPOUT.into(), model.config.dropout.to_string());
-    metadata.insert(META_PADDING.into(), model.config.padding.name().into());
-    // (name, dtype, shape, little-endian bytes), sorted by name.
-    let mut tensors: BTreeMap<String, (&str, Vec<usize>, Vec<u8>)> = BTreeMap::new();
-    let f32_bytes = |it: &mut dyn Iterator<Item = T>| it.flat_map(|v| v.to_f32().unwrap().to_le_bytes()).collect::<Vec<u8>>();
+/// One tensor to write: dtype name ("F32"/"I64"), shape, little-endian bytes.
+pub type RawTensor = (&'static str, Vec<usize>, Vec<u8>);
+
+/// The model's tensors (as f32) under their PyTorch names.
+pub fn model_tensors<T: Real>(model: &mut SerModel<T>) -> BTreeMap<String, RawTensor> {
+    let mut tensors = BTreeMap::new();
     for (name, p) in model.params() {
-        tensors.insert(name, ("F32", p.value.shape().to_vec(), f32_bytes(&mut p.value.iter().copied())));
+        tensors.insert(name, ("F32", p.value.shape().to_vec(), f32_bytes(p.value.iter().copied())));
     }
     for (name, b) in model.buffers() {
-        tensors.insert(name, ("F32", b.shape().to_vec(), f32_bytes(&mut b.iter().copied())));
+        tensors.insert(name, ("F32", b.shape().to_vec(), f32_bytes(b.iter().copied())));
     }
     let tracked = (model.bn.num_batches_tracked as i64).to_le_bytes().to_vec();
     tensors.insert("classify.0.num_batches_tracked".into(), ("I64", vec![], tracked));
+    tensors
+}
 
+/// Little-endian f32 bytes of a sequence of values.
+pub fn f32_bytes<T: Real>(values: impl Iterator<Item = T>) -> Vec<u8> {
+    values.flat_map(|v| v.to_f32().unwrap().to_le_bytes()).collect()
+}
+
+/// A safetensors container of `tensors` and `metadata`.
+///
+/// Written here rather than by the safetensors crate so that the bytes are deterministic
+/// (keys sorted): the same weights always give the same file.
+pub fn container(tensors: &BTreeMap<String, RawTensor>, metadata: &BTreeMap<String, String>) -> Vec<u8> {
     let mut header = serde_json::Map::new();
     header.insert("__metadata__".into(), serde_json::json!(metadata));
     let mut offset = 0;
-    for (name, (dtype, shape, bytes)) in &tensors {
+    for (name, (dtype, shape, bytes)) in tensors {
         header.insert(name.clone(), serde_json::json!({ "dtype": dtype, "shape": shape, "data_offsets": [offset, offset + bytes.len()] }));
         offset += bytes.len();
     }
@@ -68,6 +75,14 @@ pub fn to_bytes<T: Real>(model: &mut SerModel<T>, metadata: HashMap<String, Stri
         out.extend_from_slice(bytes);
     }
     out
+}
+
+/// Serialises the model (as f32) with `metadata` plus the model's own switches.
+pub fn to_bytes<T: Real>(model: &mut SerModel<T>, metadata: HashMap<String, String>) -> Vec<u8> {
+    let mut metadata: BTreeMap<String, String> = metadata.into_iter().collect();
+    metadata.insert(META_DROPOUT.into(), model.config.dropout.to_string());
+    metadata.insert(META_PADDING.into(), model.config.padding.name().into());
+    container(&model_tensors(model), &metadata)
 }
 
 /// Writes the model to `path` atomically.
@@ -113,6 +128,16 @@ impl Checkpoint {
 
     fn tensors(&self) -> Result<SafeTensors<'_>, CheckpointError> {
         SafeTensors::deserialize(&self.bytes).map_err(|e| CheckpointError::Format { path: self.path.clone(), reason: e.to_string() })
+    }
+
+    /// An F32 tensor by name, with its shape.
+    pub fn f32_tensor(&self, name: &str) -> Result<(Vec<usize>, Vec<f32>), CheckpointError> {
+        let st = self.tensors()?;
+        let t = st.tensor(name).map_err(|_| CheckpointError::Missing { path: self.path.clone(), name: name.into() })?;
+        if t.dtype() != Dtype::F32 {
+            return Err(CheckpointError::Dtype { path: self.path.clone(), name: name.into(), actual: format!("{:?}", t.dtype()) });
+        }
+        Ok((t.shape().to_vec(), t.data().chunks_exact(4).map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])).collect()))
     }
 
     /// Builds the model the file describes and loads every tensor into it.

@@ -53,6 +53,7 @@ pub fn predict(weights: &Path, clips: &[std::path::PathBuf], json: bool) -> Resu
         resample_like_notebook: ckpt.metadata.get("ser.resample_like_notebook").is_some_and(|v| v == "true"),
         augment: false,
         seed: 0,
+        noise_seed: 0,
         cache_dir: None,
     };
     let mut rows = Vec::new();

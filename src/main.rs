@@ -5,7 +5,10 @@ use clap::{Args, Parser, Subcommand};
 use indicatif::{ProgressBar, ProgressStyle};
 use ser::data::pipeline::{DataConfig, Layout, SplitKind, VadMode};
 use ser::nn::model::Padding;
-use ser::study::{resolve_data, run_study, StudyConfig};
+use ser::study::{resolve_data, run_study, DataSource, StudyConfig};
+
+/// The settings of a run, saved in its folder so that `--resume` continues it exactly.
+const RUN_SETTINGS: &str = "run.json";
 use ser::train::TrainConfig;
 use std::path::PathBuf;
 
@@ -79,9 +82,15 @@ struct AblationArgs {
     /// Train without the augmented copies.
     #[arg(long)]
     no_augment: bool,
+    /// Train each model with this many seeds (seed, seed + 1, ...) and compare them statistically.
+    #[arg(long, default_value_t = 1)]
+    seeds: usize,
     /// Report folder (default runs/<timestamp>).
     #[arg(long)]
     out: Option<PathBuf>,
+    /// Continue the interrupted run in this folder from its last finished epoch, with its settings.
+    #[arg(long, conflicts_with = "out")]
+    resume: Option<PathBuf>,
 }
 
 #[derive(Clone, Copy, clap::ValueEnum)]
@@ -159,36 +168,55 @@ fn data_config(d: &DataArgs, seed: u64, augment: bool) -> DataConfig {
         resample_like_notebook: d.resample_like_notebook,
         augment,
         seed,
+        noise_seed: seed,
         cache_dir: (!d.no_cache).then(|| d.cache.join("features")),
     }
 }
 
 fn ablation(a: AblationArgs) -> Result<()> {
-    let threads = a.threads.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
-    if threads == 0 {
-        bail!("--threads must be at least 1");
-    }
-    let _ = rayon::ThreadPoolBuilder::new().num_threads(threads).build_global();
-    let source = resolve_data(a.data.data.as_deref(), &a.data.cache, a.seed)?;
-    let out = a.out.clone().unwrap_or_else(|| PathBuf::from("runs").join(ser::report::timestamp()));
-    let cfg = StudyConfig {
-        data: data_config(&a.data, a.seed, !a.no_augment),
-        train: TrainConfig { epochs: a.epochs, batch_size: a.batch_size, lr: a.lr, seed: a.seed, ..TrainConfig::default() },
-        padding: match a.padding {
-            PaddingArg::Study => Padding::Study,
-            PaddingArg::Masked => Padding::Masked,
-        },
-        threads,
+    let (source, cfg, out) = match &a.resume {
+        Some(dir) => {
+            let saved = dir.join(RUN_SETTINGS);
+            let text = std::fs::read(&saved).with_context(|| format!("{}: cannot resume (no settings of a run)", saved.display()))?;
+            let (source, cfg): (DataSource, StudyConfig) =
+                serde_json::from_slice(&text).with_context(|| format!("{}: not the settings of a run", saved.display()))?;
+            eprintln!("resuming {} with its saved settings", dir.display());
+            (source, cfg, dir.clone())
+        }
+        None => {
+            let threads = a.threads.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
+            if threads == 0 || a.seeds == 0 || a.epochs == 0 || a.batch_size == 0 {
+                bail!("--threads, --seeds, --epochs and --batch-size must be at least 1");
+            }
+            let source = resolve_data(a.data.data.as_deref(), &a.data.cache, a.seed)?;
+            let out = a.out.clone().unwrap_or_else(|| PathBuf::from("runs").join(ser::report::timestamp()));
+            let cfg = StudyConfig {
+                data: data_config(&a.data, a.seed, !a.no_augment),
+                train: TrainConfig { epochs: a.epochs, batch_size: a.batch_size, lr: a.lr, seed: a.seed, ..TrainConfig::default() },
+                padding: match a.padding {
+                    PaddingArg::Study => Padding::Study,
+                    PaddingArg::Masked => Padding::Masked,
+                },
+                threads,
+                seeds: a.seeds,
+            };
+            std::fs::create_dir_all(&out).with_context(|| format!("creating {}", out.display()))?;
+            let settings = serde_json::to_vec_pretty(&(&source, &cfg))?;
+            ser::fsio::write_atomic(&out.join(RUN_SETTINGS), &settings).with_context(|| format!("writing {}", out.display()))?;
+            (source, cfg, out)
+        }
     };
+    let _ = rayon::ThreadPoolBuilder::new().num_threads(cfg.threads).build_global();
     eprintln!("data: {} ({})", source.dir.display(), source.chosen_by);
-    let bar = ProgressBar::new(a.epochs as u64);
-    bar.set_style(ProgressStyle::with_template("{prefix:>10} [{bar:30}] {pos}/{len} {msg}").unwrap().progress_chars("=> "));
+    let bar = ProgressBar::new(cfg.train.epochs as u64);
+    bar.set_style(ProgressStyle::with_template("{prefix:>18} [{bar:30}] {pos}/{len} {msg}").unwrap().progress_chars("=> "));
     let mut current = String::new();
-    let report = run_study(source, cfg, &out, |name, log| {
-        if current != name {
-            current = name.to_string();
+    let report = run_study(source, cfg, &out, |name, seed, log| {
+        let prefix = format!("{name} seed {seed}");
+        if current != prefix {
             bar.reset();
-            bar.set_prefix(name.to_string());
+            bar.set_prefix(prefix.clone());
+            current = prefix;
         }
         bar.set_position(log.epoch as u64);
         bar.set_message(format!("loss {:.3} train {:.3} val {:.3}", log.loss, log.train_accuracy, log.val_accuracy));
@@ -198,6 +226,9 @@ fn ablation(a: AblationArgs) -> Result<()> {
     for (name, m) in &report.models {
         let test = m.test.as_ref().map_or("n/a".to_string(), |t| format!("{:.1} %", 100.0 * t.metrics.accuracy));
         println!("{name:>10}: train {:.1} %, test {test}", 100.0 * m.train.metrics.accuracy);
+    }
+    if report.seed_runs.len() > 1 {
+        println!("{}", report.seeds.conclusion);
     }
     println!("report: {}", out.join("report.md").display());
     Ok(())

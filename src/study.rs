@@ -4,6 +4,8 @@
 use crate::checkpoint;
 use crate::data::pipeline::{load_dataset, DataConfig, DataCounts, DataSet, Layout};
 use crate::nn::model::{ModelConfig, Padding, SerModel};
+use crate::stats::{paired_test, summarize, PairedTest, Summary};
+use crate::train::state::{load_state, save_state};
 use crate::train::{evaluate, EpochLog, Example, Metrics, Scoring, TrainConfig, Trainer};
 use anyhow::Context;
 use serde::Serialize;
@@ -12,7 +14,7 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 /// Where the data came from.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, serde::Deserialize)]
 pub struct DataSource {
     pub dir: PathBuf,
     /// True for the built-in synthetic corpus.
@@ -57,6 +59,7 @@ pub struct SplitResult {
 pub struct ModelResult {
     pub dropout: bool,
     pub padding: Padding,
+    pub seed: u64,
     pub history: Vec<EpochLog>,
     pub train: SplitResult,
     pub val: Option<SplitResult>,
@@ -66,12 +69,22 @@ pub struct ModelResult {
 }
 
 /// Settings of an ablation run.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, serde::Deserialize)]
 pub struct StudyConfig {
     pub data: DataConfig,
     pub train: TrainConfig,
     pub padding: Padding,
     pub threads: usize,
+    /// Training seeds: seed, seed + 1, ... (initialisation, batch order, dropout masks,
+    /// augmentation noise); the split stays that of the first.
+    pub seeds: usize,
+}
+
+/// Both models trained with one seed.
+#[derive(Clone, Debug, Serialize)]
+pub struct SeedRun {
+    pub seed: u64,
+    pub models: BTreeMap<String, ModelResult>,
 }
 
 /// Everything `report.json` holds.
@@ -81,7 +94,12 @@ pub struct StudyReport {
     pub layout: Layout,
     pub config: StudyConfig,
     pub counts: DataCounts,
+    /// The first seed's models (`models.dropout.test.accuracy`, ...).
     pub models: BTreeMap<String, ModelResult>,
+    /// Every seed's models, the first included.
+    pub seed_runs: Vec<SeedRun>,
+    /// Mean, spread and paired tests over the seeds (`seeds.dropout.test.accuracy.mean`, ...).
+    pub seeds: SeedSummary,
     pub feature_seconds: f64,
     pub wall_seconds: f64,
     pub ser_version: String,
@@ -90,39 +108,142 @@ pub struct StudyReport {
 /// Names of the two models in reports and files.
 pub const MODEL_NAMES: [(&str, bool); 2] = [("dropout", true), ("no_dropout", false)];
 
+/// The per-split figures summarised over seeds.
+pub const SEED_METRICS: [(&str, fn(&SplitResult) -> f64); 3] =
+    [("accuracy", |s| s.metrics.accuracy), ("accuracy_single_clip", |s| s.accuracy_single_clip), ("macro_f1", |s| s.metrics.macro_f1)];
+
+/// `model -> split -> metric -> summary`, plus `comparison: split -> metric -> paired test` of
+/// dropout against no dropout, and a sentence saying what they mean.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct SeedSummary {
+    #[serde(flatten)]
+    pub models: BTreeMap<String, BTreeMap<String, BTreeMap<String, Summary>>>,
+    pub comparison: BTreeMap<String, BTreeMap<String, PairedTest>>,
+    pub conclusion: String,
+}
+
+fn split_of<'a>(m: &'a ModelResult, split: &str) -> Option<&'a SplitResult> {
+    match split {
+        "train" => Some(&m.train),
+        "val" => m.val.as_ref(),
+        _ => m.test.as_ref(),
+    }
+}
+
+/// Summarises the seed runs.
+pub fn summarize_seeds(runs: &[SeedRun]) -> SeedSummary {
+    let mut out = SeedSummary::default();
+    let values = |model: &str, split: &str, f: fn(&SplitResult) -> f64| -> Vec<f64> {
+        runs.iter().filter_map(|r| r.models.get(model).and_then(|m| split_of(m, split)).map(f)).collect()
+    };
+    for (model, _) in MODEL_NAMES {
+        for split in ["train", "val", "test"] {
+            for (metric, f) in SEED_METRICS {
+                let v = values(model, split, f);
+                if !v.is_empty() {
+                    out.models.entry(model.into()).or_default().entry(split.into()).or_default().insert(metric.into(), summarize(&v));
+                }
+            }
+        }
+    }
+    for split in ["val", "test"] {
+        for (metric, f) in SEED_METRICS {
+            let (a, b) = (values("dropout", split, f), values("no_dropout", split, f));
+            if !a.is_empty() && a.len() == b.len() {
+                out.comparison.entry(split.into()).or_default().insert(metric.into(), paired_test(&a, &b));
+            }
+        }
+    }
+    out.conclusion = conclusion(&out);
+    out
+}
+
+fn conclusion(s: &SeedSummary) -> String {
+    let split = if s.comparison.contains_key("test") { "test" } else { "val" };
+    let Some(t) = s.comparison.get(split).and_then(|c| c.get("accuracy")) else {
+        return "No split with labels to compare the models on.".into();
+    };
+    if t.n < 2 {
+        return format!(
+            "One seed only: dropout minus no dropout is {:+.1} points of {split} accuracy, but a single seed cannot tell an effect \
+from seed-to-seed variation. Run with --seeds 5 or more.",
+            100.0 * t.mean_difference
+        );
+    }
+    let significant = t.t_test_p < 0.05 && t.permutation_p < 0.05;
+    format!(
+        "Over {} seeds, dropout minus no dropout is {:+.1} points of {split} accuracy (dropout better in {}, worse in {}); \
+paired t-test p = {:.3}, sign test p = {:.3}, permutation test p = {:.3}. {}",
+        t.n,
+        100.0 * t.mean_difference,
+        t.wins,
+        t.losses,
+        t.t_test_p,
+        t.sign_test_p,
+        t.permutation_p,
+        if significant {
+            "The seeds distinguish the two models: the difference is larger than seed-to-seed variation."
+        } else {
+            "The seeds cannot distinguish the two models: the difference is within seed-to-seed variation."
+        }
+    )
+}
+
 fn split_result(model: &mut SerModel<f32>, examples: &[Example], batch: usize) -> SplitResult {
     let metrics = evaluate(model, examples, Scoring::Batched(batch));
     let accuracy_single_clip = evaluate(model, examples, Scoring::SingleClip).accuracy;
     SplitResult { metrics, accuracy_single_clip }
 }
 
-/// Trains and evaluates both models, writing checkpoints into `out_dir`; `on_epoch` sees progress.
+/// Folder of one seed's checkpoints: the run folder for the first seed, `seed-<s>/` for others.
+fn seed_dir(out_dir: &Path, seed: u64, first: bool) -> PathBuf {
+    if first { out_dir.to_path_buf() } else { out_dir.join(format!("seed-{seed}")) }
+}
+
+/// Trains (or resumes) and evaluates both models for one seed. After every epoch the clean
+/// checkpoint `<name>.safetensors` and the resumable `<name>.state.safetensors` are written.
 pub fn run_models(
     data: &DataSet,
     cfg: &StudyConfig,
-    out_dir: &Path,
-    mut on_epoch: impl FnMut(&str, &EpochLog),
+    seed: u64,
+    dir: &Path,
+    on_epoch: &mut dyn FnMut(&str, u64, &EpochLog),
 ) -> anyhow::Result<BTreeMap<String, ModelResult>> {
+    std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
     let mut models = BTreeMap::new();
     for (name, dropout) in MODEL_NAMES {
         let start = Instant::now();
-        let mut model = SerModel::<f32>::new(ModelConfig { dropout, padding: cfg.padding }, cfg.train.seed);
-        let mut trainer = Trainer::new(cfg.train.clone());
-        trainer.fit(&mut model, &data.train, &data.val, |log| on_epoch(name, log));
-        let train_seconds = start.elapsed().as_secs_f64();
-        let checkpoint = out_dir.join(format!("{name}.safetensors"));
+        let mut model = SerModel::<f32>::new(ModelConfig { dropout, padding: cfg.padding }, seed);
+        let train_cfg = TrainConfig { seed, ..cfg.train.clone() };
+        let mut trainer = Trainer::new(train_cfg);
+        let checkpoint = dir.join(format!("{name}.safetensors"));
+        let state = dir.join(format!("{name}.state.safetensors"));
+        if state.exists() {
+            load_state(&state, &mut model, &mut trainer)?;
+            eprintln!("{name} (seed {seed}): resuming after epoch {}", trainer.history.len());
+        }
         let meta = HashMap::from([
             ("ser.epochs".to_string(), cfg.train.epochs.to_string()),
-            ("ser.seed".to_string(), cfg.train.seed.to_string()),
+            ("ser.seed".to_string(), seed.to_string()),
             ("ser.resample_like_notebook".to_string(), cfg.data.resample_like_notebook.to_string()),
         ]);
-        checkpoint::save(&mut model, &checkpoint, meta)?;
+        trainer.fit(&mut model, &data.train, &data.val, |model, trainer| -> anyhow::Result<()> {
+            checkpoint::save(model, &checkpoint, meta.clone())?;
+            save_state(&state, model, trainer)?;
+            on_epoch(name, seed, trainer.history.last().expect("an epoch was just logged"));
+            Ok(())
+        })?;
+        if trainer.history.is_empty() {
+            checkpoint::save(&mut model, &checkpoint, meta)?;
+        }
+        let train_seconds = start.elapsed().as_secs_f64();
         let b = cfg.train.batch_size;
         models.insert(
             name.to_string(),
             ModelResult {
                 dropout,
                 padding: cfg.padding,
+                seed,
                 train: split_result(&mut model, &data.train, b),
                 val: (!data.val.is_empty()).then(|| split_result(&mut model, &data.val, b)),
                 test: data.test.as_ref().filter(|t| !t.is_empty()).map(|t| split_result(&mut model, t, b)),
@@ -135,22 +256,42 @@ pub fn run_models(
     Ok(models)
 }
 
-/// Loads the data and runs the whole study.
-pub fn run_study(source: DataSource, cfg: StudyConfig, out_dir: &Path, on_epoch: impl FnMut(&str, &EpochLog)) -> anyhow::Result<StudyReport> {
+/// Loads the data and runs the whole study for every seed. Rerun on the same `out_dir`, it resumes
+/// each model from its last finished epoch.
+pub fn run_study(
+    source: DataSource,
+    cfg: StudyConfig,
+    out_dir: &Path,
+    mut on_epoch: impl FnMut(&str, u64, &EpochLog),
+) -> anyhow::Result<StudyReport> {
     let start = Instant::now();
     std::fs::create_dir_all(out_dir).with_context(|| format!("creating {}", out_dir.display()))?;
-    let data = load_dataset(&source.dir, &cfg.data)?;
-    let feature_seconds = start.elapsed().as_secs_f64();
-    if data.train.is_empty() {
-        anyhow::bail!("{}: the training split is empty", source.dir.display());
+    let mut seed_runs = Vec::new();
+    let mut first_data = None;
+    let mut feature_seconds = 0.0;
+    for k in 0..cfg.seeds.max(1) {
+        let seed = cfg.train.seed + k as u64;
+        let loading = Instant::now();
+        // The split stays the first seed's; the augmentation noise follows the training seed.
+        let data_cfg = DataConfig { noise_seed: seed, ..cfg.data.clone() };
+        let data = load_dataset(&source.dir, &data_cfg)?;
+        feature_seconds += loading.elapsed().as_secs_f64();
+        if data.train.is_empty() {
+            anyhow::bail!("{}: the training split is empty", source.dir.display());
+        }
+        let models = run_models(&data, &cfg, seed, &seed_dir(out_dir, seed, k == 0), &mut on_epoch)?;
+        seed_runs.push(SeedRun { seed, models });
+        first_data.get_or_insert((data.layout, data.counts));
     }
-    let models = run_models(&data, &cfg, out_dir, on_epoch)?;
+    let (layout, counts) = first_data.expect("at least one seed ran");
     Ok(StudyReport {
         source,
-        layout: data.layout,
+        layout,
+        models: seed_runs[0].models.clone(),
+        seeds: summarize_seeds(&seed_runs),
+        seed_runs,
         config: cfg,
-        counts: data.counts,
-        models,
+        counts,
         feature_seconds,
         wall_seconds: start.elapsed().as_secs_f64(),
         ser_version: env!("CARGO_PKG_VERSION").into(),

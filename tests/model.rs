@@ -135,7 +135,7 @@ fn learns_a_small_separable_task_to_100_percent() {
     let data = separable(6);
     let mut model = SerModel::<f32>::new(ModelConfig { dropout: false, padding: Padding::Study }, 5);
     let mut trainer = Trainer::new(TrainConfig { epochs: 40, batch_size: 16, lr: 3e-3, seed: 5, ..TrainConfig::default() });
-    trainer.fit(&mut model, &data, &[], |_| {});
+    trainer.fit(&mut model, &data, &[], |_, _| Ok::<(), ()>(())).unwrap();
     let first = trainer.history.first().unwrap().loss;
     let last = trainer.history.last().unwrap().loss;
     let acc = evaluate(&mut model, &data, Scoring::Batched(16)).accuracy;

@@ -38,11 +38,13 @@ fn config(seed: u64, cache: Option<PathBuf>) -> StudyConfig {
             resample_like_notebook: false,
             augment: true,
             seed,
+            noise_seed: seed,
             cache_dir: cache,
         },
         train: TrainConfig { epochs: 2, batch_size: 16, seed, ..TrainConfig::default() },
         padding: Padding::Study,
         threads: 1,
+        seeds: 1,
     }
 }
 
@@ -51,7 +53,7 @@ fn source(dir: &Path) -> DataSource {
 }
 
 fn run(data: &Path, out: &Path, seed: u64, cache: Option<PathBuf>) -> StudyReport {
-    let report = run_study(source(data), config(seed, cache), out, |_, _| {}).unwrap();
+    let report = run_study(source(data), config(seed, cache), out, |_, _, _| {}).unwrap();
     ser::report::summary::write_report(out, &report).unwrap();
     report
 }
@@ -129,5 +131,52 @@ fn split_layout_is_used_as_it_is_and_missing_test_is_reported() {
     assert!(r.models.values().all(|m| m.test.is_none()));
     let md = std::fs::read_to_string(out.join("report.md")).unwrap();
     assert!(md.contains("No test split"));
+    std::fs::remove_dir_all(&root).unwrap();
+}
+
+#[test]
+fn resumed_run_gives_the_numbers_of_an_uninterrupted_one_and_seeds_are_summarised() {
+    let root = temp_dir("resume");
+    let data = root.join("pool");
+    write_clips(&data, 4, 1);
+    let cache = Some(root.join("cache"));
+    let mut cfg = config(2, cache.clone());
+    cfg.train.epochs = 3;
+    cfg.seeds = 2;
+    let full = run_study(source(&data), cfg.clone(), &root.join("full"), |_, _, _| {}).unwrap();
+
+    // "Interrupt" after epoch 1 of every model: train one epoch, then resume to three.
+    let part = root.join("part");
+    let mut short = cfg.clone();
+    short.train.epochs = 1;
+    run_study(source(&data), short, &part, |_, _, _| {}).unwrap();
+    let mut resumed_epochs = Vec::new();
+    let resumed = run_study(source(&data), cfg, &part, |name, seed, log| resumed_epochs.push((name.to_string(), seed, log.epoch))).unwrap();
+    assert!(resumed_epochs.iter().all(|(_, _, e)| *e > 1), "resumed runs must start after epoch 1: {resumed_epochs:?}");
+    assert_eq!(resumed_epochs.len(), 2 * 2 * 2, "two models x two seeds x epochs 2..=3");
+    for (a, b) in full.seed_runs.iter().zip(&resumed.seed_runs) {
+        assert_eq!(a.seed, b.seed);
+        for (name, m) in &a.models {
+            let r = &b.models[name];
+            assert_eq!(m.history.iter().map(|l| l.loss).collect::<Vec<_>>(), r.history.iter().map(|l| l.loss).collect::<Vec<_>>(), "{name} seed {}", a.seed);
+            assert_eq!(m.test.as_ref().unwrap().metrics, r.test.as_ref().unwrap().metrics);
+        }
+    }
+
+    // Two seeds: summaries and paired tests under stable keys, and the seeds really differ.
+    assert_eq!(full.seed_runs.len(), 2);
+    let l0: Vec<f64> = full.seed_runs[0].models["dropout"].history.iter().map(|l| l.loss).collect();
+    let l1: Vec<f64> = full.seed_runs[1].models["dropout"].history.iter().map(|l| l.loss).collect();
+    assert_ne!(l0, l1);
+    let json = serde_json::to_value(&full).unwrap();
+    for model in ["dropout", "no_dropout"] {
+        let s = &json["seeds"][model]["test"]["accuracy"];
+        assert_eq!(s["n"].as_u64(), Some(2));
+        let (mean, lo, hi) = (s["mean"].as_f64().unwrap(), s["ci95"][0].as_f64().unwrap(), s["ci95"][1].as_f64().unwrap());
+        assert!(lo <= mean && mean <= hi);
+        assert!(json["seeds"][model]["test"]["accuracy_single_clip"]["mean"].is_f64());
+    }
+    assert_eq!(json["seeds"]["comparison"]["test"]["accuracy"]["n"].as_u64(), Some(2));
+    assert!(json["seeds"]["conclusion"].as_str().unwrap().contains("2 seeds"));
     std::fs::remove_dir_all(&root).unwrap();
 }

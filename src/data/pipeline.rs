@@ -23,7 +23,7 @@ pub const NOTEBOOK_LOAD_RATE: u32 = 22_050;
 const CACHE_VERSION: &str = "ser-features-v1";
 
 /// How a data folder is organised.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum, Serialize, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Layout {
     /// Any tree of RAVDESS-named WAVs, split here with the seed.
@@ -35,7 +35,7 @@ pub enum Layout {
 }
 
 /// When voice-activity trimming is applied.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum, Serialize, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum VadMode {
     /// Only to clips not already at 16 kHz (raw downloads); 16 kHz clips are taken as prepared.
@@ -45,7 +45,7 @@ pub enum VadMode {
 }
 
 /// How a pool is split.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum, Serialize, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum SplitKind {
     /// Seeded 60/15/25 by file, as the study did.
@@ -55,7 +55,7 @@ pub enum SplitKind {
 }
 
 /// Everything that decides which examples come out.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, serde::Deserialize)]
 pub struct DataConfig {
     pub layout: Layout,
     pub vad: VadMode,
@@ -64,7 +64,10 @@ pub struct DataConfig {
     pub resample_like_notebook: bool,
     /// Add the three augmented copies of each training clip.
     pub augment: bool,
+    /// Seed of the pool split.
     pub seed: u64,
+    /// Seed of the augmentation noise (a new one per training seed in `ablation --seeds`).
+    pub noise_seed: u64,
     /// Where feature matrices are cached; None disables the cache.
     pub cache_dir: Option<PathBuf>,
 }
@@ -261,7 +264,7 @@ pub fn prepare_audio(path: &Path, variant: Variant, cfg: &DataConfig) -> Result<
     samples = match variant {
         Variant::Original => samples,
         Variant::Noise => {
-            let mut rng = StdRng::seed_from_u64(cfg.seed ^ name_hash(path));
+            let mut rng = StdRng::seed_from_u64(cfg.noise_seed ^ name_hash(path));
             audio::add_noise(&samples, 0.01, &mut rng)
         }
         Variant::Pitch(n) => audio::pitch_shift(&samples, SAMPLE_RATE, n as f64),
@@ -287,7 +290,7 @@ fn clip_features(path: &Path, variant: Variant, cfg: &DataConfig) -> Result<(Arr
         h.update(&bytes);
         let settings = format!(
             "{:?}|vad={:?}|notebook={}|seed={}",
-            variant, cfg.vad, cfg.resample_like_notebook, if variant == Variant::Noise { cfg.seed ^ name_hash(path) } else { 0 }
+            variant, cfg.vad, cfg.resample_like_notebook, if variant == Variant::Noise { cfg.noise_seed ^ name_hash(path) } else { 0 }
         );
         h.update(settings);
         format!("{:x}", h.finalize())

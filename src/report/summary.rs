@@ -28,19 +28,20 @@ pub fn write_report(dir: &Path, report: &StudyReport) -> std::io::Result<()> {
 }
 
 fn write_pictures(dir: &Path, report: &StudyReport) -> std::io::Result<()> {
-    let series = |f: fn(&crate::train::EpochLog) -> f64| -> Vec<(String, Vec<f64>)> {
-        report.models.iter().map(|(name, m)| (name.clone(), m.history.iter().map(f).collect())).collect()
-    };
-    let losses = series(|l| l.loss);
-    let train_acc = series(|l| l.train_accuracy);
-    let val_acc = series(|l| l.val_accuracy);
-    let loss_curves: Vec<Curve> = losses.iter().map(|(n, v)| Curve { label: n, values: v }).collect();
-    let labels: Vec<(String, &Vec<f64>)> = train_acc
-        .iter()
-        .map(|(n, v)| (format!("{n} train"), v))
-        .chain(val_acc.iter().map(|(n, v)| (format!("{n} val"), v)))
-        .collect();
-    let acc_curves: Vec<Curve> = labels.iter().map(|(n, v)| Curve { label: n, values: v }).collect();
+    // One line per model and seed; the seed joins the label only when there are several.
+    let several = report.seed_runs.len() > 1;
+    let mut runs: Vec<(String, &ModelResult)> = Vec::new();
+    for run in &report.seed_runs {
+        for (name, m) in &run.models {
+            runs.push((if several { format!("{name} seed {}", run.seed) } else { name.clone() }, m));
+        }
+    }
+    let series = |f: fn(&crate::train::EpochLog) -> f64| -> Vec<Vec<f64>> { runs.iter().map(|(_, m)| m.history.iter().map(f).collect()).collect() };
+    let (losses, train_acc, val_acc) = (series(|l| l.loss), series(|l| l.train_accuracy), series(|l| l.val_accuracy));
+    let loss_curves: Vec<Curve> = runs.iter().zip(&losses).map(|((n, _), v)| Curve { label: n, values: v }).collect();
+    let labels: Vec<String> = ["train", "val"].iter().flat_map(|part| runs.iter().map(move |(n, _)| format!("{n} {part}"))).collect();
+    let acc_curves: Vec<Curve> =
+        labels.iter().zip(train_acc.iter().chain(&val_acc)).map(|(n, v)| Curve { label: n, values: v }).collect();
     plot_training_curves(&dir.join("curves.svg"), "Training curves", &loss_curves, &acc_curves)?;
     for (name, m) in &report.models {
         if let Some(test) = &m.test {
@@ -105,6 +106,7 @@ RAVDESS WAVs.\n",
     }
     let _ = writeln!(o, "\n![training curves](curves.svg)\n");
     write_dropout_effect(&mut o, r);
+    write_seeds(&mut o, r);
     let _ = writeln!(o, "## How these numbers relate to the paper's\n");
     let _ = writeln!(
         o,
@@ -118,9 +120,10 @@ batch statistics. Here every evaluation runs in eval mode (no dropout, running s
 - **Padding.** The study's BiLSTM and pooling run over the zero padding of each batch, so a clip's answer depends on \
 which clips share its batch. \"test, one clip at a time\" scores each clip alone; `--padding masked` removes the \
 dependence.\n\
-- **Split.** The paper used its own random 60/15/25 file split; this run's split comes from seed {} (`--layout`, `--split`).\n",
+- **Split.** The paper used its own random 60/15/25 file split; this run's split comes from seed {} (`--layout`, `--split`). {}\n",
         if r.config.data.resample_like_notebook { "the notebook's input (`--resample-like-notebook`)" } else { "features at the clips' own 16 kHz (the paper's described pipeline)" },
-        r.config.data.seed
+        r.config.data.seed,
+        speaker_note(r)
     );
     for (name, m) in &r.models {
         write_model_details(&mut o, name, m);
@@ -157,6 +160,44 @@ Features {:.1} s, wall time {:.1} s, ser {}.",
     o
 }
 
+fn write_seeds(o: &mut String, r: &StudyReport) {
+    if r.seed_runs.len() < 2 {
+        return;
+    }
+    let seeds: Vec<String> = r.seed_runs.iter().map(|s| s.seed.to_string()).collect();
+    let _ = writeln!(o, "## Over {} seeds ({})\n", seeds.len(), seeds.join(", "));
+    let _ = writeln!(o, "Mean +- standard deviation [95 % interval of the mean]; each seed changes the initialisation, batch order, dropout masks and augmentation noise, not the split.\n");
+    let _ = writeln!(o, "| model | split | accuracy | accuracy, one clip at a time | macro-F1 |");
+    let _ = writeln!(o, "|---|---|---:|---:|---:|");
+    let cell = |s: Option<&crate::stats::Summary>| {
+        s.map_or("n/a".into(), |s| format!("{:.1} +- {:.1} [{:.1}, {:.1}]", 100.0 * s.mean, 100.0 * s.std, 100.0 * s.ci95[0], 100.0 * s.ci95[1]))
+    };
+    for (model, splits) in &r.seeds.models {
+        for (split, metrics) in splits {
+            let _ = writeln!(
+                o,
+                "| {model} | {split} | {} | {} | {} |",
+                cell(metrics.get("accuracy")),
+                cell(metrics.get("accuracy_single_clip")),
+                metrics.get("macro_f1").map_or("n/a".into(), |s| format!("{:.3} +- {:.3}", s.mean, s.std))
+            );
+        }
+    }
+    let _ = writeln!(o, "\nDropout against no dropout, paired by seed:\n");
+    let _ = writeln!(o, "| split | metric | mean difference | dropout better / worse | paired t-test p | sign test p | permutation p |");
+    let _ = writeln!(o, "|---|---|---:|---:|---:|---:|---:|");
+    for (split, tests) in &r.seeds.comparison {
+        for (metric, t) in tests {
+            let _ = writeln!(
+                o,
+                "| {split} | {metric} | {:+.2} points | {} / {} | {:.3} | {:.3} | {:.3} |",
+                100.0 * t.mean_difference, t.wins, t.losses, t.t_test_p, t.sign_test_p, t.permutation_p
+            );
+        }
+    }
+    let _ = writeln!(o, "\n**Conclusion.** {}\n", r.seeds.conclusion);
+}
+
 fn write_dropout_effect(o: &mut String, r: &StudyReport) {
     let (Some(d), Some(n)) = (r.models.get("dropout"), r.models.get("no_dropout")) else { return };
     let _ = writeln!(o, "## What dropout changed\n");
@@ -168,14 +209,29 @@ fn write_dropout_effect(o: &mut String, r: &StudyReport) {
     let _ = writeln!(
         o,
         "Dropout minus no dropout: test accuracy {}, test accuracy one clip at a time {}, validation accuracy {}; \
-train-validation gap {} (dropout) vs {} (no dropout). One seed decides little: differences of a few points are \
-within seed-to-seed variation.\n",
+train-validation accuracy gap {} (dropout) vs {} (no dropout). One seed decides little: differences of a few \
+points are within seed-to-seed variation (see `--seeds`).\n",
         diff(&|m| m.test.as_ref().map(|s| s.metrics.accuracy)),
         diff(&|m| m.test.as_ref().map(|s| s.accuracy_single_clip)),
         diff(&|m| m.val.as_ref().map(|s| s.metrics.accuracy)),
-        gap(d).map_or("n/a".into(), pct),
-        gap(n).map_or("n/a".into(), pct),
+        gap(d).map_or("n/a".into(), |g| format!("{:.1} points", 100.0 * g)),
+        gap(n).map_or("n/a".into(), |g| format!("{:.1} points", 100.0 * g)),
     );
+}
+
+fn speaker_note(r: &StudyReport) -> &'static str {
+    match (r.layout, r.config.data.split) {
+        (crate::data::pipeline::Layout::Split, _) => "The folder's own training/validation/testing split was used as it is.",
+        (_, crate::data::pipeline::SplitKind::Speakers) => {
+            "This run split by speaker: no actor is heard in more than one of train, validation and test, so the test \
+figures measure emotions in voices the model has never heard."
+        }
+        _ => {
+            "A random file split puts every actor's voice in training and test alike (RAVDESS has 60 clips per actor), so \
+the model can lean on recognising the voice and the recording rather than the emotion; `--split speakers` keeps each \
+actor in one part and measures generalisation to new speakers."
+        }
+    }
 }
 
 fn write_model_details(o: &mut String, name: &str, m: &ModelResult) {

@@ -2,6 +2,7 @@
 //! clipping, shuffled mini-batches zero-padded to their longest clip.
 
 pub mod metrics;
+pub mod state;
 
 pub use metrics::Metrics;
 
@@ -26,7 +27,7 @@ pub struct Example {
 }
 
 /// The training settings of the study (its defaults) and their overrides.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, serde::Deserialize)]
 pub struct TrainConfig {
     pub epochs: usize,
     pub batch_size: usize,
@@ -42,7 +43,7 @@ impl Default for TrainConfig {
 }
 
 /// What one epoch did.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, serde::Deserialize)]
 pub struct EpochLog {
     pub epoch: usize,
     /// Mean training loss over the epoch's batches (train mode).
@@ -138,15 +139,16 @@ impl Trainer {
         total / batches.max(1) as f64
     }
 
-    /// Trains for the configured epochs, scoring train and validation accuracy after each one
-    /// and handing each epoch's log to `on_epoch`.
-    pub fn fit(
+    /// Trains from the epoch after the history's last up to the configured epochs, scoring train
+    /// and validation accuracy after each one and handing the model and trainer to `on_epoch`
+    /// (which may save them; its error stops training).
+    pub fn fit<E>(
         &mut self,
         model: &mut SerModel<f32>,
         train: &[Example],
         val: &[Example],
-        mut on_epoch: impl FnMut(&EpochLog),
-    ) {
+        mut on_epoch: impl FnMut(&mut SerModel<f32>, &Trainer) -> Result<(), E>,
+    ) -> Result<(), E> {
         let scoring = Scoring::Batched(self.config.batch_size);
         for epoch in self.history.len() + 1..=self.config.epochs {
             let start = std::time::Instant::now();
@@ -154,8 +156,9 @@ impl Trainer {
             let train_accuracy = evaluate(model, train, scoring).accuracy;
             let val_accuracy = if val.is_empty() { f64::NAN } else { evaluate(model, val, scoring).accuracy };
             let log = EpochLog { epoch, loss, train_accuracy, val_accuracy, seconds: start.elapsed().as_secs_f64() };
-            on_epoch(&log);
             self.history.push(log);
+            on_epoch(model, self)?;
         }
+        Ok(())
     }
 }
