@@ -177,7 +177,7 @@ mod tests {
 
     #[test]
     fn file_name_follows_ravdess() {
-        let spec = ClipSpec::new(7, 4, 2, 1, 2, );
+        let spec = ClipSpec::new(7, 4, 2, 1, 2);
         assert_eq!(spec.file_name(), "03-01-05-02-01-02-07.wav");
         assert_eq!(spec.folder(), "Actor_07");
     }

@@ -37,36 +37,42 @@ pub struct Phone {
     pub formants: [[f32; 3]; 2],
     /// Centre of the frication noise or release burst, Hz (male tract); 0 for sonorants.
     pub noise_centre: f32,
+    /// Amplitude of that noise (sibilants strong, DH weak, voiceless bursts stronger than voiced).
+    pub noise_level: f32,
     /// Intrinsic duration at a neutral rate, seconds.
     pub duration: f32,
 }
 
-const fn steady(symbol: &'static str, manner: Manner, f: [f32; 3], noise_centre: f32, duration: f32) -> Phone {
-    Phone { symbol, manner, formants: [f, f], noise_centre, duration }
+const fn steady(symbol: &'static str, manner: Manner, f: [f32; 3], noise: (f32, f32), duration: f32) -> Phone {
+    Phone { symbol, manner, formants: [f, f], noise_centre: noise.0, noise_level: noise.1, duration }
 }
 
-pub const IH: Phone = steady("IH", Manner::Vowel, [427.0, 2034.0, 2684.0], 0.0, 0.085);
-pub const AA: Phone = steady("AA", Manner::Vowel, [768.0, 1333.0, 2522.0], 0.0, 0.120);
-pub const AO: Phone = steady("AO", Manner::Vowel, [652.0, 997.0, 2538.0], 0.0, 0.135);
-pub const AX: Phone = steady("AX", Manner::Vowel, [500.0, 1500.0, 2500.0], 0.0, 0.055);
+/// No noise source (sonorants).
+const QUIET: (f32, f32) = (0.0, 0.0);
+
+pub const IH: Phone = steady("IH", Manner::Vowel, [427.0, 2034.0, 2684.0], QUIET, 0.085);
+pub const AA: Phone = steady("AA", Manner::Vowel, [768.0, 1333.0, 2522.0], QUIET, 0.120);
+pub const AO: Phone = steady("AO", Manner::Vowel, [652.0, 997.0, 2538.0], QUIET, 0.135);
+pub const AX: Phone = steady("AX", Manner::Vowel, [500.0, 1500.0, 2500.0], QUIET, 0.055);
 /// The diphthong of "by": glides from AA towards IH.
 pub const AY: Phone = Phone {
     symbol: "AY",
     manner: Manner::Vowel,
     formants: [[768.0, 1333.0, 2522.0], [427.0, 2034.0, 2684.0]],
     noise_centre: 0.0,
+    noise_level: 0.0,
     duration: 0.150,
 };
-pub const R: Phone = steady("R", Manner::Approximant, [350.0, 1100.0, 1600.0], 0.0, 0.060);
-pub const NG: Phone = steady("NG", Manner::Nasal, [280.0, 1900.0, 2600.0], 0.0, 0.070);
-pub const S: Phone = steady("S", Manner::Fricative { voiced: false }, [300.0, 1700.0, 2600.0], 5000.0, 0.110);
-pub const Z: Phone = steady("Z", Manner::Fricative { voiced: true }, [300.0, 1700.0, 2600.0], 4800.0, 0.075);
-pub const DH: Phone = steady("DH", Manner::Fricative { voiced: true }, [300.0, 1400.0, 2500.0], 4000.0, 0.040);
-pub const T: Phone = steady("T", Manner::Stop { voiced: false }, [250.0, 1700.0, 2600.0], 4000.0, 0.085);
-pub const D: Phone = steady("D", Manner::Stop { voiced: true }, [250.0, 1700.0, 2600.0], 3800.0, 0.065);
-pub const K: Phone = steady("K", Manner::Stop { voiced: false }, [300.0, 1900.0, 2300.0], 2200.0, 0.085);
-pub const G: Phone = steady("G", Manner::Stop { voiced: true }, [300.0, 1900.0, 2300.0], 2100.0, 0.065);
-pub const B: Phone = steady("B", Manner::Stop { voiced: true }, [250.0, 900.0, 2200.0], 1000.0, 0.065);
+pub const R: Phone = steady("R", Manner::Approximant, [350.0, 1100.0, 1600.0], QUIET, 0.060);
+pub const NG: Phone = steady("NG", Manner::Nasal, [280.0, 1900.0, 2600.0], QUIET, 0.070);
+pub const S: Phone = steady("S", Manner::Fricative { voiced: false }, [300.0, 1700.0, 2600.0], (5000.0, 0.12), 0.110);
+pub const Z: Phone = steady("Z", Manner::Fricative { voiced: true }, [300.0, 1700.0, 2600.0], (4800.0, 0.12), 0.075);
+pub const DH: Phone = steady("DH", Manner::Fricative { voiced: true }, [300.0, 1400.0, 2500.0], (4000.0, 0.05), 0.040);
+pub const T: Phone = steady("T", Manner::Stop { voiced: false }, [250.0, 1700.0, 2600.0], (4000.0, 0.4), 0.085);
+pub const D: Phone = steady("D", Manner::Stop { voiced: true }, [250.0, 1700.0, 2600.0], (3800.0, 0.25), 0.065);
+pub const K: Phone = steady("K", Manner::Stop { voiced: false }, [300.0, 1900.0, 2300.0], (2200.0, 0.4), 0.085);
+pub const G: Phone = steady("G", Manner::Stop { voiced: true }, [300.0, 1900.0, 2300.0], (2100.0, 0.25), 0.065);
+pub const B: Phone = steady("B", Manner::Stop { voiced: true }, [250.0, 900.0, 2200.0], (1000.0, 0.2), 0.065);
 
 /// A syllable: its phones and whether it carries lexical stress (and so a pitch accent).
 #[derive(Clone, Copy, Debug)]

@@ -39,9 +39,9 @@ const NEUTRAL_PEAK: f32 = 0.45;
 const BANDWIDTHS: [f32; 4] = [80.0, 100.0, 140.0, 200.0];
 /// F4 of a male tract, Hz (held fixed: it hardly moves between vowels).
 const F4_HZ: f32 = 3500.0;
-/// Resonator coefficients are recomputed every this many samples (1 ms): the formants move far
-/// slower than that, and recomputing costs an exp and a cos per resonator.
-const RETUNE_EVERY: usize = 16;
+/// Control rate: resonator coefficients and F0 are recomputed every this many samples (1 ms).
+/// Formants and pitch move far slower than that, and each update costs several exp/sin/cos.
+const CONTROL_PERIOD: usize = 16;
 
 /// One stretch of the timeline: a phone or silence.
 #[derive(Clone, Copy, Debug)]
@@ -70,6 +70,11 @@ struct Controls {
 
 fn seconds_to_samples(s: f32) -> usize {
     (s * SAMPLE_RATE as f32).round().max(1.0) as usize
+}
+
+/// Length of the timeline, samples.
+fn timeline_len(segments: &[Segment]) -> usize {
+    segments.last().map_or(0, |s| s.start + s.len)
 }
 
 /// Lays the sentence out in time (step 1 of the module docs).
@@ -121,9 +126,10 @@ fn timeline(words: &[Word], style: &Style, speaker: &Speaker, rng: &mut StdRng) 
     segments
 }
 
-/// F0 in Hz for every sample (step 2 of the module docs).
+/// F0 in Hz at every control tick, i.e. for samples `[k * CONTROL_PERIOD, (k+1) * CONTROL_PERIOD)`
+/// (step 2 of the module docs).
 fn f0_contour(segments: &[Segment], style: &Style, speaker: &Speaker, rng: &mut StdRng) -> Vec<f32> {
-    let total = segments.last().map_or(0, |s| s.start + s.len);
+    let total = timeline_len(segments);
     let speech_start = segments[0].len as f32;
     let speech_len = (total - segments[0].len - segments.last().unwrap().len) as f32;
     // (centre sample, width in samples, height) of each pitch accent.
@@ -139,14 +145,15 @@ fn f0_contour(segments: &[Segment], style: &Style, speaker: &Speaker, rng: &mut 
         (0..2).map(|_| (rng.gen_range(1.5..3.0), rng.gen_range(0.0..std::f32::consts::TAU))).collect();
     let tremor_phase = rng.gen_range(0.0..std::f32::consts::TAU);
     let tau = std::f32::consts::TAU;
-    (0..total)
-        .map(|n| {
-            let t = n as f32 / SAMPLE_RATE as f32;
-            let progress = ((n as f32 - speech_start) / speech_len).clamp(0.0, 1.0);
+    (0..total.div_ceil(CONTROL_PERIOD))
+        .map(|tick| {
+            let n = (tick * CONTROL_PERIOD) as f32;
+            let t = n / SAMPLE_RATE as f32;
+            let progress = ((n - speech_start) / speech_len).clamp(0.0, 1.0);
             let declination = 0.25 - 0.5 * progress;
             let accent: f32 = accents
                 .iter()
-                .map(|&(centre, width, height)| 0.6 * height * (-0.5 * ((n as f32 - centre) / width).powi(2)).exp())
+                .map(|&(centre, width, height)| 0.6 * height * (-0.5 * ((n - centre) / width).powi(2)).exp())
                 .sum();
             let final_phase = ((progress - 0.8) / 0.2).clamp(0.0, 1.0);
             let final_move = style.final_st * final_phase * final_phase * (3.0 - 2.0 * final_phase);
@@ -170,9 +177,7 @@ fn phone_controls(phone: &Phone, elapsed: f32, length: f32) -> Controls {
         Manner::Vowel => (1.0, 0.0, 0.0),
         Manner::Approximant => (0.7, 0.0, 0.0),
         Manner::Nasal => (0.35, 0.0, 0.0),
-        Manner::Fricative { voiced: true } if phone.noise_centre < 4500.0 => (0.4, 0.0, 0.05),
-        Manner::Fricative { voiced: true } => (0.35, 0.0, 0.12),
-        Manner::Fricative { voiced: false } => (0.0, 0.0, 0.12),
+        Manner::Fricative { voiced } => (if voiced { 0.4 } else { 0.0 }, 0.0, phone.noise_level),
         Manner::Stop { voiced } => {
             // Closure, a ~10 ms burst at release, then aspiration (voiceless) or voicing onset.
             let closure = length * if voiced { 0.7 } else { 0.55 };
@@ -180,7 +185,7 @@ fn phone_controls(phone: &Phone, elapsed: f32, length: f32) -> Controls {
             if elapsed < closure {
                 (if voiced { 0.08 } else { 0.0 }, 0.0, 0.0)
             } else if elapsed < burst_end {
-                (0.0, 0.0, if voiced { 0.25 } else { 0.4 })
+                (0.0, 0.0, phone.noise_level)
             } else if voiced {
                 (0.6, 0.0, 0.0)
             } else {
@@ -221,7 +226,7 @@ pub fn render(words: &[Word], style: &Style, speaker: &Speaker, rng: &mut StdRng
     let formant_k = smoothing(0.012);
     let amplitude_k = smoothing(0.004);
 
-    let mut out = Vec::with_capacity(f0.len());
+    let mut out = Vec::with_capacity(timeline_len(&segments));
     for segment in &segments {
         let length = segment.len as f32 / SAMPLE_RATE as f32;
         for i in 0..segment.len {
@@ -246,7 +251,7 @@ pub fn render(words: &[Word], style: &Style, speaker: &Speaker, rng: &mut StdRng
             now.noise_centre = target.noise_centre;
 
             let n = out.len();
-            if n % RETUNE_EVERY == 0 {
+            if n % CONTROL_PERIOD == 0 {
                 for (k, resonator) in cascade.iter_mut().enumerate() {
                     let hz = if k < 3 { now.formants[k] } else { F4_HZ * scale };
                     resonator.tune(hz, BANDWIDTHS[k] * scale * bandwidth_widening, SAMPLE_RATE);
@@ -254,7 +259,7 @@ pub fn render(words: &[Word], style: &Style, speaker: &Speaker, rng: &mut StdRng
                 frication_filter.tune(now.noise_centre.min(7000.0), 0.4 * now.noise_centre, SAMPLE_RATE);
             }
 
-            let (flow, excitation) = source.next(f0[n], open_quotient, style.jitter, style.shimmer, rng);
+            let (flow, excitation) = source.next(f0[n / CONTROL_PERIOD], open_quotient, style.jitter, style.shimmer, rng);
             tilt_state = (1.0 - style.tilt) * excitation + style.tilt * tilt_state;
             let breath = breathiness * unit_noise(rng) * (0.3 + flow);
             let glottal = now.voicing * (tilt_state + breath) + now.aspiration * unit_noise(rng);
