@@ -17,13 +17,17 @@ fn load_model(weights: &Path) -> Result<(SerModel<f32>, Checkpoint)> {
     Ok((model, ckpt))
 }
 
-/// `ser eval`: metrics of a checkpoint on every RAVDESS speech clip of a folder.
-pub fn eval(weights: &Path, data: Option<&Path>, cfg: &DataConfig, batch: usize) -> Result<()> {
+/// `ser eval`: metrics of a checkpoint on every RAVDESS speech clip of a folder, or on any WAVs
+/// labelled by a CSV (cross-corpus evaluation).
+pub fn eval(weights: &Path, data: Option<&Path>, labels: Option<&Path>, cfg: &DataConfig, batch: usize) -> Result<()> {
     let dir = data.context("--data is required for eval")?;
     let (mut model, ckpt) = load_model(weights)?;
     let mut cfg = cfg.clone();
     cfg.resample_like_notebook |= ckpt.metadata.get("ser.resample_like_notebook").is_some_and(|v| v == "true");
-    let (examples, counts) = pipeline::load_all(dir, &cfg)?;
+    let (examples, counts) = match labels {
+        Some(csv) => pipeline::load_labelled(dir, csv, &cfg)?,
+        None => pipeline::load_all(dir, &cfg)?,
+    };
     let batched = evaluate(&mut model, &examples, Scoring::Batched(batch));
     let single = evaluate(&mut model, &examples, Scoring::SingleClip);
     println!("checkpoint {} (dropout {}, padding {})", weights.display(), model.config.dropout, model.config.padding.name());
@@ -36,6 +40,13 @@ pub fn eval(weights: &Path, data: Option<&Path>, cfg: &DataConfig, batch: usize)
         100.0 * single.accuracy,
         batched.macro_f1
     );
+    let absent: Vec<&str> = (0..EMOTIONS.len()).filter(|&c| batched.confusion[c].iter().sum::<usize>() == 0).map(|c| EMOTIONS[c]).collect();
+    if !absent.is_empty() {
+        println!("classes absent from the labels (not in macro-F1 unless predicted): {}", absent.join(", "));
+    }
+    for (file, reason) in &counts.unusable {
+        eprintln!("skipped {file}: {reason}");
+    }
     println!("confusion (rows true, columns predicted; {}):", EMOTIONS.join(", "));
     for row in &batched.confusion {
         println!("  {}", row.iter().map(|c| format!("{c:4}")).collect::<String>());
@@ -56,6 +67,7 @@ pub fn predict(weights: &Path, clips: &[std::path::PathBuf], json: bool) -> Resu
         noise_seed: 0,
         cache_dir: None,
     };
+    eprintln!("checkpoint {} (dropout {}, padding {})", weights.display(), model.config.dropout, model.config.padding.name());
     let mut rows = Vec::new();
     for path in clips {
         let samples = pipeline::prepare_audio(path, Variant::Original, &cfg)?;

@@ -103,6 +103,9 @@ enum PaddingArg {
 struct EvalArgs {
     #[arg(long)]
     weights: PathBuf,
+    /// A CSV of `file,emotion` (files relative to --data, any names and sample rates): cross-corpus evaluation.
+    #[arg(long)]
+    labels: Option<PathBuf>,
     #[command(flatten)]
     data: DataArgs,
     #[arg(long, default_value_t = 256)]
@@ -146,7 +149,7 @@ fn main() {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Ablation(a) => ablation(a),
-        Command::Eval(a) => ser::cli::eval(&a.weights, a.data.data.as_deref(), &data_config(&a.data, a.seed, false), a.batch_size),
+        Command::Eval(a) => ser::cli::eval(&a.weights, a.data.data.as_deref(), a.labels.as_deref(), &data_config(&a.data, a.seed, false), a.batch_size),
         Command::Predict(a) => ser::cli::predict(&a.weights, &a.clips, a.json),
         Command::Features(a) => ser::cli::features(&a.wav, a.out.as_deref(), a.json),
         Command::Synth(a) => ser::synth::write_corpus(&a.out, a.seed)

@@ -325,7 +325,38 @@ pub fn load_all(dir: &Path, cfg: &DataConfig) -> Result<(Vec<Example>, DataCount
     if clips.is_empty() {
         return Err(DataError::NoSpeech(dir.to_path_buf()));
     }
-    let examples = featurise(&clips, &[Variant::Original], cfg, &mut counts);
+    featurise_all(dir, &clips, cfg, counts)
+}
+
+/// Clips of any names whose emotions come from a CSV of `file,emotion` lines (file relative to
+/// `dir`, emotion one of the eight RAVDESS names; a header line `file,emotion` is allowed).
+pub fn load_labelled(dir: &Path, labels_csv: &Path, cfg: &DataConfig) -> Result<(Vec<Example>, DataCounts), DataError> {
+    let text = std::fs::read_to_string(labels_csv).map_err(io_err(labels_csv))?;
+    let bad = |line: usize, reason: String| DataError::BadName { path: labels_csv.to_path_buf(), reason: format!("line {line}: {reason}") };
+    let mut clips = Vec::new();
+    for (i, line) in text.lines().enumerate() {
+        let line = line.trim();
+        if line.is_empty() || (i == 0 && line.eq_ignore_ascii_case("file,emotion")) {
+            continue;
+        }
+        let (file, emotion) = line.rsplit_once(',').ok_or_else(|| bad(i + 1, format!("expected 'file,emotion', got '{line}'")))?;
+        let name = emotion.trim().to_ascii_lowercase();
+        let emotion = super::EMOTIONS
+            .iter()
+            .position(|e| *e == name)
+            .ok_or_else(|| bad(i + 1, format!("unknown emotion '{name}' (expected one of {})", super::EMOTIONS.join(", "))))?;
+        let path = dir.join(file.trim());
+        clips.push(ClipInfo { path, emotion, actor: 0, intensity: 0, statement: 0, repetition: 0 });
+    }
+    if clips.is_empty() {
+        return Err(bad(1, "no labelled files".into()));
+    }
+    let counts = DataCounts { files_found: clips.len(), ..DataCounts::default() };
+    featurise_all(dir, &clips, cfg, counts)
+}
+
+fn featurise_all(dir: &Path, clips: &[ClipInfo], cfg: &DataConfig, mut counts: DataCounts) -> Result<(Vec<Example>, DataCounts), DataError> {
+    let examples = featurise(clips, &[Variant::Original], cfg, &mut counts);
     if examples.is_empty() {
         let first = counts.unusable.first().map(|(f, r)| format!("{f}: {r}")).unwrap_or_default();
         return Err(DataError::AllUnusable(dir.to_path_buf(), first));

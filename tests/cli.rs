@@ -1,0 +1,130 @@
+//! The `ser` binary's eval, predict and features commands on clips generated here.
+
+use ser::audio::{write_wav, Audio};
+use ser::checkpoint;
+use ser::data::pipeline::{self, DataConfig, Layout, SplitKind, VadMode};
+use ser::nn::model::{ModelConfig, Padding, SerModel};
+use ser::train::{evaluate, Scoring};
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+fn temp_dir(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("ser-cli-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+fn ser(args: &[&str]) -> (bool, String, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_ser")).args(args).output().unwrap();
+    (out.status.success(), String::from_utf8_lossy(&out.stdout).into(), String::from_utf8_lossy(&out.stderr).into())
+}
+
+/// Synthetic clips under arbitrary names at 44.1 kHz (not RAVDESS-named, not 16 kHz).
+fn foreign_corpus(dir: &Path) -> Vec<(String, &'static str)> {
+    let emotions = ["angry", "sad", "happy", "neutral"];
+    let mut rows = Vec::new();
+    for (i, emotion) in emotions.iter().enumerate() {
+        for k in 0..2u8 {
+            let label = ser::data::EMOTIONS.iter().position(|e| e == emotion).unwrap() as u8;
+            let clip = ser::synth::synthesize_clip(4, 1 + k, label, 1, 1, 1);
+            let up = ser::audio::resample(&clip.samples, 16_000, 44_100).unwrap();
+            let name = format!("speaker{k}_take{i}.wav");
+            write_wav(&dir.join(&name), &Audio { samples: up, sample_rate: 44_100 }).unwrap();
+            rows.push((name, *emotion));
+        }
+    }
+    rows
+}
+
+fn save_model(path: &Path, padding: Padding) {
+    let mut model = SerModel::<f32>::new(ModelConfig { dropout: true, padding }, 11);
+    checkpoint::save(&mut model, path, HashMap::new()).unwrap();
+}
+
+#[test]
+fn eval_with_a_labels_csv_scores_foreign_clips_and_reports_absent_classes() {
+    let dir = temp_dir("eval");
+    let clips = dir.join("clips");
+    std::fs::create_dir_all(&clips).unwrap();
+    let rows = foreign_corpus(&clips);
+    let csv = dir.join("labels.csv");
+    let text: String = std::iter::once("file,emotion\n".to_string()).chain(rows.iter().map(|(f, e)| format!("{f},{e}\n"))).collect();
+    std::fs::write(&csv, text).unwrap();
+    let weights = dir.join("m.safetensors");
+    save_model(&weights, Padding::Masked);
+
+    let (ok, stdout, stderr) = ser(&["eval", "--weights", weights.to_str().unwrap(), "--data", clips.to_str().unwrap(), "--labels", csv.to_str().unwrap(), "--no-cache"]);
+    assert!(ok, "{stderr}");
+    assert!(stdout.contains("padding masked"), "{stdout}");
+    assert!(stdout.contains("8 clips"), "{stdout}");
+    assert!(stdout.contains("classes absent from the labels"), "{stdout}");
+    for absent in ["calm", "fearful", "disgust", "surprised"] {
+        assert!(stdout.lines().any(|l| l.starts_with("classes absent") && l.contains(absent)), "{absent}: {stdout}");
+    }
+    // The figure printed is the one the library computes for the same clips and model.
+    let cfg = DataConfig {
+        layout: Layout::Pool,
+        vad: VadMode::Auto,
+        split: SplitKind::Files,
+        resample_like_notebook: false,
+        augment: false,
+        seed: 0,
+        noise_seed: 0,
+        cache_dir: None,
+    };
+    let (examples, _) = pipeline::load_labelled(&clips, &csv, &cfg).unwrap();
+    let mut model = checkpoint::Checkpoint::open(&weights).unwrap().load::<f32>().unwrap();
+    let acc = evaluate(&mut model, &examples, Scoring::Batched(256)).accuracy;
+    assert!(stdout.contains(&format!("accuracy {:.2} %", 100.0 * acc)), "{acc}: {stdout}");
+
+    // A label outside the eight names is an error naming the CSV line.
+    std::fs::write(&csv, "speaker0_take0.wav,bored\n").unwrap();
+    let (ok, _, stderr) = ser(&["eval", "--weights", weights.to_str().unwrap(), "--data", clips.to_str().unwrap(), "--labels", csv.to_str().unwrap(), "--no-cache"]);
+    assert!(!ok);
+    assert!(stderr.contains("labels.csv") && stderr.contains("line 1") && stderr.contains("bored"), "{stderr}");
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn predict_prints_an_emotion_and_probabilities_per_file() {
+    let dir = temp_dir("predict");
+    let rows = foreign_corpus(&dir);
+    let weights = dir.join("m.safetensors");
+    save_model(&weights, Padding::Study);
+    let files: Vec<String> = rows.iter().take(3).map(|(f, _)| dir.join(f).display().to_string()).collect();
+    let mut args = vec!["predict", "--json", "--weights", weights.to_str().unwrap()];
+    args.extend(files.iter().map(String::as_str));
+    let (ok, stdout, stderr) = ser(&args);
+    assert!(ok, "{stderr}");
+    assert!(stderr.contains("padding study"));
+    let json: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    let list = json.as_array().unwrap();
+    assert_eq!(list.len(), 3);
+    for item in list {
+        let probs = item["probabilities"].as_object().unwrap();
+        assert_eq!(probs.len(), 8);
+        let total: f64 = probs.values().map(|v| v.as_f64().unwrap()).sum();
+        assert!((total - 1.0).abs() < 1e-4);
+        let best = probs.iter().max_by(|a, b| a.1.as_f64().partial_cmp(&b.1.as_f64()).unwrap()).unwrap().0;
+        assert_eq!(item["emotion"].as_str().unwrap(), best);
+    }
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn features_command_writes_the_162_row_matrix() {
+    let dir = temp_dir("features");
+    let clip = ser::synth::synthesize_clip(1, 2, 4, 2, 1, 1);
+    let wav = dir.join("a.wav");
+    write_wav(&wav, &Audio { samples: clip.samples.clone(), sample_rate: 16_000 }).unwrap();
+    let npy = dir.join("a.npy");
+    let (ok, _, stderr) = ser(&["features", wav.to_str().unwrap(), "--out", npy.to_str().unwrap()]);
+    assert!(ok, "{stderr}");
+    let m = ser::features::read_npy_f32(&npy).unwrap();
+    let audio = ser::audio::read_wav(&wav).unwrap();
+    assert_eq!(m, ser::features::extract(&audio.samples, &ser::features::FeatureConfig::default()));
+    assert_eq!(m.nrows(), 162);
+    std::fs::remove_dir_all(&dir).unwrap();
+}
