@@ -130,14 +130,18 @@ impl Checkpoint {
         SafeTensors::deserialize(&self.bytes).map_err(|e| CheckpointError::Format { path: self.path.clone(), reason: e.to_string() })
     }
 
-    /// An F32 tensor by name, with its shape.
-    pub fn f32_tensor(&self, name: &str) -> Result<(Vec<usize>, Vec<f32>), CheckpointError> {
+    /// An F32 tensor by name, checked against the expected shape.
+    pub fn f32_tensor(&self, name: &str, expected: &[usize]) -> Result<Vec<f32>, CheckpointError> {
         let st = self.tensors()?;
-        let t = st.tensor(name).map_err(|_| CheckpointError::Missing { path: self.path.clone(), name: name.into() })?;
-        if t.dtype() != Dtype::F32 {
-            return Err(CheckpointError::Dtype { path: self.path.clone(), name: name.into(), actual: format!("{:?}", t.dtype()) });
+        let path = &self.path;
+        let t = st.tensor(name).map_err(|_| CheckpointError::Missing { path: path.clone(), name: name.into() })?;
+        if t.shape() != expected {
+            return Err(CheckpointError::Shape { path: path.clone(), name: name.into(), expected: expected.to_vec(), actual: t.shape().to_vec() });
         }
-        Ok((t.shape().to_vec(), t.data().chunks_exact(4).map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])).collect()))
+        if t.dtype() != Dtype::F32 {
+            return Err(CheckpointError::Dtype { path: path.clone(), name: name.into(), actual: format!("{:?}", t.dtype()) });
+        }
+        Ok(t.data().chunks_exact(4).map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])).collect())
     }
 
     /// Builds the model the file describes and loads every tensor into it.
@@ -150,28 +154,17 @@ impl Checkpoint {
     /// Loads every tensor into `model`, checking names, shapes and dtypes.
     pub fn load_into<T: Real>(&self, model: &mut SerModel<T>) -> Result<(), CheckpointError> {
         let st = self.tensors()?;
-        let path = &self.path;
-        let read = |name: &str, expected: &[usize]| -> Result<Vec<f32>, CheckpointError> {
-            let t = st.tensor(name).map_err(|_| CheckpointError::Missing { path: path.clone(), name: name.into() })?;
-            if t.shape() != expected {
-                return Err(CheckpointError::Shape { path: path.clone(), name: name.into(), expected: expected.to_vec(), actual: t.shape().to_vec() });
-            }
-            if t.dtype() != Dtype::F32 {
-                return Err(CheckpointError::Dtype { path: path.clone(), name: name.into(), actual: format!("{:?}", t.dtype()) });
-            }
-            Ok(t.data().chunks_exact(4).map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])).collect())
-        };
         let fill = |dst: &mut ndarray::ArrayViewMutD<'_, T>, src: Vec<f32>| {
             for (d, s) in dst.iter_mut().zip(src) {
                 *d = T::c(s as f64);
             }
         };
         for (name, mut p) in model.params() {
-            let values = read(&name, p.value.shape())?;
+            let values = self.f32_tensor(&name, p.value.shape())?;
             fill(&mut p.value, values);
         }
         for (name, mut b) in model.buffers() {
-            let values = read(&name, &b.shape().to_vec())?;
+            let values = self.f32_tensor(&name, &b.shape().to_vec())?;
             fill(&mut b, values);
         }
         if let Ok(t) = st.tensor("classify.0.num_batches_tracked") {
