@@ -44,8 +44,9 @@ pub struct Archive {
 /// Why a fetch failed. Each message names the file, folder or URL involved.
 #[derive(Debug, thiserror::Error)]
 pub enum FetchError {
-    #[error("{path}: {source}")]
-    Io { path: PathBuf, source: std::io::Error },
+    /// The OS error is in the message, not chained, so `{:#}` prints it once.
+    #[error("{path}: {error}")]
+    Io { path: PathBuf, error: std::io::Error },
     #[error("--md5 '{0}' is not 32 hexadecimal digits")]
     BadMd5(String),
     #[error("{url}: {reason}{}", resume_hint(*kept))]
@@ -117,7 +118,7 @@ fn sibling(dir: &Path, suffix: &str) -> PathBuf {
 }
 
 fn io_at(path: &Path) -> impl FnOnce(std::io::Error) -> FetchError + '_ {
-    move |source| FetchError::Io { path: path.to_path_buf(), source }
+    move |error| FetchError::Io { path: path.to_path_buf(), error }
 }
 
 /// Removes a work folder; the error already being returned is the one worth reporting.
@@ -178,7 +179,7 @@ fn download(archive: &Archive, part: &Path) -> Result<(), FetchError> {
         bar.finish_and_clear();
         return copied.map_err(|e| match e {
             Copy::Read(e) => network(e.to_string()),
-            Copy::Write(e) => FetchError::Io { path: part.to_path_buf(), source: e },
+            Copy::Write(error) => FetchError::Io { path: part.to_path_buf(), error },
         });
     }
     Err(network(format!("the server refused {MAX_REQUESTS} requests in a row")))

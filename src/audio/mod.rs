@@ -35,13 +35,10 @@ pub const SAMPLE_RATE_RANGE: std::ops::RangeInclusive<u32> = 1000..=384_000;
 /// Why a clip could not be read, written or processed. Every message starts with the clip's name.
 #[derive(thiserror::Error, Debug)]
 pub enum AudioError {
-    /// The operating system refused to read or write the file.
-    #[error("{}: {source}", path.display())]
-    Io {
-        path: PathBuf,
-        #[source]
-        source: std::io::Error,
-    },
+    /// The operating system refused to read or write the file. The OS error is part of the
+    /// message rather than a chained source, so `{:#}` does not print it twice.
+    #[error("{}: {error}", path.display())]
+    Io { path: PathBuf, error: std::io::Error },
     /// The bytes do not start with a RIFF/WAVE header.
     #[error("{name}: not a WAV file (no RIFF/WAVE header)")]
     NotWav { name: String },

@@ -17,7 +17,7 @@ use super::{Audio, AudioError, SAMPLE_RATE_RANGE};
 
 /// Reads a WAV file into mono samples in [-1, 1]. Errors name the file by its path.
 pub fn read_wav(path: &Path) -> Result<Audio, AudioError> {
-    let bytes = std::fs::read(path).map_err(|source| AudioError::Io { path: path.to_path_buf(), source })?;
+    let bytes = std::fs::read(path).map_err(|error| AudioError::Io { path: path.to_path_buf(), error })?;
     read_wav_bytes(&bytes, &path.display().to_string())
 }
 
@@ -53,7 +53,7 @@ pub fn write_wav(path: &Path, audio: &Audio) -> Result<(), AudioError> {
     tmp.push(".tmp");
     let tmp = PathBuf::from(tmp);
     let result = write_pcm16(&tmp, audio)
-        .and_then(|()| std::fs::rename(&tmp, path).map_err(|source| AudioError::Io { path: path.to_path_buf(), source }));
+        .and_then(|()| std::fs::rename(&tmp, path).map_err(|error| AudioError::Io { path: path.to_path_buf(), error }));
     if result.is_err() {
         // Best effort: the error being returned is the one worth reporting.
         let _ = std::fs::remove_file(&tmp);
@@ -64,7 +64,7 @@ pub fn write_wav(path: &Path, audio: &Audio) -> Result<(), AudioError> {
 fn write_pcm16(path: &Path, audio: &Audio) -> Result<(), AudioError> {
     let io_error = |e: hound::Error| AudioError::Io {
         path: path.to_path_buf(),
-        source: match e {
+        error: match e {
             hound::Error::IoError(io) => io,
             other => std::io::Error::other(other.to_string()),
         },
