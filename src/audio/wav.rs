@@ -33,9 +33,9 @@ pub fn read_wav_bytes(bytes: &[u8], name: &str) -> Result<Audio, AudioError> {
     let interleaved = match (spec.sample_format, spec.bits_per_sample) {
         (SampleFormat::Int, bits @ (8 | 16 | 24 | 32)) => {
             let full_scale = (1u64 << (bits - 1)) as f64;
-            decode_samples(&mut reader, name, |s: i32| (s as f64 / full_scale) as f32)?
+            decode_samples(&mut reader, bytes.len(), name, |s: i32| (s as f64 / full_scale) as f32)?
         }
-        (SampleFormat::Float, 32) => decode_samples(&mut reader, name, |s: f32| s)?,
+        (SampleFormat::Float, 32) => decode_samples(&mut reader, bytes.len(), name, |s: f32| s)?,
         (format, bits) => {
             let encoding = if format == SampleFormat::Int { "PCM" } else { "float" };
             return Err(AudioError::UnsupportedEncoding { name: named(), bits, encoding: encoding.into() });
@@ -153,9 +153,10 @@ fn fmt_encoding(bytes: &[u8]) -> Option<(String, u16)> {
 }
 
 /// Reads every interleaved sample through `to_f32`, checking that the data is all there and
-/// finite.
+/// finite. `file_len` (bytes) bounds the allocation: the header's sample count is only a claim.
 fn decode_samples<S: hound::Sample>(
     reader: &mut WavReader<Cursor<&[u8]>>,
+    file_len: usize,
     name: &str,
     to_f32: impl Fn(S) -> f32,
 ) -> Result<Vec<f32>, AudioError> {
@@ -163,7 +164,7 @@ fn decode_samples<S: hound::Sample>(
     if expected == 0 {
         return Err(AudioError::Empty { name: name.to_string() });
     }
-    let mut samples = Vec::with_capacity(expected);
+    let mut samples = Vec::with_capacity(expected.min(file_len));
     for (index, sample) in reader.samples::<S>().enumerate() {
         let value = match sample {
             Ok(s) => to_f32(s),
