@@ -101,6 +101,7 @@ fn bad_wavs(dir: &Path) -> Vec<(PathBuf, &'static str)> {
         ("alaw.wav", raw_wav(6, 1, 8000, 8, &[0xd5; 800]), "8-bit A-law is not a supported encoding"),
         ("nan.wav", float32_wav(&nan), "sample 3 is NaN"),
         ("inf.wav", float32_wav(&inf), "sample 5 is inf"),
+        ("loud.wav", float32_wav(&[1e30; 800]), "sample 0 is 1e30, beyond the ±65536 a float WAV may hold"),
         ("rate.wav", pcm16_wav(1_000_000_000, &tone(800)), "sample rate 1000000000 Hz is out of range"),
         ("rate0.wav", pcm16_wav(0, &tone(800)), "sample rate 0 Hz is out of range"),
     ];

@@ -1,7 +1,7 @@
 //! WAV in and out, with the decoding conventions of soundfile (and so librosa).
 //!
-//! Reading accepts 8/16/24/32-bit integer PCM and 32-bit IEEE float, any channel count and any
-//! sample rate in [`SAMPLE_RATE_RANGE`]. Integer samples are divided by 2^(bits-1), so 16-bit
+//! Reading accepts 8/16/24/32-bit integer PCM and 32-bit IEEE float (finite, within
+//! [`FLOAT_SAMPLE_LIMIT`]), any channel count and any sample rate in [`SAMPLE_RATE_RANGE`]. Integer samples are divided by 2^(bits-1), so 16-bit
 //! values land on k/32768 exactly as `soundfile.read(..., dtype="float32")` gives them; channels
 //! are averaged into mono like `librosa.to_mono` (a float32 sum, then a divide).
 //!
@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 
 use hound::{SampleFormat, WavReader, WavSpec, WavWriter};
 
-use super::{Audio, AudioError, SAMPLE_RATE_RANGE};
+use super::{Audio, AudioError, FLOAT_SAMPLE_LIMIT, SAMPLE_RATE_RANGE};
 
 /// Reads a WAV file into mono samples in [-1, 1]. Errors name the file by its path.
 pub fn read_wav(path: &Path) -> Result<Audio, AudioError> {
@@ -152,8 +152,8 @@ fn fmt_encoding(bytes: &[u8]) -> Option<(String, u16)> {
     None
 }
 
-/// Reads every interleaved sample through `to_f32`, checking that the data is all there and
-/// finite. `file_len` (bytes) bounds the allocation: the header's sample count is only a claim.
+/// Reads every interleaved sample through `to_f32`, checking that the data is all there, finite
+/// and within [`FLOAT_SAMPLE_LIMIT`]. `file_len` (bytes) bounds the allocation: the header's sample count is only a claim.
 fn decode_samples<S: hound::Sample>(
     reader: &mut WavReader<Cursor<&[u8]>>,
     file_len: usize,
@@ -172,6 +172,9 @@ fn decode_samples<S: hound::Sample>(
         };
         if !value.is_finite() {
             return Err(AudioError::NonFinite { name: name.to_string(), index, value });
+        }
+        if value.abs() > FLOAT_SAMPLE_LIMIT {
+            return Err(AudioError::SampleOutOfRange { name: name.to_string(), index, value });
         }
         samples.push(value);
     }
