@@ -85,6 +85,8 @@ pub fn fetch(archive: &Archive, dir: &Path) -> Result<Fetched, FetchError> {
     if dir.exists() {
         return Ok(Fetched::AlreadyPresent);
     }
+    // Without a trailing slash, so that `<dir>.part` is a sibling and not a child.
+    let dir: &Path = &dir.components().collect::<PathBuf>();
     let work = sibling(dir, ".part");
     std::fs::create_dir_all(&work).map_err(io_at(&work))?;
     let part = work.join("archive.zip.part");
