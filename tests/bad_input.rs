@@ -269,7 +269,7 @@ fn ablation_rejects_folders_without_usable_clips() {
 }
 
 #[test]
-fn ablation_skips_a_bad_clip_and_recomputes_a_corrupt_cache_entry() {
+fn ablation_skips_a_bad_clip_and_recomputes_corrupt_cache_entries() {
     let dir = temp_dir("ablation-mixed");
     let data = dir.join("data");
     std::fs::create_dir_all(&data).unwrap();
