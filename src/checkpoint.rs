@@ -12,8 +12,9 @@ use std::path::{Path, PathBuf};
 
 #[derive(Debug, thiserror::Error)]
 pub enum CheckpointError {
-    #[error("{path}: {source}")]
-    Io { path: PathBuf, source: std::io::Error },
+    /// The OS error is in the message, not chained, so `{:#}` prints it once.
+    #[error("{path}: {error}")]
+    Io { path: PathBuf, error: std::io::Error },
     #[error("{path}: not a safetensors file ({reason})")]
     Format { path: PathBuf, reason: String },
     #[error("{path}: tensor '{name}' is missing")]
@@ -88,7 +89,7 @@ pub fn to_bytes<T: Real>(model: &mut SerModel<T>, metadata: HashMap<String, Stri
 /// Writes the model to `path` atomically.
 pub fn save<T: Real>(model: &mut SerModel<T>, path: &Path, metadata: HashMap<String, String>) -> Result<(), CheckpointError> {
     crate::fsio::write_atomic(path, &to_bytes(model, metadata))
-        .map_err(|source| CheckpointError::Io { path: path.into(), source })
+        .map_err(|error| CheckpointError::Io { path: path.into(), error })
 }
 
 /// A parsed checkpoint file: its bytes and metadata.
@@ -101,7 +102,7 @@ pub struct Checkpoint {
 impl Checkpoint {
     /// Reads and validates the container (not yet the tensors).
     pub fn open(path: &Path) -> Result<Self, CheckpointError> {
-        let bytes = std::fs::read(path).map_err(|source| CheckpointError::Io { path: path.into(), source })?;
+        let bytes = std::fs::read(path).map_err(|error| CheckpointError::Io { path: path.into(), error })?;
         let (_, meta) = SafeTensors::read_metadata(&bytes)
             .map_err(|e| CheckpointError::Format { path: path.into(), reason: e.to_string() })?;
         let metadata = meta.metadata().clone().unwrap_or_default();

@@ -11,6 +11,7 @@ pub mod cli;
 pub mod data;
 pub mod dsp;
 pub mod features;
+pub mod fetch;
 pub mod fsio;
 pub mod nn;
 pub mod optim;

@@ -33,8 +33,8 @@ enum Command {
     Features(FeaturesArgs),
     /// Write the built-in synthetic emotional-speech corpus as WAV files.
     Synth(SynthArgs),
-    /// Download the RAVDESS speech archive (not yet implemented).
-    FetchRavdess,
+    /// Download the RAVDESS speech archive (Zenodo 1188976, CC BY-NC-SA 4.0), check it, unpack it.
+    FetchRavdess(FetchArgs),
     /// Measure training and feature-extraction speed (not yet implemented).
     Bench,
 }
@@ -138,6 +138,22 @@ struct FeaturesArgs {
 }
 
 #[derive(Args)]
+struct FetchArgs {
+    /// Folder to unpack into (created; left alone when it already exists).
+    #[arg(long, default_value = "data/ravdess")]
+    dir: PathBuf,
+    /// Where to download from.
+    #[arg(long, default_value = ser::fetch::RAVDESS_SPEECH_URL)]
+    url: String,
+    /// Expected MD5 of the archive (hex).
+    #[arg(long, default_value = ser::fetch::RAVDESS_SPEECH_MD5)]
+    md5: String,
+    /// Expected size of the archive in bytes.
+    #[arg(long, default_value_t = ser::fetch::RAVDESS_SPEECH_SIZE)]
+    size: u64,
+}
+
+#[derive(Args)]
 struct SynthArgs {
     #[arg(long)]
     out: PathBuf,
@@ -155,7 +171,8 @@ fn main() {
         Command::Synth(a) => ser::synth::write_corpus(&a.out, a.seed)
             .map(|n| println!("wrote {n} clips to {}", a.out.display()))
             .with_context(|| format!("writing {}", a.out.display())),
-        Command::Train | Command::FetchRavdess | Command::Bench => Err(anyhow::anyhow!("not yet implemented")),
+        Command::FetchRavdess(a) => fetch_ravdess(a),
+        Command::Train | Command::Bench => Err(anyhow::anyhow!("not yet implemented")),
     };
     if let Err(e) = result {
         eprintln!("error: {e:#}");
@@ -174,6 +191,15 @@ fn data_config(d: &DataArgs, seed: u64, augment: bool) -> DataConfig {
         noise_seed: seed,
         cache_dir: (!d.no_cache).then(|| d.cache.join("features")),
     }
+}
+
+fn fetch_ravdess(a: FetchArgs) -> Result<()> {
+    let archive = ser::fetch::Archive { url: a.url, size: a.size, md5: a.md5 };
+    match ser::fetch::fetch(&archive, &a.dir)? {
+        ser::fetch::Fetched::AlreadyPresent => println!("{} already exists; nothing fetched", a.dir.display()),
+        ser::fetch::Fetched::Unpacked { files } => println!("unpacked {files} files into {}", a.dir.display()),
+    }
+    Ok(())
 }
 
 fn ablation(a: AblationArgs) -> Result<()> {

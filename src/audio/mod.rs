@@ -32,16 +32,18 @@ pub struct Audio {
 /// Sample rates `read_wav` accepts; anything outside is a corrupt header, not audio.
 pub const SAMPLE_RATE_RANGE: std::ops::RangeInclusive<u32> = 1000..=384_000;
 
+/// The largest magnitude `read_wav` accepts for a float sample. Float WAVs are nominally within
+/// ±1 and may overshoot; 2^16 still admits files holding integer-scaled values as floats, while
+/// far larger samples overflow the f32 features (a power spectrum grows with their square).
+pub const FLOAT_SAMPLE_LIMIT: f32 = 65_536.0;
+
 /// Why a clip could not be read, written or processed. Every message starts with the clip's name.
 #[derive(thiserror::Error, Debug)]
 pub enum AudioError {
-    /// The operating system refused to read or write the file.
-    #[error("{}: {source}", path.display())]
-    Io {
-        path: PathBuf,
-        #[source]
-        source: std::io::Error,
-    },
+    /// The operating system refused to read or write the file. The OS error is part of the
+    /// message rather than a chained source, so `{:#}` does not print it twice.
+    #[error("{}: {error}", path.display())]
+    Io { path: PathBuf, error: std::io::Error },
     /// The bytes do not start with a RIFF/WAVE header.
     #[error("{name}: not a WAV file (no RIFF/WAVE header)")]
     NotWav { name: String },
@@ -63,6 +65,9 @@ pub enum AudioError {
     /// A float sample is NaN or infinite; `index` counts interleaved samples from the start.
     #[error("{name}: sample {index} is {value}")]
     NonFinite { name: String, index: usize, value: f32 },
+    /// A float sample's magnitude exceeds [`FLOAT_SAMPLE_LIMIT`].
+    #[error("{name}: sample {index} is {value:e}, beyond the ±{} a float WAV may hold (nominally ±1)", FLOAT_SAMPLE_LIMIT)]
+    SampleOutOfRange { name: String, index: usize, value: f32 },
     /// The header's sample rate is outside [`SAMPLE_RATE_RANGE`].
     #[error("{name}: sample rate {rate} Hz is out of range (1000..=384000)")]
     SampleRateOutOfRange { name: String, rate: u32 },

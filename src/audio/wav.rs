@@ -1,7 +1,7 @@
 //! WAV in and out, with the decoding conventions of soundfile (and so librosa).
 //!
-//! Reading accepts 8/16/24/32-bit integer PCM and 32-bit IEEE float, any channel count and any
-//! sample rate in [`SAMPLE_RATE_RANGE`]. Integer samples are divided by 2^(bits-1), so 16-bit
+//! Reading accepts 8/16/24/32-bit integer PCM and 32-bit IEEE float (finite, within
+//! [`FLOAT_SAMPLE_LIMIT`]), any channel count and any sample rate in [`SAMPLE_RATE_RANGE`]. Integer samples are divided by 2^(bits-1), so 16-bit
 //! values land on k/32768 exactly as `soundfile.read(..., dtype="float32")` gives them; channels
 //! are averaged into mono like `librosa.to_mono` (a float32 sum, then a divide).
 //!
@@ -13,11 +13,11 @@ use std::path::{Path, PathBuf};
 
 use hound::{SampleFormat, WavReader, WavSpec, WavWriter};
 
-use super::{Audio, AudioError, SAMPLE_RATE_RANGE};
+use super::{Audio, AudioError, FLOAT_SAMPLE_LIMIT, SAMPLE_RATE_RANGE};
 
 /// Reads a WAV file into mono samples in [-1, 1]. Errors name the file by its path.
 pub fn read_wav(path: &Path) -> Result<Audio, AudioError> {
-    let bytes = std::fs::read(path).map_err(|source| AudioError::Io { path: path.to_path_buf(), source })?;
+    let bytes = std::fs::read(path).map_err(|error| AudioError::Io { path: path.to_path_buf(), error })?;
     read_wav_bytes(&bytes, &path.display().to_string())
 }
 
@@ -33,9 +33,9 @@ pub fn read_wav_bytes(bytes: &[u8], name: &str) -> Result<Audio, AudioError> {
     let interleaved = match (spec.sample_format, spec.bits_per_sample) {
         (SampleFormat::Int, bits @ (8 | 16 | 24 | 32)) => {
             let full_scale = (1u64 << (bits - 1)) as f64;
-            decode_samples(&mut reader, name, |s: i32| (s as f64 / full_scale) as f32)?
+            decode_samples(&mut reader, bytes.len(), name, |s: i32| (s as f64 / full_scale) as f32)?
         }
-        (SampleFormat::Float, 32) => decode_samples(&mut reader, name, |s: f32| s)?,
+        (SampleFormat::Float, 32) => decode_samples(&mut reader, bytes.len(), name, |s: f32| s)?,
         (format, bits) => {
             let encoding = if format == SampleFormat::Int { "PCM" } else { "float" };
             return Err(AudioError::UnsupportedEncoding { name: named(), bits, encoding: encoding.into() });
@@ -53,7 +53,7 @@ pub fn write_wav(path: &Path, audio: &Audio) -> Result<(), AudioError> {
     tmp.push(".tmp");
     let tmp = PathBuf::from(tmp);
     let result = write_pcm16(&tmp, audio)
-        .and_then(|()| std::fs::rename(&tmp, path).map_err(|source| AudioError::Io { path: path.to_path_buf(), source }));
+        .and_then(|()| std::fs::rename(&tmp, path).map_err(|error| AudioError::Io { path: path.to_path_buf(), error }));
     if result.is_err() {
         // Best effort: the error being returned is the one worth reporting.
         let _ = std::fs::remove_file(&tmp);
@@ -64,7 +64,7 @@ pub fn write_wav(path: &Path, audio: &Audio) -> Result<(), AudioError> {
 fn write_pcm16(path: &Path, audio: &Audio) -> Result<(), AudioError> {
     let io_error = |e: hound::Error| AudioError::Io {
         path: path.to_path_buf(),
-        source: match e {
+        error: match e {
             hound::Error::IoError(io) => io,
             other => std::io::Error::other(other.to_string()),
         },
@@ -152,10 +152,11 @@ fn fmt_encoding(bytes: &[u8]) -> Option<(String, u16)> {
     None
 }
 
-/// Reads every interleaved sample through `to_f32`, checking that the data is all there and
-/// finite.
+/// Reads every interleaved sample through `to_f32`, checking that the data is all there, finite
+/// and within [`FLOAT_SAMPLE_LIMIT`]. `file_len` (bytes) bounds the allocation: the header's sample count is only a claim.
 fn decode_samples<S: hound::Sample>(
     reader: &mut WavReader<Cursor<&[u8]>>,
+    file_len: usize,
     name: &str,
     to_f32: impl Fn(S) -> f32,
 ) -> Result<Vec<f32>, AudioError> {
@@ -163,7 +164,7 @@ fn decode_samples<S: hound::Sample>(
     if expected == 0 {
         return Err(AudioError::Empty { name: name.to_string() });
     }
-    let mut samples = Vec::with_capacity(expected);
+    let mut samples = Vec::with_capacity(expected.min(file_len));
     for (index, sample) in reader.samples::<S>().enumerate() {
         let value = match sample {
             Ok(s) => to_f32(s),
@@ -171,6 +172,9 @@ fn decode_samples<S: hound::Sample>(
         };
         if !value.is_finite() {
             return Err(AudioError::NonFinite { name: name.to_string(), index, value });
+        }
+        if value.abs() > FLOAT_SAMPLE_LIMIT {
+            return Err(AudioError::SampleOutOfRange { name: name.to_string(), index, value });
         }
         samples.push(value);
     }

@@ -123,8 +123,9 @@ pub struct DataSet {
 /// A data-level failure (a single bad clip is skipped and counted instead).
 #[derive(Debug, thiserror::Error)]
 pub enum DataError {
-    #[error("{path}: {source}")]
-    Io { path: PathBuf, source: std::io::Error },
+    /// The OS error is in the message, not chained, so `{:#}` prints it once.
+    #[error("{path}: {error}")]
+    Io { path: PathBuf, error: std::io::Error },
     #[error("{0}: the data folder does not exist")]
     Missing(PathBuf),
     #[error("{0}: no WAV files found")]
@@ -138,7 +139,7 @@ pub enum DataError {
 }
 
 fn io_err(path: &Path) -> impl FnOnce(std::io::Error) -> DataError + '_ {
-    move |source| DataError::Io { path: path.to_path_buf(), source }
+    move |error| DataError::Io { path: path.to_path_buf(), error }
 }
 
 /// Resolves `Auto` for a folder.
@@ -283,7 +284,7 @@ fn name_hash(path: &Path) -> u64 {
 
 /// Features of one clip variant, from the cache when it holds them; the flag says it did.
 fn clip_features(path: &Path, variant: Variant, cfg: &DataConfig) -> Result<(Array2<f32>, bool), AudioError> {
-    let bytes = std::fs::read(path).map_err(|source| AudioError::Io { path: path.into(), source })?;
+    let bytes = std::fs::read(path).map_err(|error| AudioError::Io { path: path.into(), error })?;
     let key = {
         let mut h = Sha256::new();
         h.update(CACHE_VERSION);

@@ -56,7 +56,8 @@ pub fn read_npy_f32(path: &Path) -> std::io::Result<Array2<f32>> {
     let dims: Vec<usize> = shape.split(',').map(str::trim).filter(|d| !d.is_empty()).map(|d| d.parse()).collect::<Result<_, _>>().map_err(|_| bad("bad shape"))?;
     let [rows, cols] = dims[..] else { return Err(bad("not a 2-D array")) };
     let data = &bytes[10 + header_len..];
-    if data.len() != 4 * rows * cols {
+    // A corrupt header's shape can be any size: compare without overflowing.
+    if rows.checked_mul(cols).and_then(|n| n.checked_mul(4)) != Some(data.len()) {
         return Err(bad("data length does not match the shape"));
     }
     let values = data.chunks_exact(4).map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])).collect();
