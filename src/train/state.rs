@@ -27,7 +27,7 @@ pub fn save_state(path: &Path, model: &mut SerModel<f32>, trainer: &Trainer) -> 
         (META_ADAM_STEP.to_string(), trainer.adam.step.to_string()),
         (META_HISTORY.to_string(), serde_json::to_string(&trainer.history).expect("history serialises")),
     ]);
-    crate::fsio::write_atomic(path, &container(&tensors, &metadata)).map_err(|source| CheckpointError::Io { path: path.into(), source })
+    crate::fsio::write_atomic(path, &container(&tensors, &metadata)).map_err(|source| CheckpointError::Io { path: path.into(), error: source })
 }
 
 /// Restores model, optimizer and history from a state file; the model must have the file's
