@@ -5,10 +5,7 @@ use clap::{Args, Parser, Subcommand};
 use indicatif::{ProgressBar, ProgressStyle};
 use ser::data::pipeline::{DataConfig, Layout, SplitKind, VadMode};
 use ser::nn::model::Padding;
-use ser::study::{resolve_data, run_study, DataSource, StudyConfig};
-
-/// The settings of a run, saved in its folder so that `--resume` continues it exactly.
-const RUN_SETTINGS: &str = "run.json";
+use ser::study::{resolve_data, run_study, DataSource, StudyConfig, RUN_SETTINGS};
 use ser::train::TrainConfig;
 use std::path::PathBuf;
 
@@ -229,9 +226,6 @@ fn ablation(a: AblationArgs) -> Result<()> {
                 threads,
                 seeds: a.seeds,
             };
-            std::fs::create_dir_all(&out).with_context(|| format!("creating {}", out.display()))?;
-            let settings = serde_json::to_vec_pretty(&(&source, &cfg))?;
-            ser::fsio::write_atomic(&out.join(RUN_SETTINGS), &settings).with_context(|| format!("writing {}", out.display()))?;
             (source, cfg, out)
         }
     };

@@ -105,6 +105,9 @@ pub struct StudyReport {
     pub ser_version: String,
 }
 
+/// The settings of a run, saved in its folder so that `ablation --resume` continues it exactly.
+pub const RUN_SETTINGS: &str = "run.json";
+
 /// Names of the two models in reports and files.
 pub const MODEL_NAMES: [(&str, bool); 2] = [("dropout", true), ("no_dropout", false)];
 
@@ -265,7 +268,6 @@ pub fn run_study(
     mut on_epoch: impl FnMut(&str, u64, &EpochLog),
 ) -> anyhow::Result<StudyReport> {
     let start = Instant::now();
-    std::fs::create_dir_all(out_dir).with_context(|| format!("creating {}", out_dir.display()))?;
     let mut seed_runs = Vec::new();
     let mut first_data = None;
     let mut feature_seconds = 0.0;
@@ -278,6 +280,12 @@ pub fn run_study(
         feature_seconds += loading.elapsed().as_secs_f64();
         if data.train.is_empty() {
             anyhow::bail!("{}: the training split is empty", source.dir.display());
+        }
+        if k == 0 {
+            // The run folder appears only once there is data to train on.
+            std::fs::create_dir_all(out_dir).with_context(|| format!("creating {}", out_dir.display()))?;
+            let settings = serde_json::to_vec_pretty(&(&source, &cfg))?;
+            crate::fsio::write_atomic(&out_dir.join(RUN_SETTINGS), &settings).with_context(|| format!("writing {}", out_dir.display()))?;
         }
         let models = run_models(&data, &cfg, seed, &seed_dir(out_dir, seed, k == 0), &mut on_epoch)?;
         seed_runs.push(SeedRun { seed, models });
