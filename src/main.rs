@@ -32,8 +32,8 @@ enum Command {
     Synth(SynthArgs),
     /// Download the RAVDESS speech archive (not yet implemented).
     FetchRavdess,
-    /// Measure training and feature-extraction speed (not yet implemented).
-    Bench,
+    /// Measure training, BiLSTM and feature-extraction speed.
+    Bench(BenchArgs),
 }
 
 #[derive(Args, Clone)]
@@ -126,6 +126,16 @@ struct FeaturesArgs {
 }
 
 #[derive(Args)]
+struct BenchArgs {
+    /// Print JSON instead of text.
+    #[arg(long)]
+    json: bool,
+    /// Worker threads (default: all cores).
+    #[arg(long)]
+    threads: Option<usize>,
+}
+
+#[derive(Args)]
 struct SynthArgs {
     #[arg(long)]
     out: PathBuf,
@@ -143,7 +153,8 @@ fn main() {
         Command::Synth(a) => ser::synth::write_corpus(&a.out, a.seed)
             .map(|n| println!("wrote {n} clips to {}", a.out.display()))
             .with_context(|| format!("writing {}", a.out.display())),
-        Command::Train | Command::FetchRavdess | Command::Bench => Err(anyhow::anyhow!("not yet implemented")),
+        Command::Bench(a) => bench(a),
+        Command::Train | Command::FetchRavdess => Err(anyhow::anyhow!("not yet implemented")),
     };
     if let Err(e) = result {
         eprintln!("error: {e:#}");
@@ -163,12 +174,28 @@ fn data_config(d: &DataArgs, seed: u64, augment: bool) -> DataConfig {
     }
 }
 
-fn ablation(a: AblationArgs) -> Result<()> {
-    let threads = a.threads.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
+/// Builds the global rayon pool with `--threads` (default: all cores); returns the thread count.
+fn init_threads(threads: Option<usize>) -> Result<usize> {
+    let threads = threads.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
     if threads == 0 {
         bail!("--threads must be at least 1");
     }
     let _ = rayon::ThreadPoolBuilder::new().num_threads(threads).build_global();
+    Ok(threads)
+}
+
+fn bench(a: BenchArgs) -> Result<()> {
+    let report = ser::bench::run(init_threads(a.threads)?);
+    if a.json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+    } else {
+        println!("{report}");
+    }
+    Ok(())
+}
+
+fn ablation(a: AblationArgs) -> Result<()> {
+    let threads = init_threads(a.threads)?;
     let source = resolve_data(a.data.data.as_deref(), &a.data.cache, a.seed)?;
     let out = a.out.clone().unwrap_or_else(|| PathBuf::from("runs").join(ser::report::timestamp()));
     let cfg = StudyConfig {
