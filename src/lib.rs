@@ -6,6 +6,7 @@
 pub use ser_kernels::Real;
 
 pub mod audio;
+pub mod bench;
 pub mod checkpoint;
 pub mod cli;
 pub mod data;

@@ -32,8 +32,8 @@ enum Command {
     Synth(SynthArgs),
     /// Download the RAVDESS speech archive (Zenodo 1188976, CC BY-NC-SA 4.0), check it, unpack it.
     FetchRavdess(FetchArgs),
-    /// Measure training and feature-extraction speed (not yet implemented).
-    Bench,
+    /// Measure training, BiLSTM and feature-extraction speed.
+    Bench(BenchArgs),
 }
 
 #[derive(Args, Clone)]
@@ -151,6 +151,16 @@ struct FetchArgs {
 }
 
 #[derive(Args)]
+struct BenchArgs {
+    /// Print JSON instead of text.
+    #[arg(long)]
+    json: bool,
+    /// Worker threads (default: all cores).
+    #[arg(long)]
+    threads: Option<usize>,
+}
+
+#[derive(Args)]
 struct SynthArgs {
     #[arg(long)]
     out: PathBuf,
@@ -169,7 +179,8 @@ fn main() {
             .map(|n| println!("wrote {n} clips to {}", a.out.display()))
             .with_context(|| format!("writing {}", a.out.display())),
         Command::FetchRavdess(a) => fetch_ravdess(a),
-        Command::Train | Command::Bench => Err(anyhow::anyhow!("not yet implemented")),
+        Command::Bench(a) => bench(a),
+        Command::Train => Err(anyhow::anyhow!("not yet implemented")),
     };
     if let Err(e) = result {
         eprintln!("error: {e:#}");
@@ -199,6 +210,26 @@ fn fetch_ravdess(a: FetchArgs) -> Result<()> {
     Ok(())
 }
 
+/// Builds the global rayon pool with `--threads` (default: all cores); returns the thread count.
+fn init_threads(threads: Option<usize>) -> Result<usize> {
+    let threads = threads.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
+    if threads == 0 {
+        bail!("--threads must be at least 1");
+    }
+    let _ = rayon::ThreadPoolBuilder::new().num_threads(threads).build_global();
+    Ok(threads)
+}
+
+fn bench(a: BenchArgs) -> Result<()> {
+    let report = ser::bench::run(init_threads(a.threads)?);
+    if a.json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+    } else {
+        println!("{report}");
+    }
+    Ok(())
+}
+
 fn ablation(a: AblationArgs) -> Result<()> {
     let (source, cfg, out) = match &a.resume {
         Some(dir) => {
@@ -210,9 +241,9 @@ fn ablation(a: AblationArgs) -> Result<()> {
             (source, cfg, dir.clone())
         }
         None => {
-            let threads = a.threads.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
-            if threads == 0 || a.seeds == 0 || a.epochs == 0 || a.batch_size == 0 {
-                bail!("--threads, --seeds, --epochs and --batch-size must be at least 1");
+            let threads = init_threads(a.threads)?;
+            if a.seeds == 0 || a.epochs == 0 || a.batch_size == 0 {
+                bail!("--seeds, --epochs and --batch-size must be at least 1");
             }
             let source = resolve_data(a.data.data.as_deref(), &a.data.cache, a.seed)?;
             let out = a.out.clone().unwrap_or_else(|| PathBuf::from("runs").join(ser::report::timestamp()));
@@ -229,7 +260,9 @@ fn ablation(a: AblationArgs) -> Result<()> {
             (source, cfg, out)
         }
     };
-    let _ = rayon::ThreadPoolBuilder::new().num_threads(cfg.threads).build_global();
+    if a.resume.is_some() {
+        init_threads(Some(cfg.threads))?;
+    }
     eprintln!("data: {} ({})", source.dir.display(), source.chosen_by);
     let bar = ProgressBar::new(cfg.train.epochs as u64);
     bar.set_style(ProgressStyle::with_template("{prefix:>18} [{bar:30}] {pos}/{len} {msg}").unwrap().progress_chars("=> "));

@@ -143,3 +143,36 @@ fn learns_a_small_separable_task_to_100_percent() {
     assert!(last < first * 0.2, "loss fell only from {first} to {last}");
     assert_eq!(acc, 1.0);
 }
+
+/// One training step's logits and every gradient with `threads` rayon threads: a batch of 150
+/// clips of 60..150 frames, enough for two BiLSTM shards and several convolution groups.
+fn step_on_threads(threads: usize, padding: Padding) -> (Vec<f32>, Vec<Vec<f32>>) {
+    let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().unwrap();
+    pool.install(|| {
+        let mut model = SerModel::<f32>::new(ModelConfig { dropout: true, padding }, 3);
+        let clips: Vec<Array2<f32>> = (0..150).map(|i| clip(60 + (i * 37) % 91, i as u64)).collect();
+        let views: Vec<ArrayView2<f32>> = clips.iter().map(|c| c.view()).collect();
+        let (x, lengths) = pad_batch(&views);
+        let labels: Vec<usize> = (0..150).map(|i| i % 8).collect();
+        model.reseed_dropout(5);
+        let out = model.forward(x.view(), &lengths, true);
+        let (_, dlogits) = softmax_cross_entropy(out.view(), &labels, 0.0);
+        model.zero_grad();
+        model.backward(dlogits.view(), false);
+        let grads = model.params().into_iter().map(|(_, p)| p.grad.iter().copied().collect()).collect();
+        (out.iter().copied().collect(), grads)
+    })
+}
+
+#[test]
+fn one_and_two_threads_give_the_same_logits_and_gradients() {
+    for padding in [Padding::Study, Padding::Masked] {
+        let (logits_1, grads_1) = step_on_threads(1, padding);
+        let (logits_2, grads_2) = step_on_threads(2, padding);
+        let worst = |a: &[f32], b: &[f32]| a.iter().zip(b).fold(0.0f32, |m, (x, y)| m.max((x - y).abs()));
+        assert!(worst(&logits_1, &logits_2) <= 1e-5, "{padding:?} logits differ by {}", worst(&logits_1, &logits_2));
+        for (k, (g1, g2)) in grads_1.iter().zip(&grads_2).enumerate() {
+            assert!(worst(g1, g2) <= 1e-5, "{padding:?} gradient {k} differs by {}", worst(g1, g2));
+        }
+    }
+}

@@ -19,10 +19,16 @@ pub fn conv_out_len(t_in: usize, kernel: usize, stride: usize) -> usize {
     (t_in - kernel) / stride + 1
 }
 
-/// Lays the windows of `x` out as columns. x: (C, T) -> col: (C*K, T') with row stride `ld` >= T',
-/// so that several clips can sit side by side in one wide matrix (clip j at column offset j*T').
-pub fn im2col<T: Real>(x: &[T], channels: usize, t_in: usize, kernel: usize, stride: usize, col: &mut [T], ld: usize) {
-    let t_out = conv_out_len(t_in, kernel, stride);
+/// Lays the first `windows` (<= T') windows of `x` out as columns. x: (C, T) -> col: (C*K, windows)
+/// with row stride `ld` >= windows, so that several clips can sit side by side in one wide matrix
+/// (clip j at its own column offset). Fewer than T' windows skip a clip's all-zero tail.
+#[allow(clippy::too_many_arguments)]
+pub fn im2col<T: Real>(
+    x: &[T], channels: usize, t_in: usize, kernel: usize, stride: usize, windows: usize, col: &mut [T], ld: usize,
+) {
+    let all_windows = conv_out_len(t_in, kernel, stride);
+    assert!(windows <= all_windows, "im2col: {windows} windows asked for, the input has {all_windows}");
+    let t_out = windows;
     assert_eq!(x.len(), channels * t_in, "im2col input length");
     check_col(col.len(), channels * kernel, t_out, ld);
     for (c, x_row) in x.chunks_exact(t_in).enumerate() {
@@ -110,7 +116,7 @@ mod tests {
                         conv1d_ref(&x, &w, &b, channels, t_in, kernel, stride, &mut expected);
 
                         let mut col = vec![0.0; channels * kernel * t_out];
-                        im2col(&x, channels, t_in, kernel, stride, &mut col, t_out);
+                        im2col(&x, channels, t_in, kernel, stride, t_out, &mut col, t_out);
                         let mut y: Vec<f64> = b.iter().flat_map(|&bo| std::iter::repeat(bo).take(t_out)).collect();
                         let ck = channels * kernel;
                         gemm(1.0, Mat::new(&w, outputs, ck), Mat::new(&col, ck, t_out), 1.0, &mut y, t_out);
@@ -131,7 +137,7 @@ mod tests {
             let x = values(channels * t_in, 4);
             let g = values(channels * kernel * t_out, 5);
             let mut col = vec![0.0; g.len()];
-            im2col(&x, channels, t_in, kernel, stride, &mut col, t_out);
+            im2col(&x, channels, t_in, kernel, stride, t_out, &mut col, t_out);
             // Start dx from ones: col2im must add, not overwrite.
             let mut dx = vec![1.0; x.len()];
             col2im(&g, channels, t_in, kernel, stride, t_out, &mut dx);
@@ -149,9 +155,9 @@ mod tests {
         let (offset, ld) = (t_out, 3 * t_out);
         let x = values(channels * t_in, 6);
         let mut dense = vec![0.0; channels * kernel * t_out];
-        im2col(&x, channels, t_in, kernel, stride, &mut dense, t_out);
+        im2col(&x, channels, t_in, kernel, stride, t_out, &mut dense, t_out);
         let mut wide = vec![f64::NAN; channels * kernel * ld];
-        im2col(&x, channels, t_in, kernel, stride, &mut wide[offset..], ld);
+        im2col(&x, channels, t_in, kernel, stride, t_out, &mut wide[offset..], ld);
         for (r, dense_row) in dense.chunks_exact(t_out).enumerate() {
             assert_eq!(&wide[r * ld + offset..][..t_out], dense_row);
             assert!(wide[r * ld..][..offset].iter().all(|v| v.is_nan()), "columns left of the block untouched");
@@ -160,5 +166,23 @@ mod tests {
         col2im(&dense, channels, t_in, kernel, stride, t_out, &mut from_dense);
         col2im(&wide[offset..], channels, t_in, kernel, stride, ld, &mut from_wide);
         assert_eq!(from_dense, from_wide);
+    }
+
+    /// Asking for the first w windows gives the first w columns of the full im2col.
+    #[test]
+    fn fewer_windows_give_the_leading_columns() {
+        let (channels, t_in, kernel, stride) = (3, 14, 5, 2);
+        let t_out = conv_out_len(t_in, kernel, stride);
+        let x = values(channels * t_in, 8);
+        let mut full = vec![0.0; channels * kernel * t_out];
+        im2col(&x, channels, t_in, kernel, stride, t_out, &mut full, t_out);
+        for windows in 0..=t_out {
+            let mut part = vec![f64::NAN; channels * kernel * t_out];
+            im2col(&x, channels, t_in, kernel, stride, windows, &mut part, t_out);
+            for (full_row, part_row) in full.chunks_exact(t_out).zip(part.chunks_exact(t_out)) {
+                assert_eq!(&full_row[..windows], &part_row[..windows]);
+                assert!(part_row[windows..].iter().all(|v| v.is_nan()), "columns past the windows untouched");
+            }
+        }
     }
 }

@@ -3,6 +3,7 @@
 //! Every kernel is generic over [`Real`] (f32 for training, f64 for gradient checks) and
 //! has a slow `_ref` twin that the tests compare it with.
 
+pub mod activation;
 pub mod conv;
 pub mod gemm;
 pub mod lstm;
@@ -38,6 +39,13 @@ pub trait Real:
         c: *mut Self, rsc: isize, csc: isize,
     );
 
+    /// 1 / (1 + e^-x). f32: the vectorisable [`activation::sigmoid_f32`]; f64: libm, exact enough
+    /// for finite-difference gradient checks.
+    fn sigmoid(self) -> Self;
+
+    /// tanh(x) as the LSTM cell uses it. f32: the vectorisable [`activation::tanh_f32`]; f64: libm.
+    fn tanh_activation(self) -> Self;
+
     /// Converts from f64; used for constants.
     fn c(x: f64) -> Self {
         Self::from_f64(x).expect("every f64 constant is representable")
@@ -45,6 +53,14 @@ pub trait Real:
 }
 
 impl Real for f32 {
+    #[inline(always)]
+    fn sigmoid(self) -> f32 {
+        activation::sigmoid_f32(self)
+    }
+    #[inline(always)]
+    fn tanh_activation(self) -> f32 {
+        activation::tanh_f32(self)
+    }
     unsafe fn gemm_raw(
         m: usize, k: usize, n: usize, alpha: f32,
         a: *const f32, rsa: isize, csa: isize,
@@ -57,6 +73,12 @@ impl Real for f32 {
 }
 
 impl Real for f64 {
+    fn sigmoid(self) -> f64 {
+        1.0 / (1.0 + (-self).exp())
+    }
+    fn tanh_activation(self) -> f64 {
+        self.tanh()
+    }
     unsafe fn gemm_raw(
         m: usize, k: usize, n: usize, alpha: f64,
         a: *const f64, rsa: isize, csa: isize,

@@ -29,12 +29,17 @@
 //! dx_t   = da_t W_ih + da_t' W_ih_reverse    (the two directions' da at the same t)
 //! ```
 //!
-//! # Layout
-//! Inside the layer everything is time-major, row index t·B + b, so the all-steps GEMMs above and
-//! the input projection read contiguous (T·B, ·) matrices. States live in buffers of T+1 slots of
-//! (B, H): the forward direction's zero initial state is slot 0 and h_t is slot t+1; the reverse
-//! direction's h_t is slot t and its zero initial state slot T. Either way the T h_prev slots are
-//! contiguous, and so are the T output slots.
+//! # Layout and threads
+//! The batch is cut into shards of [`SHARD_CLIPS`] clips; each clip's recurrence is independent,
+//! so rayon runs the shards, and within a shard the two directions, in parallel, each with its own
+//! GEMMs. Inside a shard everything is
+//! time-major, row index t·Bs + b, so the all-steps GEMMs above and the input projection read
+//! contiguous (T·Bs, ·) matrices. States live in buffers of T+1 slots of (Bs, H): the forward
+//! direction's zero initial state is slot 0 and h_t is slot t+1; the reverse direction's h_t is
+//! slot t and its zero initial state slot T. Either way the T h_prev slots are contiguous, and so
+//! are the T output slots. Each shard sums its own parameter gradients; they are added to the
+//! layer's in shard order. Shards have a fixed size, not one per thread, so every number is the
+//! same whatever the thread count.
 //!
 //! # Lengths
 //! With `lengths`, row b is valid at t < lengths[b]; at invalid steps both directions hold h = c = 0
@@ -45,11 +50,17 @@
 
 use super::{Param, ParamRef};
 use crate::Real;
-use ndarray::{s, Array, Array3, ArrayView2, ArrayView3, Axis, Dimension, Ix1, Ix2, ShapeBuilder};
+use ndarray::{s, Array, Array3, ArrayView3, Dimension, Ix1, Ix2, ShapeBuilder};
 use rand::Rng;
+use rayon::prelude::*;
 use ser_kernels::gemm::{gemm, Mat};
 use ser_kernels::{lstm_step_backward, lstm_step_forward};
 use std::ops::Range;
+
+/// Clips per shard. matrixmultiply packs W_hh (4H x H) on every call, so a per-step GEMM of Bs rows
+/// spends about 4H / Bs times as much on packing as on packing its own rows: 128 keeps that small.
+/// With the two directions run side by side, the study's batch of 256 makes 4 tasks.
+const SHARD_CLIPS: usize = 128;
 
 /// Bidirectional LSTM layer; field names are PyTorch's state-dict keys.
 #[derive(Clone, Debug)]
@@ -78,11 +89,17 @@ pub struct BiLstm<T> {
 /// What backward needs from the last training forward.
 #[derive(Clone, Debug)]
 struct Cache<T> {
-    /// (T, B, I) the input, time-major
-    x: Vec<T>,
-    /// (B) valid steps per row
-    lengths: Vec<usize>,
     steps: usize,
+    shards: Vec<Shard<T>>,
+}
+
+/// One shard's input and activations, time-major.
+#[derive(Clone, Debug)]
+struct Shard<T> {
+    /// (T, Bs, I) the shard's input
+    x: Vec<T>,
+    /// (Bs) valid steps per row
+    lengths: Vec<usize>,
     forward: DirectionState<T>,
     reverse: DirectionState<T>,
 }
@@ -90,13 +107,13 @@ struct Cache<T> {
 /// One direction's activations over the whole sequence, time-major.
 #[derive(Clone, Debug)]
 struct DirectionState<T> {
-    /// (T, B, 4H) gate activations [i | f | g | o]
+    /// (T, Bs, 4H) gate activations [i | f | g | o]
     gates: Vec<T>,
-    /// (T+1, B, H) hidden states, slots as in the module docs
+    /// (T+1, Bs, H) hidden states, slots as in the module docs
     h: Vec<T>,
-    /// (T+1, B, H) cell states, same slots as `h`
+    /// (T+1, Bs, H) cell states, same slots as `h`
     c: Vec<T>,
-    /// (T, B, H) tanh(c_t), kept so backward needs no tanh
+    /// (T, Bs, H) tanh(c_t), kept so backward needs no tanh
     tanh_c: Vec<T>,
 }
 
@@ -105,6 +122,8 @@ enum Direction {
     Forward,
     Reverse,
 }
+
+const DIRECTIONS: [Direction; 2] = [Direction::Forward, Direction::Reverse];
 
 impl Direction {
     /// The time step processed k-th.
@@ -137,12 +156,29 @@ impl Direction {
     }
 }
 
-/// The four parameters of one direction.
-struct DirectionParams<'a, T> {
-    weight_ih: &'a mut Param<T, Ix2>,
-    weight_hh: &'a mut Param<T, Ix2>,
-    bias_ih: &'a mut Param<T, Ix1>,
-    bias_hh: &'a mut Param<T, Ix1>,
+/// The parameters of one direction, read-only so that every shard can share them.
+struct DirectionWeights<'a, T> {
+    /// (4H, I)
+    weight_ih: &'a [T],
+    /// (4H, H)
+    weight_hh: &'a [T],
+    /// (H, 4H) W_hh^T, stored transposed so that matrixmultiply packs it (on every step's GEMM)
+    /// by reading rows rather than gathering columns
+    weight_hh_t: Vec<T>,
+    /// (4H) b_ih + b_hh: both biases enter the pre-activation alike
+    bias: Vec<T>,
+    /// I
+    input: usize,
+}
+
+/// One shard's gradients of one direction's parameters.
+struct DirectionGrads<T> {
+    /// (4H, I)
+    weight_ih: Vec<T>,
+    /// (4H, H)
+    weight_hh: Vec<T>,
+    /// (4H) the gradient of b_ih and of b_hh alike
+    bias: Vec<T>,
 }
 
 impl<T: Real> BiLstm<T> {
@@ -179,18 +215,29 @@ impl<T: Real> BiLstm<T> {
             }
             None => vec![steps; batch],
         };
-        let x: Vec<T> = x.permuted_axes([1, 0, 2]).iter().copied().collect();
-        let forward = direction_forward(&self.direction(Direction::Forward), Direction::Forward, &x, &lengths, steps, hidden);
-        let reverse = direction_forward(&self.direction(Direction::Reverse), Direction::Reverse, &x, &lengths, steps, hidden);
-
-        let mut y = Array3::zeros((batch, steps, 2 * hidden));
-        let slot = batch * hidden;
-        for (dir, state) in [(Direction::Forward, &forward), (Direction::Reverse, &reverse)] {
-            let outputs = &state.h[dir.out_slot(0) * slot..][..steps * slot];
-            let h = ArrayView3::from_shape((steps, batch, hidden), outputs).expect("state slots are (B, H)");
-            y.slice_mut(s![.., .., dir.columns(hidden)]).assign(&h.permuted_axes([1, 0, 2]));
-        }
-        self.cache = train.then_some(Cache { x, lengths, steps, forward, reverse });
+        let weights = DIRECTIONS.map(|dir| self.weights(dir));
+        let x = x.as_standard_layout();
+        let x_flat = x.as_slice().expect("standard layout");
+        let run_shard = |rows: Range<usize>| {
+            let x_shard = time_major(&x_flat[rows.start * steps * input..rows.end * steps * input], steps, input, 0..input);
+            let lengths = lengths[rows].to_vec();
+            let (forward, reverse) = rayon::join(
+                || direction_forward(&weights[0], Direction::Forward, &x_shard, &lengths, steps, hidden),
+                || direction_forward(&weights[1], Direction::Reverse, &x_shard, &lengths, steps, hidden),
+            );
+            // y rows of this shard, (Bs, T, 2H): each direction's T output slots into its half.
+            let clips = lengths.len();
+            let mut y = Array3::zeros((clips, steps, 2 * hidden));
+            for (dir, state) in [(Direction::Forward, &forward), (Direction::Reverse, &reverse)] {
+                let outputs = &state.h[dir.out_slot(0) * clips * hidden..][..steps * clips * hidden];
+                let h = ArrayView3::from_shape((steps, clips, hidden), outputs).expect("state slots are (Bs, H)");
+                y.slice_mut(s![.., .., dir.columns(hidden)]).assign(&h.permuted_axes([1, 0, 2]));
+            }
+            (y, Shard { x: x_shard, lengths, forward, reverse })
+        };
+        let (ys, shards): (Vec<Array3<T>>, Vec<Shard<T>>) = shard_rows(batch).into_par_iter().map(run_shard).unzip();
+        let y = concatenate_clips(&ys, (batch, steps, 2 * hidden));
+        self.cache = train.then_some(Cache { steps, shards });
         y
     }
 
@@ -198,21 +245,53 @@ impl<T: Real> BiLstm<T> {
     pub fn backward(&mut self, dy: ArrayView3<T>) -> Array3<T> {
         let cache = self.cache.take().expect("BiLstm::backward needs a forward with train = true first");
         let (steps, hidden) = (cache.steps, self.hidden);
-        let (batch, input) = (cache.lengths.len(), self.weight_ih_l0.value.ncols());
+        let batch: usize = cache.shards.iter().map(|shard| shard.lengths.len()).sum();
+        let input = self.weight_ih_l0.value.ncols();
         assert_eq!(dy.dim(), (batch, steps, 2 * hidden), "BiLstm dy shape: expected (B, T, 2H), got {:?}", dy.dim());
 
-        let mut dx = vec![T::zero(); steps * batch * input];
-        for (dir, state) in [(Direction::Forward, &cache.forward), (Direction::Reverse, &cache.reverse)] {
-            let dh: Vec<T> = dy.slice(s![.., .., dir.columns(hidden)]).permuted_axes([1, 0, 2]).iter().copied().collect();
-            let mut params = self.direction(dir);
-            direction_backward(&mut params, dir, state, &cache.x, &cache.lengths, steps, hidden, dh, &mut dx);
+        let weights = DIRECTIONS.map(|dir| self.weights(dir));
+        let dy = dy.as_standard_layout();
+        let dy_flat = dy.as_slice().expect("standard layout");
+        let backward_shard = |(rows, shard): (Range<usize>, &Shard<T>)| {
+            let clips = shard.lengths.len();
+            let dy_shard = &dy_flat[rows.start * steps * 2 * hidden..rows.end * steps * 2 * hidden];
+            let run = |dir: Direction, weights: &DirectionWeights<T>, state: &DirectionState<T>| {
+                let dh = time_major(dy_shard, steps, 2 * hidden, dir.columns(hidden));
+                direction_backward(weights, dir, state, &shard.x, &shard.lengths, steps, hidden, dh)
+            };
+            let ((forward_grads, forward_dgates), (reverse_grads, reverse_dgates)) = rayon::join(
+                || run(Direction::Forward, &weights[0], &shard.forward),
+                || run(Direction::Reverse, &weights[1], &shard.reverse),
+            );
+            // dx_t = da_t W_ih + da_t' W_ih_reverse, both directions' (T·Bs, 4H) gradients at once.
+            let (rows_all, gate_cols) = (steps * clips, 4 * hidden);
+            let mut dx = vec![T::zero(); rows_all * input];
+            for (dgates, w) in [(&forward_dgates, &weights[0]), (&reverse_dgates, &weights[1])] {
+                let w_ih = Mat::new(w.weight_ih, gate_cols, input);
+                gemm(T::one(), Mat::new(dgates, rows_all, gate_cols), w_ih, T::one(), &mut dx, input);
+            }
+            let grads = [forward_grads, reverse_grads];
+            let dx = ArrayView3::from_shape((steps, clips, input), &dx)
+                .expect("dx is (T, Bs, I)")
+                .permuted_axes([1, 0, 2])
+                .as_standard_layout()
+                .into_owned();
+            (dx, grads)
+        };
+        let rows = shard_rows(batch);
+        let (dxs, grads): (Vec<Array3<T>>, Vec<[DirectionGrads<T>; 2]>) =
+            rows.into_par_iter().zip(cache.shards.par_iter()).map(backward_shard).unzip();
+        for shard_grads in &grads {
+            for (dir, g) in DIRECTIONS.into_iter().zip(shard_grads) {
+                let (weight_ih, weight_hh, bias_ih, bias_hh) = self.params_of(dir);
+                add_into(contiguous_mut(&mut weight_ih.grad), &g.weight_ih);
+                add_into(contiguous_mut(&mut weight_hh.grad), &g.weight_hh);
+                add_into(contiguous_mut(&mut bias_ih.grad), &g.bias);
+                add_into(contiguous_mut(&mut bias_hh.grad), &g.bias);
+            }
         }
         self.cache = Some(cache);
-        ArrayView3::from_shape((steps, batch, input), &dx)
-            .expect("dx is (T, B, I)")
-            .permuted_axes([1, 0, 2])
-            .as_standard_layout()
-            .into_owned()
+        concatenate_clips(&dxs, (batch, steps, input))
     }
 
     /// The eight parameters under their PyTorch names, in PyTorch's order.
@@ -229,21 +308,67 @@ impl<T: Real> BiLstm<T> {
         ]
     }
 
-    fn direction(&mut self, dir: Direction) -> DirectionParams<'_, T> {
+    /// weight_ih, weight_hh, bias_ih, bias_hh of one direction.
+    #[allow(clippy::type_complexity)]
+    fn params_of(&mut self, dir: Direction) -> (&mut Param<T, Ix2>, &mut Param<T, Ix2>, &mut Param<T, Ix1>, &mut Param<T, Ix1>) {
         match dir {
-            Direction::Forward => DirectionParams {
-                weight_ih: &mut self.weight_ih_l0,
-                weight_hh: &mut self.weight_hh_l0,
-                bias_ih: &mut self.bias_ih_l0,
-                bias_hh: &mut self.bias_hh_l0,
-            },
-            Direction::Reverse => DirectionParams {
-                weight_ih: &mut self.weight_ih_l0_reverse,
-                weight_hh: &mut self.weight_hh_l0_reverse,
-                bias_ih: &mut self.bias_ih_l0_reverse,
-                bias_hh: &mut self.bias_hh_l0_reverse,
-            },
+            Direction::Forward => (&mut self.weight_ih_l0, &mut self.weight_hh_l0, &mut self.bias_ih_l0, &mut self.bias_hh_l0),
+            Direction::Reverse => (
+                &mut self.weight_ih_l0_reverse,
+                &mut self.weight_hh_l0_reverse,
+                &mut self.bias_ih_l0_reverse,
+                &mut self.bias_hh_l0_reverse,
+            ),
         }
+    }
+
+    fn weights(&self, dir: Direction) -> DirectionWeights<'_, T> {
+        let (weight_ih, weight_hh, bias_ih, bias_hh) = match dir {
+            Direction::Forward => (&self.weight_ih_l0, &self.weight_hh_l0, &self.bias_ih_l0, &self.bias_hh_l0),
+            Direction::Reverse => (&self.weight_ih_l0_reverse, &self.weight_hh_l0_reverse, &self.bias_ih_l0_reverse, &self.bias_hh_l0_reverse),
+        };
+        DirectionWeights {
+            weight_ih: contiguous(&weight_ih.value),
+            weight_hh: contiguous(&weight_hh.value),
+            weight_hh_t: weight_hh.value.t().iter().copied().collect(),
+            bias: bias_ih.value.iter().zip(&bias_hh.value).map(|(&i, &h)| i + h).collect(),
+            input: weight_ih.value.ncols(),
+        }
+    }
+}
+
+/// Columns `columns` of a batch-major (Bs, T, C) block, time-major: (T, Bs, columns.len()).
+fn time_major<T: Real>(block: &[T], steps: usize, width: usize, columns: Range<usize>) -> Vec<T> {
+    let clips = block.len() / (steps * width);
+    let cols = columns.len();
+    let mut out = vec![T::zero(); steps * clips * cols];
+    for (b, clip) in block.chunks_exact(steps * width).enumerate() {
+        for (t, row) in clip.chunks_exact(width).enumerate() {
+            out[(t * clips + b) * cols..][..cols].copy_from_slice(&row[columns.clone()]);
+        }
+    }
+    out
+}
+
+/// The batch rows of each shard, in order.
+fn shard_rows(batch: usize) -> Vec<Range<usize>> {
+    (0..batch).step_by(SHARD_CLIPS).map(|first| first..(first + SHARD_CLIPS).min(batch)).collect()
+}
+
+/// Stacks per-shard (Bs, T, C) blocks along the batch axis into (B, T, C).
+fn concatenate_clips<T: Real>(blocks: &[Array3<T>], shape: (usize, usize, usize)) -> Array3<T> {
+    let mut data = Vec::with_capacity(shape.0 * shape.1 * shape.2);
+    for block in blocks {
+        data.extend_from_slice(block.as_slice().expect("shard blocks are built in standard layout"));
+    }
+    Array3::from_shape_vec(shape, data).expect("the shards cover the batch")
+}
+
+/// sum += part, element-wise.
+fn add_into<T: Real>(sum: &mut [T], part: &[T]) {
+    assert_eq!(sum.len(), part.len(), "gradient lengths differ");
+    for (s, &p) in sum.iter_mut().zip(part) {
+        *s += p;
     }
 }
 
@@ -274,29 +399,30 @@ fn two_slots<T>(buf: &mut [T], write: usize, read: usize, len: usize) -> (&mut [
     }
 }
 
-/// Runs one direction. x: (T, B, I) time-major, lengths: (B) -> the direction's states.
+/// Runs one direction over a shard. x: (T, Bs, I) time-major, lengths: (Bs) -> the direction's states.
 fn direction_forward<T: Real>(
-    params: &DirectionParams<T>, dir: Direction, x: &[T], lengths: &[usize], steps: usize, hidden: usize,
+    weights: &DirectionWeights<T>, dir: Direction, x: &[T], lengths: &[usize], steps: usize, hidden: usize,
 ) -> DirectionState<T> {
-    let (batch, gate_cols) = (lengths.len(), 4 * hidden);
+    let (batch, gate_cols, input) = (lengths.len(), 4 * hidden, weights.input);
     let (rows, slot) = (steps * batch, batch * hidden);
-    let input = params.weight_ih.value.ncols();
-    let (weight_ih, weight_hh) = (contiguous(&params.weight_ih.value), contiguous(&params.weight_hh.value));
 
     // a = (b_ih + b_hh) + x W_ih^T for every step in one GEMM; the recurrent term is added per step.
-    let bias: Vec<T> = params.bias_ih.value.iter().zip(&params.bias_hh.value).map(|(&i, &h)| i + h).collect();
-    let mut gates: Vec<T> = bias.iter().copied().cycle().take(rows * gate_cols).collect();
+    let mut gates = vec![T::zero(); rows * gate_cols];
+    for row in gates.chunks_exact_mut(gate_cols) {
+        row.copy_from_slice(&weights.bias);
+    }
     let one = T::one();
-    gemm(one, Mat::new(x, rows, input), Mat::new(weight_ih, gate_cols, input).t(), one, &mut gates, gate_cols);
+    gemm(one, Mat::new(x, rows, input), Mat::new(weights.weight_ih, gate_cols, input).t(), one, &mut gates, gate_cols);
 
     let mut h = vec![T::zero(); (steps + 1) * slot];
     let mut c = vec![T::zero(); (steps + 1) * slot];
     let mut tanh_c = vec![T::zero(); steps * slot];
+    let weight_hh_t = Mat::new(&weights.weight_hh_t, hidden, gate_cols);
     for k in 0..steps {
         let t = dir.step(k, steps);
         let gates_t = &mut gates[t * batch * gate_cols..][..batch * gate_cols];
         let (h_t, h_prev) = two_slots(&mut h, dir.out_slot(t), dir.prev_slot(t), slot);
-        gemm(one, Mat::new(h_prev, batch, hidden), Mat::new(weight_hh, gate_cols, hidden).t(), one, gates_t, gate_cols);
+        gemm(one, Mat::new(h_prev, batch, hidden), weight_hh_t, one, gates_t, gate_cols);
         let (c_t, c_prev) = two_slots(&mut c, dir.out_slot(t), dir.prev_slot(t), slot);
         let tanh_c_t = &mut tanh_c[t * slot..][..slot];
         lstm_step_forward(h_t, c_t, tanh_c_t, gates_t, c_prev, lengths, t, hidden);
@@ -304,22 +430,22 @@ fn direction_forward<T: Real>(
     DirectionState { gates, h, c, tanh_c }
 }
 
-/// Backprop through one direction, adding into its parameter grads and into dx.
-/// dh: (T, B, H) this direction's half of dy, time-major (the recurrent gradient is added into it);
-/// x, dx: (T, B, I) time-major; lengths: (B).
+/// Backprop through one direction of a shard: returns the shard's parameter gradients and the
+/// gate pre-activation gradients da (T, Bs, 4H), from which the caller gets dx. dh: (T, Bs, H)
+/// this direction's half of dy, time-major (the recurrent gradient is added into it);
+/// x: (T, Bs, I) time-major; lengths: (Bs).
 #[allow(clippy::too_many_arguments)]
 fn direction_backward<T: Real>(
-    params: &mut DirectionParams<T>, dir: Direction, state: &DirectionState<T>, x: &[T], lengths: &[usize],
-    steps: usize, hidden: usize, mut dh: Vec<T>, dx: &mut [T],
-) {
-    let (batch, gate_cols) = (lengths.len(), 4 * hidden);
+    weights: &DirectionWeights<T>, dir: Direction, state: &DirectionState<T>, x: &[T], lengths: &[usize],
+    steps: usize, hidden: usize, mut dh: Vec<T>,
+) -> (DirectionGrads<T>, Vec<T>) {
+    let (batch, gate_cols, input) = (lengths.len(), 4 * hidden, weights.input);
     let (rows, slot) = (steps * batch, batch * hidden);
-    let input = params.weight_ih.value.ncols();
-    let one = T::one();
+    let (zero, one) = (T::zero(), T::one());
 
-    let mut dgates = vec![T::zero(); rows * gate_cols];
-    let mut dc = vec![T::zero(); slot];
-    let weight_hh = contiguous(&params.weight_hh.value);
+    let mut dgates = vec![zero; rows * gate_cols];
+    let mut dc = vec![zero; slot];
+    let weight_hh = Mat::new(weights.weight_hh, gate_cols, hidden);
     for k in (0..steps).rev() {
         let t = dir.step(k, steps);
         let gate_range = t * batch * gate_cols..(t + 1) * batch * gate_cols;
@@ -331,16 +457,21 @@ fn direction_backward<T: Real>(
             // Step t read the state of the step processed before it as h_prev: dh_before += da_t W_hh.
             let before = dir.step(k - 1, steps);
             let dh_before = &mut dh[before * slot..][..slot];
-            gemm(one, Mat::new(dgates_t, batch, gate_cols), Mat::new(weight_hh, gate_cols, hidden), one, dh_before, hidden);
+            gemm(one, Mat::new(dgates_t, batch, gate_cols), weight_hh, one, dh_before, hidden);
         }
     }
 
     let dgates_all = Mat::new(&dgates, rows, gate_cols);
     let h_prev = &state.h[dir.prev_slot(0) * slot..][..steps * slot];
-    gemm(one, dgates_all.t(), Mat::new(h_prev, rows, hidden), one, contiguous_mut(&mut params.weight_hh.grad), hidden);
-    gemm(one, dgates_all.t(), Mat::new(x, rows, input), one, contiguous_mut(&mut params.weight_ih.grad), input);
-    let dbias = ArrayView2::from_shape((rows, gate_cols), &dgates).expect("dgates is (T·B, 4H)").sum_axis(Axis(0));
-    params.bias_ih.grad += &dbias;
-    params.bias_hh.grad += &dbias;
-    gemm(one, dgates_all, Mat::new(contiguous(&params.weight_ih.value), gate_cols, input), one, dx, input);
+    let mut grads = DirectionGrads {
+        weight_ih: vec![zero; gate_cols * input],
+        weight_hh: vec![zero; gate_cols * hidden],
+        bias: vec![zero; gate_cols],
+    };
+    gemm(one, dgates_all.t(), Mat::new(h_prev, rows, hidden), zero, &mut grads.weight_hh, hidden);
+    gemm(one, dgates_all.t(), Mat::new(x, rows, input), zero, &mut grads.weight_ih, input);
+    for dgates_row in dgates.chunks_exact(gate_cols) {
+        add_into(&mut grads.bias, dgates_row);
+    }
+    (grads, dgates)
 }

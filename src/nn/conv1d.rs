@@ -8,13 +8,28 @@
 //!   dbias += sum over t of dy_b[:, t]              summed over the batch
 //!   dcol_b = W^T (C*K, O) @ dy_b (O, T'),   dx_b = col2im(dcol_b)   (an input element that sits in
 //!            several windows collects the gradient of each)
+//!
+//! # Skipped work
+//! A window that lies wholly in a clip's all-zero tail (the batch padding) outputs exactly the
+//! bias and adds nothing to dW, so forward finds each clip's last nonzero frame and runs im2col
+//! and the GEMMs only over the windows before it, filling the rest with the bias; backward does
+//! the same for dW when no input gradient is asked for (the first layer's case), since dx of the
+//! padding needs every window. The numbers are those of the full computation: the skipped
+//! columns' products are all zero.
+//!
+//! # Threads
+//! Groups of clips (each one wide GEMM) run in parallel on rayon. The groups depend on the batch
+//! and lengths only, and their weight gradients are added in group order, so the result is the
+//! same whatever the thread count.
 
 use crate::nn::{Param, ParamRef};
 use crate::Real;
 use ndarray::{Array3, ArrayView3, Ix1, Ix3};
 use rand::Rng;
+use rayon::prelude::*;
 use ser_kernels::gemm::{gemm, Mat};
 use ser_kernels::{col2im, conv_out_len, im2col};
+use std::ops::Range;
 
 /// A 1-D convolution layer with its cached input.
 pub struct Conv1d<T> {
@@ -23,18 +38,42 @@ pub struct Conv1d<T> {
     /// (O)
     pub bias: Param<T, Ix1>,
     pub stride: usize,
-    /// The training-mode input (B, C, T), kept for backward.
-    input: Option<Array3<T>>,
-    /// Scratch for a group of clips' im2col, (C*K, clips*T'), reused across groups and calls.
-    col: Vec<T>,
-    /// Scratch for the same group's output or output gradient, (O, clips*T').
-    rows: Vec<T>,
+    /// The training-mode input (B, C, T) and each clip's windows before its zero tail (B), kept
+    /// for backward.
+    cache: Option<(Array3<T>, Vec<usize>)>,
 }
 
 /// How many clips share one GEMM: enough for about 1024 columns, since one wide GEMM runs about
 /// twice as fast as a GEMM per clip of ~60 columns, while the column buffer stays a few MB.
 fn clips_per_gemm(batch: usize, t_out: usize) -> usize {
     (1024 / t_out).clamp(1, batch.max(1))
+}
+
+/// Per clip of x (B, C, T): how many of its T' windows reach a nonzero input, i.e. start before
+/// the clip's last nonzero frame. Scans each row from the end, so it reads little more than the
+/// zero tail.
+fn windows_before_zero_tail<T: Real>(x: &[T], batch: usize, channels: usize, t_in: usize, kernel: usize, stride: usize) -> Vec<usize> {
+    let t_out = conv_out_len(t_in, kernel, stride);
+    (0..batch)
+        .map(|b| {
+            let clip = &x[b * channels * t_in..][..channels * t_in];
+            let extent = clip.chunks_exact(t_in).map(|row| row.iter().rposition(|&v| v != T::zero()).map_or(0, |i| i + 1)).max().unwrap_or(0);
+            // Window t reads frames t*stride.., so it reaches frame extent - 1 when t*stride < extent.
+            extent.div_ceil(stride).min(t_out)
+        })
+        .collect()
+}
+
+/// Clip ranges of the groups that share one GEMM, in order.
+fn groups(batch: usize, t_out: usize) -> Vec<Range<usize>> {
+    let size = clips_per_gemm(batch, t_out);
+    (0..batch).step_by(size).map(|first| first..(first + size).min(batch)).collect()
+}
+
+/// A group's columns: each clip's windows side by side, clip j at `offsets[j]`; `offsets` ends
+/// with the total width.
+fn column_offsets(windows: &[usize]) -> Vec<usize> {
+    std::iter::once(0).chain(windows.iter().scan(0, |end, &w| { *end += w; Some(*end) })).collect()
 }
 
 impl<T: Real> Conv1d<T> {
@@ -44,7 +83,7 @@ impl<T: Real> Conv1d<T> {
         let fan_in = in_channels * kernel;
         let weight = Param::uniform_fan_in((out_channels, in_channels, kernel), fan_in, rng);
         let bias = Param::uniform_fan_in(out_channels, fan_in, rng);
-        Conv1d { weight, bias, stride, input: None, col: Vec::new(), rows: Vec::new() }
+        Conv1d { weight, bias, stride, cache: None }
     }
 
     /// (O, C, K)
@@ -62,37 +101,42 @@ impl<T: Real> Conv1d<T> {
         let (outputs, channels, kernel) = self.dims();
         let (batch, x_channels, t_in) = x.dim();
         assert_eq!(x_channels, channels, "Conv1d input channels: expected {channels}, got {x_channels}");
-        let t_out = self.out_len(t_in);
+        let (t_out, stride) = (self.out_len(t_in), self.stride);
         let x = x.as_standard_layout();
         let x_flat = x.as_slice().expect("standard layout");
         let w = self.weight.value.as_slice().expect("weight is contiguous");
         let bias = self.bias.value.as_slice().expect("bias is contiguous");
         let ck = channels * kernel;
-        let group = clips_per_gemm(batch, t_out);
-        self.col.resize(ck * group * t_out, T::zero());
-        self.rows.resize(outputs * group * t_out, T::zero());
+        let windows = windows_before_zero_tail(x_flat, batch, channels, t_in, kernel, stride);
+        let groups = groups(batch, t_out);
 
         let mut y = Array3::zeros((batch, outputs, t_out));
-        let y_flat = y.as_slice_mut().expect("fresh array");
-        for first in (0..batch).step_by(group) {
-            let clips = group.min(batch - first);
-            let n = clips * t_out;
-            for j in 0..clips {
-                let x_b = &x_flat[(first + j) * channels * t_in..][..channels * t_in];
-                im2col(x_b, channels, t_in, kernel, self.stride, &mut self.col[j * t_out..], n);
-            }
-            gemm(T::one(), Mat::new(w, outputs, ck), Mat::new(&self.col[..ck * n], ck, n), T::zero(), &mut self.rows, n);
-            // rows is (O, clips*T'); clip j's block of columns becomes y[first + j] (O, T').
-            for j in 0..clips {
-                let y_b = &mut y_flat[(first + j) * outputs * t_out..][..outputs * t_out];
-                for (o, (y_row, &b)) in y_b.chunks_exact_mut(t_out).zip(bias).enumerate() {
-                    for (y_t, &v) in y_row.iter_mut().zip(&self.rows[o * n + j * t_out..][..t_out]) {
-                        *y_t = v + b;
+        let y_blocks = y.as_slice_mut().expect("fresh array").par_chunks_mut(clips_per_gemm(batch, t_out) * outputs * t_out);
+        y_blocks.zip(&groups).for_each_init(
+            || (Vec::new(), Vec::new()),
+            |(col, rows): &mut (Vec<T>, Vec<T>), (y_block, clips)| {
+                let offsets = column_offsets(&windows[clips.clone()]);
+                let n = offsets[offsets.len() - 1];
+                col.resize(ck * n, T::zero());
+                rows.resize(outputs * n, T::zero());
+                for (j, b) in clips.clone().enumerate() {
+                    let x_b = &x_flat[b * channels * t_in..][..channels * t_in];
+                    im2col(x_b, channels, t_in, kernel, stride, windows[b], &mut col[offsets[j]..], n);
+                }
+                gemm(T::one(), Mat::new(w, outputs, ck), Mat::new(col, ck, n), T::zero(), rows, n);
+                // rows is (O, n); clip j's block of columns becomes the start of y[b] (O, T').
+                for (j, y_b) in y_block.chunks_exact_mut(outputs * t_out).enumerate() {
+                    for (o, (y_row, &b)) in y_b.chunks_exact_mut(t_out).zip(bias).enumerate() {
+                        let (computed, tail) = y_row.split_at_mut(offsets[j + 1] - offsets[j]);
+                        for (y_t, &v) in computed.iter_mut().zip(&rows[o * n + offsets[j]..]) {
+                            *y_t = v + b;
+                        }
+                        tail.fill(b);
                     }
                 }
-            }
-        }
-        self.input = train.then(|| x.into_owned());
+            },
+        );
+        self.cache = train.then(|| (x.into_owned(), windows));
         y
     }
 
@@ -100,52 +144,68 @@ impl<T: Real> Conv1d<T> {
     /// The first layer passes `input_grad = false` and skips the dx GEMM and col2im.
     pub fn backward(&mut self, dy: ArrayView3<T>, input_grad: bool) -> Option<Array3<T>> {
         let (outputs, channels, kernel) = self.dims();
-        let x = self.input.as_ref().expect("Conv1d::backward needs a forward with train = true first");
+        let (x, windows_before_tail) = self.cache.as_ref().expect("Conv1d::backward needs a forward with train = true first");
         let (batch, _, t_in) = x.dim();
-        let t_out = conv_out_len(t_in, kernel, self.stride);
+        let (t_out, stride) = (conv_out_len(t_in, kernel, self.stride), self.stride);
         assert_eq!(dy.dim(), (batch, outputs, t_out), "Conv1d dy shape");
         let dy = dy.as_standard_layout();
         let dy_flat = dy.as_slice().expect("standard layout");
         let x_flat = x.as_slice().expect("cached input is contiguous");
         let w = self.weight.value.as_slice().expect("weight is contiguous");
-        let dw = self.weight.grad.as_slice_mut().expect("weight grad is contiguous");
-        let dbias = self.bias.grad.as_slice_mut().expect("bias grad is contiguous");
         let ck = channels * kernel;
-        let group = clips_per_gemm(batch, t_out);
-        self.col.resize(ck * group * t_out, T::zero());
-        self.rows.resize(outputs * group * t_out, T::zero());
+        // dx of the padding needs every window; dW needs only those that reach the data.
+        let windows = if input_grad { vec![t_out; batch] } else { windows_before_tail.clone() };
 
-        let mut dx = input_grad.then(|| Array3::zeros((batch, channels, t_in)));
-        for first in (0..batch).step_by(group) {
-            let clips = group.min(batch - first);
-            let n = clips * t_out;
-            // Gather dy of these clips side by side: rows is (O, clips*T'), as in forward.
-            for j in 0..clips {
-                let dy_b = &dy_flat[(first + j) * outputs * t_out..][..outputs * t_out];
+        // Per group: its dW (O, C*K), dbias (O) and, when asked, dx (clips, C, T).
+        let group_grads = |clips: &Range<usize>| {
+            let offsets = column_offsets(&windows[clips.clone()]);
+            let n = offsets[offsets.len() - 1];
+            // dy of the group's windows side by side, (O, n), in the same columns as the forward's.
+            let mut dy_group = vec![T::zero(); outputs * n];
+            let mut dbias = vec![T::zero(); outputs];
+            for (j, b) in clips.clone().enumerate() {
+                let dy_b = &dy_flat[b * outputs * t_out..][..outputs * t_out];
                 for (o, dy_row) in dy_b.chunks_exact(t_out).enumerate() {
-                    self.rows[o * n + j * t_out..][..t_out].copy_from_slice(dy_row);
+                    // The bias reaches every output, skipped windows included.
+                    dbias[o] += dy_row.iter().copied().sum();
+                    dy_group[o * n + offsets[j]..][..windows[b]].copy_from_slice(&dy_row[..windows[b]]);
                 }
             }
-            let dy_group = &self.rows[..outputs * n];
-            for (db, dy_row) in dbias.iter_mut().zip(dy_group.chunks_exact(n)) {
-                *db += dy_row.iter().copied().sum();
+            let mut col = vec![T::zero(); ck * n];
+            for (j, b) in clips.clone().enumerate() {
+                let x_b = &x_flat[b * channels * t_in..][..channels * t_in];
+                im2col(x_b, channels, t_in, kernel, stride, windows[b], &mut col[offsets[j]..], n);
             }
-            for j in 0..clips {
-                let x_b = &x_flat[(first + j) * channels * t_in..][..channels * t_in];
-                im2col(x_b, channels, t_in, kernel, self.stride, &mut self.col[j * t_out..], n);
-            }
-            gemm(T::one(), Mat::new(dy_group, outputs, n), Mat::new(&self.col[..ck * n], ck, n).t(), T::one(), dw, ck);
-            if let Some(dx) = dx.as_mut() {
-                // The columns are spent; their buffer now takes dcol (C*K, clips*T').
-                gemm(T::one(), Mat::new(w, outputs, ck).t(), Mat::new(dy_group, outputs, n), T::zero(), &mut self.col, n);
-                let dx_flat = dx.as_slice_mut().expect("fresh array");
-                for j in 0..clips {
-                    let dx_b = &mut dx_flat[(first + j) * channels * t_in..][..channels * t_in];
-                    col2im(&self.col[j * t_out..], channels, t_in, kernel, self.stride, n, dx_b);
+            let mut dw = vec![T::zero(); outputs * ck];
+            gemm(T::one(), Mat::new(&dy_group, outputs, n), Mat::new(&col, ck, n).t(), T::zero(), &mut dw, ck);
+            let dx = input_grad.then(|| {
+                // The columns are spent; their buffer now takes dcol (C*K, n).
+                gemm(T::one(), Mat::new(w, outputs, ck).t(), Mat::new(&dy_group, outputs, n), T::zero(), &mut col, n);
+                let mut dx = vec![T::zero(); clips.len() * channels * t_in];
+                for (j, dx_b) in dx.chunks_exact_mut(channels * t_in).enumerate() {
+                    col2im(&col[offsets[j]..], channels, t_in, kernel, stride, n, dx_b);
                 }
+                dx
+            });
+            (dw, dbias, dx)
+        };
+        let per_group: Vec<_> = groups(batch, t_out).par_iter().map(group_grads).collect();
+
+        let dw_sum = self.weight.grad.as_slice_mut().expect("weight grad is contiguous");
+        let dbias_sum = self.bias.grad.as_slice_mut().expect("bias grad is contiguous");
+        let mut dx_all = input_grad.then(|| Vec::with_capacity(batch * channels * t_in));
+        for (dw, dbias, dx) in per_group {
+            for (sum, part) in dw_sum.iter_mut().zip(&dw) {
+                *sum += *part;
+            }
+            for (sum, part) in dbias_sum.iter_mut().zip(&dbias) {
+                *sum += *part;
+            }
+            if let (Some(all), Some(dx)) = (dx_all.as_mut(), dx) {
+                all.extend_from_slice(&dx);
             }
         }
-        dx
+        dx_all.map(|dx| Array3::from_shape_vec((batch, channels, t_in), dx).expect("the groups cover the batch"))
     }
 
     /// ("weight", (O, C, K)), ("bias", (O)).

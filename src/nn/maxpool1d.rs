@@ -4,10 +4,12 @@
 //! Backward: the max passes its input through unchanged and ignores the others, so
 //!   dx[b, c, a[b, c, t]] += dy[b, c, t]
 //! and with stride < K windows overlap, so one input can collect the gradient of several outputs.
-//! Ties go to the first maximum in the window, as PyTorch's CPU kernel does.
+//! Ties go to the first maximum in the window, as PyTorch's CPU kernel does. Clips run in parallel
+//! on rayon; each output depends on its own window only, so threads change nothing.
 
 use crate::Real;
 use ndarray::{Array3, ArrayView3};
+use rayon::prelude::*;
 use ser_kernels::conv_out_len;
 
 /// Max pooling over time, with the training-mode arg-max cached for backward.
@@ -37,12 +39,12 @@ impl MaxPool1d {
         let x_flat = x.as_slice().expect("standard layout");
         let mut y = Array3::zeros((batch, channels, t_out));
         let mut argmax = vec![0usize; batch * channels * t_out];
-        let y_rows = y.as_slice_mut().expect("fresh array").chunks_exact_mut(t_out);
-        for ((x_row, y_row), a_row) in x_flat.chunks_exact(t_in).zip(y_rows).zip(argmax.chunks_exact_mut(t_out)) {
+        let (kernel, stride) = (self.kernel, self.stride);
+        let pool_row = |((x_row, y_row), a_row): ((&[T], &mut [T]), &mut [usize])| {
             for (t, (y_t, a_t)) in y_row.iter_mut().zip(a_row.iter_mut()).enumerate() {
-                let start = t * self.stride;
+                let start = t * stride;
                 let (mut best, mut best_at) = (x_row[start], start);
-                for (i, &v) in x_row.iter().enumerate().take(start + self.kernel).skip(start + 1) {
+                for (i, &v) in x_row.iter().enumerate().take(start + kernel).skip(start + 1) {
                     // Strictly greater keeps the first of equal maxima; a NaN wins, as in PyTorch.
                     if v > best || v.is_nan() {
                         best = v;
@@ -52,7 +54,9 @@ impl MaxPool1d {
                 *y_t = best;
                 *a_t = best_at;
             }
-        }
+        };
+        let y_rows = y.as_slice_mut().expect("fresh array").par_chunks_mut(t_out);
+        x_flat.par_chunks(t_in).zip(y_rows).zip(argmax.par_chunks_mut(t_out)).for_each(pool_row);
         self.cache = train.then_some(((batch, channels, t_in), argmax));
         y
     }
@@ -66,12 +70,12 @@ impl MaxPool1d {
         let dy = dy.as_standard_layout();
         let dy_flat = dy.as_slice().expect("standard layout");
         let mut dx = Array3::zeros(*in_shape);
-        let dx_rows = dx.as_slice_mut().expect("fresh array").chunks_exact_mut(t_in);
-        for ((dx_row, dy_row), a_row) in dx_rows.zip(dy_flat.chunks_exact(t_out)).zip(argmax.chunks_exact(t_out)) {
+        let dx_rows = dx.as_slice_mut().expect("fresh array").par_chunks_mut(t_in);
+        dx_rows.zip(dy_flat.par_chunks(t_out)).zip(argmax.par_chunks(t_out)).for_each(|((dx_row, dy_row), a_row)| {
             for (&g, &at) in dy_row.iter().zip(a_row) {
                 dx_row[at] += g;
             }
-        }
+        });
         dx
     }
 }

@@ -9,7 +9,7 @@ pub use metrics::Metrics;
 use crate::nn::loss::softmax_cross_entropy;
 use crate::nn::model::{pad_batch, SerModel, NUM_CLASSES};
 use crate::optim::{clip_grad_norm, Adam};
-use ndarray::{Array2, ArrayView2, Axis};
+use ndarray::{Array2, ArrayView2, ArrayView3, Axis};
 use rand::rngs::StdRng;
 use rand::seq::SliceRandom;
 use rand::SeedableRng;
@@ -126,17 +126,23 @@ impl Trainer {
             let views: Vec<ArrayView2<f32>> = chunk.iter().map(|&i| train[i].features.view()).collect();
             let labels: Vec<usize> = chunk.iter().map(|&i| train[i].label).collect();
             let (x, lengths) = pad_batch(&views);
-            let out = model.forward(x.view(), &lengths, true);
-            let (loss, dlogits) = softmax_cross_entropy(out.view(), &labels, 0.0);
-            model.zero_grad();
-            model.backward(dlogits.view(), false);
-            let mut params: Vec<_> = model.params().into_iter().map(|(_, p)| p).collect();
-            clip_grad_norm(&mut params, self.config.clip_norm);
-            self.adam.update(&mut params);
-            total += loss as f64;
+            total += self.train_step(model, x.view(), &lengths, &labels) as f64;
             batches += 1;
         }
         total / batches.max(1) as f64
+    }
+
+    /// One optimisation step on a padded batch x: (B, 162, K) with each clip's valid frames and
+    /// label; returns the batch's loss.
+    pub fn train_step(&mut self, model: &mut SerModel<f32>, x: ArrayView3<f32>, lengths: &[usize], labels: &[usize]) -> f32 {
+        let out = model.forward(x, lengths, true);
+        let (loss, dlogits) = softmax_cross_entropy(out.view(), labels, 0.0);
+        model.zero_grad();
+        model.backward(dlogits.view(), false);
+        let mut params: Vec<_> = model.params().into_iter().map(|(_, p)| p).collect();
+        clip_grad_norm(&mut params, self.config.clip_norm);
+        self.adam.update(&mut params);
+        loss
     }
 
     /// Trains from the epoch after the history's last up to the configured epochs, scoring train

@@ -1,0 +1,203 @@
+//! `ser bench`: training, BiLSTM and feature-extraction speed, and the workloads that the
+//! criterion benchmarks (`benches/training.rs`) time too, so both measure the same thing.
+//!
+//! Workloads (f32, fixed seeds): a training batch of 256 clips of 60..150 frames (uniform, as
+//! the real data's lengths), zero-padded to the longest; a BiLSTM of I = 40, H = 80 at batch 256
+//! over T = 13 and T = 30 steps; a 3 s clip at 16 kHz for feature extraction.
+
+use crate::features::{extract, FeatureConfig};
+use crate::nn::model::{pad_batch, ModelConfig, Padding, SerModel, INPUT_ROWS, NUM_CLASSES};
+use crate::nn::BiLstm;
+use crate::train::{TrainConfig, Trainer};
+use ndarray::{Array2, Array3, ArrayView2};
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+use serde::Serialize;
+use std::time::Instant;
+
+/// The study's batch size.
+pub const BATCH: usize = 256;
+/// BiLSTM input and hidden sizes of the study's model.
+pub const LSTM_INPUT: usize = 40;
+pub const LSTM_HIDDEN: usize = 80;
+/// Length of the feature-extraction clip, in samples (3 s at 16 kHz).
+pub const CLIP_SAMPLES: usize = 48_000;
+
+/// A padded training batch: x (B, 162, K), each clip's frames, and labels.
+pub struct TrainingBatch {
+    pub x: Array3<f32>,
+    pub lengths: Vec<usize>,
+    pub labels: Vec<usize>,
+}
+
+/// `BATCH` clips of uniform(60, 150) frames of uniform(-1, 1) features, padded together.
+pub fn training_batch(seed: u64) -> TrainingBatch {
+    let mut rng = StdRng::seed_from_u64(seed);
+    let clips: Vec<Array2<f32>> = (0..BATCH)
+        .map(|_| {
+            let frames = rng.gen_range(60..=150);
+            Array2::from_shape_simple_fn((INPUT_ROWS, frames), || rng.gen_range(-1.0f32..1.0))
+        })
+        .collect();
+    let views: Vec<ArrayView2<f32>> = clips.iter().map(|c| c.view()).collect();
+    let (x, lengths) = pad_batch(&views);
+    let labels = (0..BATCH).map(|_| rng.gen_range(0..NUM_CLASSES)).collect();
+    TrainingBatch { x, lengths, labels }
+}
+
+/// The study's model (dropout, study padding) and a trainer with its defaults.
+pub fn study_model_and_trainer() -> (SerModel<f32>, Trainer) {
+    (SerModel::new(ModelConfig { dropout: true, padding: Padding::Study }, 0), Trainer::new(TrainConfig::default()))
+}
+
+/// A BiLSTM of the study's sizes with an input x (B, T, 40) and output gradient dy (B, T, 160).
+pub fn lstm_workload(steps: usize, seed: u64) -> (BiLstm<f32>, Array3<f32>, Array3<f32>) {
+    let mut rng = StdRng::seed_from_u64(seed);
+    let lstm = BiLstm::new(LSTM_INPUT, LSTM_HIDDEN, &mut rng);
+    let x = Array3::from_shape_simple_fn((BATCH, steps, LSTM_INPUT), || rng.gen_range(-1.0f32..1.0));
+    let dy = Array3::from_shape_simple_fn((BATCH, steps, 2 * LSTM_HIDDEN), || rng.gen_range(-1.0f32..1.0));
+    (lstm, x, dy)
+}
+
+/// A 3 s speech-like clip: a 120 Hz harmonic voice with a slow vibrato, plus noise.
+pub fn feature_clip(seed: u64) -> Vec<f32> {
+    let mut rng = StdRng::seed_from_u64(seed);
+    (0..CLIP_SAMPLES)
+        .map(|n| {
+            let t = n as f32 / 16_000.0;
+            let f0 = 120.0 * (1.0 + 0.05 * (2.0 * std::f32::consts::PI * 5.0 * t).sin());
+            let voice: f32 = (1..=8).map(|h| (2.0 * std::f32::consts::PI * f0 * h as f32 * t).sin() / h as f32).sum();
+            0.2 * voice + 0.01 * rng.gen_range(-1.0f32..1.0)
+        })
+        .collect()
+}
+
+/// Floating-point operations of one training step of the study's model on a padded batch
+/// (B clips of K frames), counted as dense work over the padding, as a framework would run it.
+/// A GEMM (m, k) x (k, n) is 2mkn. With T1 = (K-5)/2+1, P1 = T1-4, T2 = (P1-3)/2+1, T = T2-4:
+/// ```text
+/// conv1  2 B 60 (162*5) T1  x 2   forward and dW (no input gradient)
+/// conv2  2 B 40 (60*3) T2   x 3   forward, dW and dx
+/// lstm   2 directions x 3 x 2 B T 4H (I + H)
+///        forward: x W_ih^T and h W_hh^T; backward: dW_ih, dW_hh (same size) and dx, dh (same size)
+/// head   2 B (320*60 + 60*50 + 50*8) x 3   forward, dW and dx
+/// ```
+/// Element-wise work (gates, pooling, BatchNorm, Adam) is left out; it is a few percent.
+pub fn training_step_flops(batch: usize, frames: usize) -> f64 {
+    let b = batch as f64;
+    let t1 = (frames - 5) / 2 + 1;
+    let t2 = (t1 - 4 - 3) / 2 + 1;
+    let (t1, t2, t) = (t1 as f64, t2 as f64, (t2 - 4) as f64);
+    let (i, h) = (LSTM_INPUT as f64, LSTM_HIDDEN as f64);
+    let conv1 = 2.0 * b * 60.0 * (162.0 * 5.0) * t1 * 2.0;
+    let conv2 = 2.0 * b * 40.0 * (60.0 * 3.0) * t2 * 3.0;
+    let lstm = 2.0 * 3.0 * 2.0 * b * t * 4.0 * h * (i + h);
+    let head = 2.0 * b * (320.0 * 60.0 + 60.0 * 50.0 + 50.0 * 8.0) * 3.0;
+    conv1 + conv2 + lstm + head
+}
+
+/// The machine's estimated f32 peak: cores x clock x SIMD lanes x 2 FMA units x 2 (an FMA is two
+/// operations), with the clock from /proc/cpuinfo and the widest SIMD the CPU reports.
+pub struct Peak {
+    pub gflops: f64,
+    pub how: String,
+}
+
+pub fn estimated_peak(threads: usize) -> Peak {
+    let mhz = std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|info| info.lines().find(|l| l.starts_with("cpu MHz")).and_then(|l| l.split(':').nth(1)).and_then(|v| v.trim().parse::<f64>().ok()))
+        .unwrap_or(2000.0);
+    let (lanes, isa) = simd_f32_lanes();
+    let gflops = threads as f64 * mhz / 1000.0 * lanes as f64 * 2.0 * 2.0;
+    Peak { gflops, how: format!("{threads} cores x {:.2} GHz (/proc/cpuinfo) x {lanes} f32 lanes ({isa}) x 2 FMA units x 2", mhz / 1000.0) }
+}
+
+#[cfg(target_arch = "x86_64")]
+fn simd_f32_lanes() -> (usize, &'static str) {
+    if is_x86_feature_detected!("avx512f") {
+        (16, "AVX-512")
+    } else if is_x86_feature_detected!("avx2") {
+        (8, "AVX2")
+    } else {
+        (4, "SSE2")
+    }
+}
+
+#[cfg(not(target_arch = "x86_64"))]
+fn simd_f32_lanes() -> (usize, &'static str) {
+    (4, "128-bit SIMD assumed")
+}
+
+/// What `ser bench` measured; the JSON keys are stable.
+#[derive(Serialize, Debug)]
+pub struct BenchReport {
+    pub threads: usize,
+    pub train_samples_per_s: f64,
+    pub train_step_ms: f64,
+    pub lstm_fwd_bwd_ms_t13: f64,
+    pub lstm_fwd_bwd_ms_t30: f64,
+    pub features_clips_per_s: f64,
+    pub train_step_gflops: f64,
+    pub peak_gflops: f64,
+    pub peak_estimate: String,
+}
+
+/// Median wall time in seconds of `runs` calls of `f`, after one warm-up call.
+fn median_seconds(runs: usize, mut f: impl FnMut()) -> f64 {
+    f();
+    let mut times: Vec<f64> = (0..runs)
+        .map(|_| {
+            let start = Instant::now();
+            f();
+            start.elapsed().as_secs_f64()
+        })
+        .collect();
+    times.sort_by(f64::total_cmp);
+    times[times.len() / 2]
+}
+
+/// Runs every measurement on the current rayon pool (`threads` is what it was built with).
+pub fn run(threads: usize) -> BenchReport {
+    let batch = training_batch(0);
+    let (mut model, mut trainer) = study_model_and_trainer();
+    let step = median_seconds(5, || {
+        trainer.train_step(&mut model, batch.x.view(), &batch.lengths, &batch.labels);
+    });
+    let lstm_ms = |steps: usize| {
+        let (mut lstm, x, dy) = lstm_workload(steps, 1);
+        1e3 * median_seconds(7, || {
+            lstm.forward(x.view(), None, true);
+            lstm.backward(dy.view());
+        })
+    };
+    let (t13, t30) = (lstm_ms(13), lstm_ms(30));
+    let clip = feature_clip(2);
+    let config = FeatureConfig::default();
+    let feature_s = median_seconds(9, || {
+        extract(&clip, &config);
+    });
+    let peak = estimated_peak(threads);
+    BenchReport {
+        threads,
+        train_samples_per_s: BATCH as f64 / step,
+        train_step_ms: 1e3 * step,
+        lstm_fwd_bwd_ms_t13: t13,
+        lstm_fwd_bwd_ms_t30: t30,
+        features_clips_per_s: 1.0 / feature_s,
+        train_step_gflops: training_step_flops(BATCH, batch.x.dim().2) / step / 1e9,
+        peak_gflops: peak.gflops,
+        peak_estimate: peak.how,
+    }
+}
+
+impl std::fmt::Display for BenchReport {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        writeln!(f, "threads: {}", self.threads)?;
+        writeln!(f, "training: {:.0} samples/s ({:.1} ms per step of {BATCH} clips of 60..150 frames)", self.train_samples_per_s, self.train_step_ms)?;
+        writeln!(f, "BiLSTM forward+backward, batch {BATCH}: {:.1} ms at T = 13, {:.1} ms at T = 30", self.lstm_fwd_bwd_ms_t13, self.lstm_fwd_bwd_ms_t30)?;
+        writeln!(f, "feature extraction: {:.1} clips/s (3 s clips)", self.features_clips_per_s)?;
+        writeln!(f, "training step: {:.1} GFLOP/s of an estimated peak {:.0} GFLOP/s", self.train_step_gflops, self.peak_gflops)?;
+        write!(f, "peak estimate: {}", self.peak_estimate)
+    }
+}
