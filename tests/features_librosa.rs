@@ -21,13 +21,11 @@ const REL_BAR: f64 = 1e-4;
 const MFCC_ABS_BAR: f64 = 1e-3;
 const GROUPS: [&str; 5] = ["zcr", "chroma", "mfcc", "rms", "mel"];
 
-/// Mono 16-bit PCM WAV -> samples / 32768 (what soundfile/librosa.load give), and the rate.
+/// The clip's samples (16-bit PCM / 32768, as soundfile and librosa.load give) and its rate,
+/// read by ser's own reader: the path the pipeline takes.
 fn read_wav_i16(path: &Path) -> (Vec<f32>, u32) {
-    let mut r = hound::WavReader::open(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-    let spec = r.spec();
-    assert_eq!((spec.channels, spec.bits_per_sample, spec.sample_format), (1, 16, hound::SampleFormat::Int), "{}: want mono 16-bit PCM", path.display());
-    let y = r.samples::<i16>().map(|s| s.unwrap() as f32 / 32768.0).collect();
-    (y, spec.sample_rate)
+    let audio = ser::audio::read_wav(path).unwrap_or_else(|e| panic!("{e}"));
+    (audio.samples, audio.sample_rate)
 }
 
 /// Worst per-row relative error (see module docs). ours, golden: (R, K)
