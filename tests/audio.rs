@@ -119,9 +119,13 @@ fn write_then_read_gives_back_16_bit_samples_and_leaves_no_temp_file() {
     let path = temp_wav("written");
     write_wav(&path, &audio).unwrap();
     let back = read_wav(&path).unwrap();
-    let mut tmp = path.clone().into_os_string();
-    tmp.push(".tmp");
-    assert!(!PathBuf::from(tmp).exists(), "the temporary file was left behind");
+    let name = path.file_name().unwrap().to_string_lossy().into_owned();
+    let leftovers: Vec<String> = std::fs::read_dir(path.parent().unwrap())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|f| f.starts_with(&name) && f.ends_with(".tmp"))
+        .collect();
+    assert!(leftovers.is_empty(), "temporary files were left behind: {leftovers:?}");
     std::fs::remove_file(&path).unwrap();
     assert_eq!(back, audio);
 

@@ -9,7 +9,7 @@
 //! crash never leaves a half-written WAV where a finished one is expected.
 
 use std::io::Cursor;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use hound::{SampleFormat, WavReader, WavSpec, WavWriter};
 
@@ -44,37 +44,24 @@ pub fn read_wav_bytes(bytes: &[u8], name: &str) -> Result<Audio, AudioError> {
     Ok(Audio { samples: mix_to_mono(&interleaved, spec.channels as usize), sample_rate: spec.sample_rate })
 }
 
-/// Writes `audio` as 16-bit PCM mono: first to `<path>.tmp`, then renamed onto `path`.
+/// Writes `audio` as 16-bit PCM mono, atomically (see [`crate::fsio::write_atomic`]).
 ///
 /// Samples are clipped to [-1, 1] and scaled by 32768 (the inverse of reading), so a clip read from
 /// a 16-bit file is written back bit for bit; only +1.0 itself clips to 32767.
 pub fn write_wav(path: &Path, audio: &Audio) -> Result<(), AudioError> {
-    let mut tmp = path.as_os_str().to_owned();
-    tmp.push(".tmp");
-    let tmp = PathBuf::from(tmp);
-    let result = write_pcm16(&tmp, audio)
-        .and_then(|()| std::fs::rename(&tmp, path).map_err(|error| AudioError::Io { path: path.to_path_buf(), error }));
-    if result.is_err() {
-        // Best effort: the error being returned is the one worth reporting.
-        let _ = std::fs::remove_file(&tmp);
-    }
-    result
-}
-
-fn write_pcm16(path: &Path, audio: &Audio) -> Result<(), AudioError> {
-    let io_error = |e: hound::Error| AudioError::Io {
-        path: path.to_path_buf(),
-        error: match e {
-            hound::Error::IoError(io) => io,
-            other => std::io::Error::other(other.to_string()),
-        },
-    };
     let spec = WavSpec { channels: 1, sample_rate: audio.sample_rate, bits_per_sample: 16, sample_format: SampleFormat::Int };
-    let mut writer = WavWriter::create(path, spec).map_err(io_error)?;
-    for &x in &audio.samples {
-        writer.write_sample(to_pcm16(x)).map_err(io_error)?;
-    }
-    writer.finalize().map_err(io_error)
+    let mut bytes = Cursor::new(Vec::with_capacity(44 + 2 * audio.samples.len()));
+    // Encoding into memory fails only on a header hound cannot express (e.g. a sample rate of 0).
+    let encoded = (|| {
+        let mut writer = WavWriter::new(&mut bytes, spec)?;
+        for &x in &audio.samples {
+            writer.write_sample(to_pcm16(x))?;
+        }
+        writer.finalize()
+    })();
+    let io_error = |error| AudioError::Io { path: path.to_path_buf(), error };
+    encoded.map_err(|e| io_error(std::io::Error::other(e.to_string())))?;
+    crate::fsio::write_atomic(path, bytes.get_ref()).map_err(io_error)
 }
 
 /// A sample in [-1, 1] as 16-bit PCM: the inverse of reading (x * 32768), rounded, clipped.

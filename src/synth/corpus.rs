@@ -20,6 +20,7 @@ use rayon::prelude::*;
 use super::phonetics::sentence;
 use super::render::{render, SAMPLE_RATE};
 use super::style::{Speaker, Style, STRONG_INTENSITY};
+use crate::audio::{write_wav, Audio};
 
 pub const ACTORS: u8 = 24;
 pub const EMOTIONS: u8 = 8;
@@ -143,20 +144,6 @@ pub fn synthesize_corpus(seed: u64) -> Vec<SynthClip> {
     corpus_specs().par_iter().map(|spec| synthesize_spec(seed, spec)).collect()
 }
 
-/// Writes `samples` as 16-bit PCM mono to `path`, via `path.tmp` renamed into place, so a reader
-/// never sees a half-written file.
-fn write_wav(path: &Path, samples: &[f32], sample_rate: u32) -> io::Result<()> {
-    let spec = hound::WavSpec { channels: 1, sample_rate, bits_per_sample: 16, sample_format: hound::SampleFormat::Int };
-    let temporary = path.with_extension("wav.tmp");
-    let to_io = |e: hound::Error| io::Error::other(format!("{}: {e}", temporary.display()));
-    let mut writer = hound::WavWriter::create(&temporary, spec).map_err(to_io)?;
-    for &x in samples {
-        writer.write_sample((x.clamp(-1.0, 1.0) * i16::MAX as f32).round() as i16).map_err(to_io)?;
-    }
-    writer.finalize().map_err(to_io)?;
-    fs::rename(&temporary, path)
-}
-
 /// Synthesizes the corpus into `dir/Actor_AA/03-01-...wav` (in parallel, one clip in memory per
 /// thread); returns the number of files written.
 pub fn write_corpus(dir: &Path, seed: u64) -> io::Result<usize> {
@@ -166,7 +153,8 @@ pub fn write_corpus(dir: &Path, seed: u64) -> io::Result<usize> {
     }
     specs.par_iter().try_for_each(|spec| {
         let clip = synthesize_spec(seed, spec);
-        write_wav(&dir.join(spec.folder()).join(&clip.file_name), &clip.samples, clip.sample_rate)
+        let path = dir.join(spec.folder()).join(&clip.file_name);
+        write_wav(&path, &Audio { samples: clip.samples, sample_rate: clip.sample_rate }).map_err(io::Error::other)
     })?;
     Ok(specs.len())
 }
