@@ -5,6 +5,7 @@
 //! `istft` inverts it by windowed overlap-add, as `torch.istft` does.
 
 use ndarray::Array2;
+use std::borrow::Cow;
 use rustfft::num_complex::Complex64;
 use rustfft::FftPlanner;
 
@@ -57,6 +58,16 @@ pub fn pad_signal(y: &[f64], left: usize, right: usize, mode: PadMode) -> Vec<f6
     out
 }
 
+/// The signal frames are cut from, and how many frames of `frame_length` every `hop` samples it
+/// holds: with `center`, `y` padded by frame_length/2 on both sides (librosa's `center=True`,
+/// 1 + len/hop frames); without, `y` itself (1 + (len - frame_length)/hop frames, none if shorter).
+pub fn framed_signal(y: &[f64], frame_length: usize, hop: usize, center: bool, pad: PadMode) -> (Cow<'_, [f64]>, usize) {
+    assert!(hop > 0 && frame_length > 0, "frame_length and hop must be positive");
+    let signal = if center { Cow::Owned(pad_signal(y, frame_length / 2, frame_length / 2, pad)) } else { Cow::Borrowed(y) };
+    let frames = if signal.len() >= frame_length { 1 + (signal.len() - frame_length) / hop } else { 0 };
+    (signal, frames)
+}
+
 /// Complex STFT, shape (1 + n_fft/2, frames).
 ///
 /// With `center`, the signal is padded by n_fft/2 on both sides first (librosa's `center=True`),
@@ -64,14 +75,7 @@ pub fn pad_signal(y: &[f64], left: usize, right: usize, mode: PadMode) -> Vec<f6
 pub fn stft(y: &[f64], n_fft: usize, hop: usize, window: &[f64], center: bool, pad: PadMode) -> Array2<Complex64> {
     assert_eq!(window.len(), n_fft, "window length must equal n_fft");
     assert!(hop > 0, "hop must be positive");
-    let padded;
-    let signal: &[f64] = if center {
-        padded = pad_signal(y, n_fft / 2, n_fft / 2, pad);
-        &padded
-    } else {
-        y
-    };
-    let frames = if signal.len() >= n_fft { 1 + (signal.len() - n_fft) / hop } else { 0 };
+    let (signal, frames) = framed_signal(y, n_fft, hop, center, pad);
     let bins = n_fft / 2 + 1;
     let mut out = Array2::zeros((bins, frames));
     let fft = FftPlanner::<f64>::new().plan_fft_forward(n_fft);

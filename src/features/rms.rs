@@ -4,22 +4,14 @@
 //!
 //!   rms[t] = sqrt(mean(x[t*hop .. t*hop + frame_length]^2))
 
-use crate::dsp::{pad_signal, PadMode};
+use crate::dsp::{framed_signal, PadMode};
 
 /// y: (N,) -> (frames,), frames = 1 + N/hop with `center`.
 pub fn rms(y: &[f64], frame_length: usize, hop: usize, center: bool) -> Vec<f64> {
-    assert!(hop > 0 && frame_length > 0, "frame_length and hop must be positive");
-    let padded;
-    let x: &[f64] = if center {
-        padded = pad_signal(y, frame_length / 2, frame_length / 2, PadMode::Constant);
-        &padded
-    } else {
-        y
-    };
-    if x.len() < frame_length {
+    let (x, frames) = framed_signal(y, frame_length, hop, center, PadMode::Constant);
+    if frames == 0 {
         return Vec::new();
     }
-    let frames = 1 + (x.len() - frame_length) / hop;
     (0..frames)
         .map(|t| {
             let f = &x[t * hop..t * hop + frame_length];

@@ -9,25 +9,17 @@
 //!
 //!   zcr[t] = (crossings in the frame) / frame_length
 
-use crate::dsp::{pad_signal, PadMode};
+use crate::dsp::{framed_signal, pad_signal, PadMode};
 
 /// librosa's `zero_crossings` threshold.
 pub const THRESHOLD: f64 = 1e-10;
 
 /// y: (N,) -> (frames,), frames = 1 + N/hop with `center`.
 pub fn zero_crossing_rate(y: &[f64], frame_length: usize, hop: usize, center: bool) -> Vec<f64> {
-    assert!(hop > 0 && frame_length > 0, "frame_length and hop must be positive");
-    let padded;
-    let x: &[f64] = if center {
-        padded = pad_signal(y, frame_length / 2, frame_length / 2, PadMode::Edge);
-        &padded
-    } else {
-        y
-    };
-    if x.len() < frame_length {
+    let (x, frames) = framed_signal(y, frame_length, hop, center, PadMode::Edge);
+    if frames == 0 {
         return Vec::new();
     }
-    let frames = 1 + (x.len() - frame_length) / hop;
     // negative[i]: the sample is below -threshold (values within the threshold become +0).
     // crossings_before[i] = number of i' < i with a crossing between i'-1 and i'.
     let mut crossings_before = Vec::with_capacity(x.len() + 1);
