@@ -5,6 +5,7 @@
 //! it). ser's own settings (dropout, padding, feature input) go in the string metadata.
 
 use crate::nn::model::{ModelConfig, Padding, SerModel};
+use crate::recipe::InputScaling;
 use crate::Real;
 use safetensors::tensor::{Dtype, SafeTensors};
 use std::collections::{BTreeMap, HashMap};
@@ -31,6 +32,11 @@ pub enum CheckpointError {
 pub const META_DROPOUT: &str = "ser.dropout";
 /// Metadata key for the padding mode ("study"/"masked").
 pub const META_PADDING: &str = "ser.padding";
+
+/// Metadata key for the training recipe (JSON of [`crate::recipe::Recipe`]).
+pub const META_RECIPE: &str = "ser.recipe";
+/// Metadata key for the input map the model expects (JSON of [`InputScaling`]); absent: raw features.
+pub const META_INPUT_SCALING: &str = "ser.input_scaling";
 
 /// One tensor to write: dtype name ("F32"/"I64"), shape, little-endian bytes.
 pub type RawTensor = (&'static str, Vec<usize>, Vec<u8>);
@@ -125,6 +131,18 @@ impl Checkpoint {
             Some(v) => return Err(bad(META_PADDING, v)),
         };
         Ok(ModelConfig { dropout, padding })
+    }
+
+    /// The input map the model was trained on: log-mel and per-row statistics from the metadata,
+    /// the identity for files without it (the study's, or PyTorch's).
+    pub fn input_scaling(&self) -> Result<InputScaling, CheckpointError> {
+        let Some(text) = self.metadata.get(META_INPUT_SCALING) else {
+            return Ok(InputScaling::identity());
+        };
+        let bad = |reason: String| CheckpointError::Metadata { path: self.path.clone(), key: META_INPUT_SCALING.into(), value: reason };
+        let scaling: InputScaling = serde_json::from_str(text).map_err(|e| bad(format!("not JSON of an input map ({e})")))?;
+        scaling.validate().map_err(bad)?;
+        Ok(scaling)
     }
 
     fn tensors(&self) -> Result<SafeTensors<'_>, CheckpointError> {

@@ -1,36 +1,46 @@
 //! The commands behind `ser eval`, `ser predict` and `ser features`.
 
-use crate::checkpoint::Checkpoint;
+use crate::checkpoint::{Checkpoint, META_RECIPE};
 use crate::data::pipeline::{self, DataConfig, Variant};
 use crate::data::EMOTIONS;
 use crate::features::{self, FeatureConfig};
 use crate::nn::loss::softmax;
 use crate::nn::model::{pad_batch, SerModel};
+use crate::recipe::InputScaling;
 use crate::train::{evaluate, Scoring};
 use anyhow::{Context, Result};
 use std::path::Path;
 
-/// Opens a checkpoint and builds its model.
-fn load_model(weights: &Path) -> Result<(SerModel<f32>, Checkpoint)> {
+/// Opens a checkpoint and builds its model and the input map it was trained on.
+fn load_model(weights: &Path) -> Result<(SerModel<f32>, Checkpoint, InputScaling)> {
     let ckpt = Checkpoint::open(weights)?;
     let model = ckpt.load()?;
-    Ok((model, ckpt))
+    let scaling = ckpt.input_scaling()?;
+    Ok((model, ckpt, scaling))
+}
+
+/// One line describing what a checkpoint is.
+fn describe(weights: &Path, model: &SerModel<f32>, ckpt: &Checkpoint) -> String {
+    let recipe = ckpt.metadata.get(META_RECIPE).and_then(|r| serde_json::from_str::<serde_json::Value>(r).ok());
+    let name = recipe.as_ref().and_then(|r| r["name"].as_str().map(str::to_string)).unwrap_or_else(|| "study".into());
+    format!("checkpoint {} (recipe {name}, dropout {}, padding {})", weights.display(), model.config.dropout, model.config.padding.name())
 }
 
 /// `ser eval`: metrics of a checkpoint on every RAVDESS speech clip of a folder, or on any WAVs
 /// labelled by a CSV (cross-corpus evaluation).
 pub fn eval(weights: &Path, data: Option<&Path>, labels: Option<&Path>, cfg: &DataConfig, batch: usize) -> Result<()> {
     let dir = data.context("--data is required for eval")?;
-    let (mut model, ckpt) = load_model(weights)?;
+    let (mut model, ckpt, scaling) = load_model(weights)?;
     let mut cfg = cfg.clone();
     cfg.resample_like_notebook |= ckpt.metadata.get("ser.resample_like_notebook").is_some_and(|v| v == "true");
-    let (examples, counts) = match labels {
+    let (mut examples, counts) = match labels {
         Some(csv) => pipeline::load_labelled(dir, csv, &cfg)?,
         None => pipeline::load_all(dir, &cfg)?,
     };
+    scaling.apply_all(&mut examples);
     let batched = evaluate(&mut model, &examples, Scoring::Batched(batch));
     let single = evaluate(&mut model, &examples, Scoring::SingleClip);
-    println!("checkpoint {} (dropout {}, padding {})", weights.display(), model.config.dropout, model.config.padding.name());
+    println!("{}", describe(weights, &model, &ckpt));
     println!(
         "{} clips ({} skipped): accuracy {:.2} % batched ({} per batch), {:.2} % one clip at a time, macro-F1 {:.3}",
         batched.n,
@@ -56,7 +66,7 @@ pub fn eval(weights: &Path, data: Option<&Path>, labels: Option<&Path>, cfg: &Da
 
 /// `ser predict`: each file's emotion and the eight probabilities, scored alone.
 pub fn predict(weights: &Path, clips: &[std::path::PathBuf], json: bool) -> Result<()> {
-    let (mut model, ckpt) = load_model(weights)?;
+    let (mut model, ckpt, scaling) = load_model(weights)?;
     let cfg = DataConfig {
         layout: pipeline::Layout::Pool,
         vad: pipeline::VadMode::Auto,
@@ -67,11 +77,11 @@ pub fn predict(weights: &Path, clips: &[std::path::PathBuf], json: bool) -> Resu
         noise_seed: 0,
         cache_dir: None,
     };
-    eprintln!("checkpoint {} (dropout {}, padding {})", weights.display(), model.config.dropout, model.config.padding.name());
+    eprintln!("{}", describe(weights, &model, &ckpt));
     let mut rows = Vec::new();
     for path in clips {
         let samples = pipeline::prepare_audio(path, Variant::Original, &cfg)?;
-        let f = features::extract(&samples, &FeatureConfig::default());
+        let f = scaling.apply(features::extract(&samples, &FeatureConfig::default()));
         let (x, lengths) = pad_batch(&[f.view()]);
         let probs = softmax(model.forward(x.view(), &lengths, false).view());
         let p: Vec<f32> = probs.row(0).to_vec();

@@ -16,6 +16,7 @@ pub mod fetch;
 pub mod fsio;
 pub mod nn;
 pub mod optim;
+pub mod recipe;
 pub mod report;
 pub mod stats;
 pub mod study;

@@ -6,7 +6,8 @@ use indicatif::{ProgressBar, ProgressStyle};
 use ser::data::pipeline::{DataConfig, Layout, SplitKind, VadMode};
 use ser::nn::model::Padding;
 use ser::study::{resolve_data, run_study, DataSource, StudyConfig, RUN_SETTINGS};
-use ser::train::TrainConfig;
+use ser::recipe::{ladder, Recipe, RecipeName};
+use ser::train::{EpochLog, TrainConfig};
 use std::path::PathBuf;
 
 #[derive(Parser)]
@@ -20,8 +21,10 @@ struct Cli {
 enum Command {
     /// Reproduce the study: train the model with and without dropout, evaluate, write a report.
     Ablation(AblationArgs),
-    /// Train one model and save its checkpoint (not yet implemented).
-    Train,
+    /// Train one model with a recipe (one or more seeds) and save its checkpoint.
+    Train(TrainArgs),
+    /// Measure each piece of the improved recipe: one row per piece added, several seeds each.
+    RecipeAblation(RecipeAblationArgs),
     /// Evaluate a checkpoint on a data folder.
     Eval(EvalArgs),
     /// Predict the emotion of WAV files with a checkpoint.
@@ -59,18 +62,24 @@ struct DataArgs {
     no_cache: bool,
 }
 
-#[derive(Args)]
-struct AblationArgs {
-    #[command(flatten)]
-    data: DataArgs,
+/// Settings shared by every training command.
+#[derive(Args, Clone)]
+struct TrainingArgs {
+    /// Training recipe: the study's, or the improved one (log-mel + standardised rows,
+    /// SpecAugment and gain, AdamW with warm-up + cosine, label smoothing, early stopping, masked padding).
     #[arg(long, value_enum, default_value = "study")]
-    padding: PaddingArg,
-    #[arg(long, default_value_t = 80)]
-    epochs: usize,
+    recipe: RecipeName,
+    /// Padding semantics (default: the recipe's; study for the study recipe, masked for improved).
+    #[arg(long, value_enum)]
+    padding: Option<PaddingArg>,
+    /// Epochs (default: the recipe's, 80).
+    #[arg(long)]
+    epochs: Option<usize>,
     #[arg(long, default_value_t = 256)]
     batch_size: usize,
-    #[arg(long, default_value_t = 1e-3)]
-    lr: f64,
+    /// Peak learning rate (default: the recipe's).
+    #[arg(long)]
+    lr: Option<f64>,
     #[arg(long, default_value_t = 0)]
     seed: u64,
     /// Worker threads (default: all cores).
@@ -79,6 +88,35 @@ struct AblationArgs {
     /// Train without the augmented copies.
     #[arg(long)]
     no_augment: bool,
+}
+
+impl TrainingArgs {
+    /// The recipe with the command line's overrides.
+    fn recipe(&self) -> Recipe {
+        let mut r = Recipe::named(self.recipe);
+        if let Some(p) = self.padding {
+            r.padding = p.into();
+        }
+        if let Some(e) = self.epochs {
+            r.epochs = e;
+        }
+        if let Some(lr) = self.lr {
+            r.lr = lr;
+        }
+        r
+    }
+
+    fn base(&self) -> TrainConfig {
+        TrainConfig { batch_size: self.batch_size, seed: self.seed, ..TrainConfig::default() }
+    }
+}
+
+#[derive(Args)]
+struct AblationArgs {
+    #[command(flatten)]
+    data: DataArgs,
+    #[command(flatten)]
+    training: TrainingArgs,
     /// Train each model with this many seeds (seed, seed + 1, ...) and compare them statistically.
     #[arg(long, default_value_t = 1)]
     seeds: usize,
@@ -94,6 +132,53 @@ struct AblationArgs {
 enum PaddingArg {
     Study,
     Masked,
+}
+
+impl From<PaddingArg> for Padding {
+    fn from(p: PaddingArg) -> Padding {
+        match p {
+            PaddingArg::Study => Padding::Study,
+            PaddingArg::Masked => Padding::Masked,
+        }
+    }
+}
+
+#[derive(Args)]
+struct TrainArgs {
+    #[command(flatten)]
+    data: DataArgs,
+    #[command(flatten)]
+    training: TrainingArgs,
+    /// Train this many seeds (seed, seed + 1, ...) and report mean and standard deviation.
+    #[arg(long, default_value_t = 1)]
+    seeds: usize,
+    /// Output folder (default runs/<timestamp>); the first seed's checkpoint is `model.safetensors`.
+    #[arg(long)]
+    out: Option<PathBuf>,
+}
+
+#[derive(Args)]
+struct RecipeAblationArgs {
+    #[command(flatten)]
+    data: DataArgs,
+    #[arg(long, default_value_t = 5)]
+    seeds: usize,
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+    #[arg(long, default_value_t = 256)]
+    batch_size: usize,
+    /// Epochs of every row (default: each recipe's, 80).
+    #[arg(long)]
+    epochs: Option<usize>,
+    /// Only these rows of the ladder (0 = the study recipe, masked).
+    #[arg(long, value_delimiter = ',')]
+    rows: Option<Vec<usize>>,
+    /// Worker threads (default: all cores).
+    #[arg(long)]
+    threads: Option<usize>,
+    /// Output folder (default runs/<timestamp>).
+    #[arg(long)]
+    out: Option<PathBuf>,
 }
 
 #[derive(Args)]
@@ -180,7 +265,8 @@ fn main() {
             .with_context(|| format!("writing {}", a.out.display())),
         Command::FetchRavdess(a) => fetch_ravdess(a),
         Command::Bench(a) => bench(a),
-        Command::Train => Err(anyhow::anyhow!("not yet implemented")),
+        Command::Train(a) => train(a),
+        Command::RecipeAblation(a) => recipe_ablation(a),
     };
     if let Err(e) = result {
         eprintln!("error: {e:#}");
@@ -230,6 +316,79 @@ fn bench(a: BenchArgs) -> Result<()> {
     Ok(())
 }
 
+fn check_counts(seeds: usize, epochs: usize, batch_size: usize) -> Result<()> {
+    if seeds == 0 || epochs == 0 || batch_size == 0 {
+        bail!("--seeds, --epochs and --batch-size must be at least 1");
+    }
+    Ok(())
+}
+
+fn epoch_bar(epochs: usize) -> ProgressBar {
+    let bar = ProgressBar::new(epochs as u64);
+    bar.set_style(ProgressStyle::with_template("{prefix:>18} [{bar:30}] {pos}/{len} {msg}").unwrap().progress_chars("=> "));
+    bar
+}
+
+fn show_epoch(bar: &ProgressBar, current: &mut String, prefix: String, log: &EpochLog) {
+    if *current != prefix {
+        bar.reset();
+        bar.set_prefix(prefix.clone());
+        *current = prefix;
+    }
+    bar.set_position(log.epoch as u64);
+    bar.set_message(format!("loss {:.3} train {:.3} val {:.3}", log.loss, log.train_accuracy, log.val_accuracy));
+}
+
+/// Runs recipe rows and writes their report; prints the headline figures.
+fn run_recipe_rows(data: &DataArgs, rows: Vec<(String, Recipe)>, base: TrainConfig, augment: bool, seeds: usize, out: Option<PathBuf>) -> Result<()> {
+    let source = resolve_data(data.data.as_deref(), &data.cache, base.seed)?;
+    let out = out.unwrap_or_else(|| PathBuf::from("runs").join(ser::report::timestamp()));
+    eprintln!("data: {} ({})", source.dir.display(), source.chosen_by);
+    let bar = epoch_bar(rows.iter().map(|(_, r)| r.epochs).max().unwrap_or(1));
+    let mut current = String::new();
+    let several = rows.len() > 1;
+    let report = ladder::run_recipes(source, &data_config(data, base.seed, augment), &rows, &base, seeds, &out, |row, _, seed, log| {
+        let prefix = if several { format!("row {row} seed {seed}") } else { format!("seed {seed}") };
+        show_epoch(&bar, &mut current, prefix, log);
+    })?;
+    bar.finish_and_clear();
+    let md = ladder::write_report(&out, &report)?;
+    for (i, row) in report.rows.iter().enumerate() {
+        let s = row.summary.get("test").or(row.summary.get("val")).and_then(|m| m.get("accuracy_single_clip"));
+        if let Some(s) = s {
+            println!("{i}: {:<48} one clip at a time {:.1} % ± {:.1}", row.added, 100.0 * s.mean, 100.0 * s.std);
+        }
+    }
+    println!("checkpoint: {}", out.join(format!("{}.safetensors", ladder::MODEL_NAME)).display());
+    println!("report: {}", md.display());
+    Ok(())
+}
+
+fn train(a: TrainArgs) -> Result<()> {
+    let t = &a.training;
+    init_threads(t.threads)?;
+    let recipe = t.recipe();
+    check_counts(a.seeds, recipe.epochs, t.batch_size)?;
+    run_recipe_rows(&a.data, vec![(format!("recipe {}", recipe.name), recipe)], t.base(), !t.no_augment, a.seeds, a.out)
+}
+
+fn recipe_ablation(a: RecipeAblationArgs) -> Result<()> {
+    init_threads(a.threads)?;
+    let ladder = Recipe::ladder();
+    let chosen: Vec<usize> = a.rows.clone().unwrap_or_else(|| (0..ladder.len()).collect());
+    let mut rows = Vec::new();
+    for i in chosen {
+        let (added, mut recipe) = ladder.get(i).cloned().with_context(|| format!("--rows: the ladder has rows 0 to {}", ladder.len() - 1))?;
+        if let Some(e) = a.epochs {
+            recipe.epochs = e;
+        }
+        rows.push((added.to_string(), recipe));
+    }
+    check_counts(a.seeds, rows.iter().map(|(_, r)| r.epochs).min().unwrap_or(1), a.batch_size)?;
+    let base = TrainConfig { batch_size: a.batch_size, seed: a.seed, ..TrainConfig::default() };
+    run_recipe_rows(&a.data, rows, base, true, a.seeds, a.out)
+}
+
 fn ablation(a: AblationArgs) -> Result<()> {
     let (source, cfg, out) = match &a.resume {
         Some(dir) => {
@@ -241,21 +400,19 @@ fn ablation(a: AblationArgs) -> Result<()> {
             (source, cfg, dir.clone())
         }
         None => {
-            let threads = init_threads(a.threads)?;
-            if a.seeds == 0 || a.epochs == 0 || a.batch_size == 0 {
-                bail!("--seeds, --epochs and --batch-size must be at least 1");
-            }
-            let source = resolve_data(a.data.data.as_deref(), &a.data.cache, a.seed)?;
+            let t = &a.training;
+            let threads = init_threads(t.threads)?;
+            let recipe = t.recipe();
+            check_counts(a.seeds, recipe.epochs, t.batch_size)?;
+            let source = resolve_data(a.data.data.as_deref(), &a.data.cache, t.seed)?;
             let out = a.out.clone().unwrap_or_else(|| PathBuf::from("runs").join(ser::report::timestamp()));
             let cfg = StudyConfig {
-                data: data_config(&a.data, a.seed, !a.no_augment),
-                train: TrainConfig { epochs: a.epochs, batch_size: a.batch_size, lr: a.lr, seed: a.seed, ..TrainConfig::default() },
-                padding: match a.padding {
-                    PaddingArg::Study => Padding::Study,
-                    PaddingArg::Masked => Padding::Masked,
-                },
+                data: data_config(&a.data, t.seed, !t.no_augment),
+                train: recipe.train_config(&t.base()),
+                padding: recipe.padding,
                 threads,
                 seeds: a.seeds,
+                recipe,
             };
             (source, cfg, out)
         }
@@ -264,19 +421,9 @@ fn ablation(a: AblationArgs) -> Result<()> {
         init_threads(Some(cfg.threads))?;
     }
     eprintln!("data: {} ({})", source.dir.display(), source.chosen_by);
-    let bar = ProgressBar::new(cfg.train.epochs as u64);
-    bar.set_style(ProgressStyle::with_template("{prefix:>18} [{bar:30}] {pos}/{len} {msg}").unwrap().progress_chars("=> "));
+    let bar = epoch_bar(cfg.train.epochs);
     let mut current = String::new();
-    let report = run_study(source, cfg, &out, |name, seed, log| {
-        let prefix = format!("{name} seed {seed}");
-        if current != prefix {
-            bar.reset();
-            bar.set_prefix(prefix.clone());
-            current = prefix;
-        }
-        bar.set_position(log.epoch as u64);
-        bar.set_message(format!("loss {:.3} train {:.3} val {:.3}", log.loss, log.train_accuracy, log.val_accuracy));
-    })?;
+    let report = run_study(source, cfg, &out, |name, seed, log| show_epoch(&bar, &mut current, format!("{name} seed {seed}"), log))?;
     bar.finish_and_clear();
     ser::report::summary::write_report(&out, &report).with_context(|| format!("writing the report in {}", out.display()))?;
     for (name, m) in &report.models {

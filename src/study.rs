@@ -1,9 +1,10 @@
 //! The study end to end: data, both models (with and without dropout) trained from the same
 //! initial weights on the same batches, evaluation, checkpoints and the report folder.
 
-use crate::checkpoint;
+use crate::checkpoint::{self, Checkpoint};
 use crate::data::pipeline::{load_dataset, DataConfig, DataCounts, DataSet, Layout};
 use crate::nn::model::{ModelConfig, Padding, SerModel};
+use crate::recipe::{FeatureAugment, InputScaling, Recipe};
 use crate::stats::{paired_test, summarize, PairedTest, Summary};
 use crate::train::state::{load_state, save_state};
 use crate::train::{evaluate, EpochLog, Example, Metrics, Scoring, TrainConfig, Trainer};
@@ -60,6 +61,8 @@ pub struct ModelResult {
     pub dropout: bool,
     pub padding: Padding,
     pub seed: u64,
+    /// The epoch whose weights were kept, under early stopping.
+    pub best_epoch: Option<usize>,
     pub history: Vec<EpochLog>,
     pub train: SplitResult,
     pub val: Option<SplitResult>,
@@ -78,6 +81,10 @@ pub struct StudyConfig {
     /// Training seeds: seed, seed + 1, ... (initialisation, batch order, dropout masks,
     /// augmentation noise); the split stays that of the first.
     pub seeds: usize,
+    /// Input map, augmentation and optimisation (the study's unless asked); `padding` and the
+    /// dropout switch of each model override the recipe's own.
+    #[serde(default = "Recipe::study")]
+    pub recipe: Recipe,
 }
 
 /// Both models trained with one seed.
@@ -125,7 +132,7 @@ pub struct SeedSummary {
     pub conclusion: String,
 }
 
-fn split_of<'a>(m: &'a ModelResult, split: &str) -> Option<&'a SplitResult> {
+pub fn split_of<'a>(m: &'a ModelResult, split: &str) -> Option<&'a SplitResult> {
     match split {
         "train" => Some(&m.train),
         "val" => m.val.as_ref(),
@@ -192,71 +199,140 @@ paired t-test p = {:.3}, sign test p = {:.3}, permutation test p = {:.3}. {}",
     )
 }
 
-fn split_result(model: &mut SerModel<f32>, examples: &[Example], batch: usize) -> SplitResult {
+pub fn split_result(model: &mut SerModel<f32>, examples: &[Example], batch: usize) -> SplitResult {
     let metrics = evaluate(model, examples, Scoring::Batched(batch));
     let accuracy_single_clip = evaluate(model, examples, Scoring::SingleClip).accuracy;
     SplitResult { metrics, accuracy_single_clip }
 }
 
 /// Folder of one seed's checkpoints: the run folder for the first seed, `seed-<s>/` for others.
-fn seed_dir(out_dir: &Path, seed: u64, first: bool) -> PathBuf {
+pub fn seed_dir(out_dir: &Path, seed: u64, first: bool) -> PathBuf {
     if first { out_dir.to_path_buf() } else { out_dir.join(format!("seed-{seed}")) }
 }
 
-/// Trains (or resumes) and evaluates both models for one seed. After every epoch the clean
-/// checkpoint `<name>.safetensors` and the resumable `<name>.state.safetensors` are written.
+/// What one model is trained with.
+pub struct ModelPlan<'a> {
+    /// File stem of its checkpoints and key in reports.
+    pub name: &'a str,
+    pub model: ModelConfig,
+    pub train: TrainConfig,
+    /// The input map the data went through (saved in the checkpoint).
+    pub scaling: &'a InputScaling,
+    pub augment: Option<FeatureAugment>,
+    /// The recipe, saved in the checkpoint's metadata.
+    pub recipe: &'a Recipe,
+    /// The features came from audio resampled like the notebook's (saved for `predict`).
+    pub resample_like_notebook: bool,
+}
+
+/// Trains (or resumes) one model on `data` (already scaled) and evaluates it. After every epoch
+/// the resumable `<name>.state.safetensors` is written, and the clean `<name>.safetensors`
+/// (every epoch, or only when validation improves under early stopping, whose best epoch is the
+/// one evaluated and kept).
+pub fn train_model(
+    data: &DataSet,
+    plan: ModelPlan<'_>,
+    dir: &Path,
+    on_epoch: &mut dyn FnMut(&str, u64, &EpochLog),
+) -> anyhow::Result<ModelResult> {
+    std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    let start = Instant::now();
+    let seed = plan.train.seed;
+    let name = plan.name;
+    let mut model = SerModel::<f32>::new(plan.model, seed);
+    let mut trainer = Trainer::new(plan.train.clone());
+    trainer.augment = plan.augment;
+    let checkpoint = dir.join(format!("{name}.safetensors"));
+    let state = dir.join(format!("{name}.state.safetensors"));
+    if state.exists() {
+        load_state(&state, &mut model, &mut trainer)?;
+        eprintln!("{name} (seed {seed}): resuming after epoch {}", trainer.history.len());
+    }
+    let mut meta = HashMap::from([
+        ("ser.epochs".to_string(), plan.train.epochs.to_string()),
+        ("ser.seed".to_string(), seed.to_string()),
+        ("ser.resample_like_notebook".to_string(), plan.resample_like_notebook.to_string()),
+        (checkpoint::META_RECIPE.to_string(), serde_json::to_string(plan.recipe)?),
+    ]);
+    if !plan.scaling.is_identity() {
+        meta.insert(checkpoint::META_INPUT_SCALING.to_string(), serde_json::to_string(plan.scaling)?);
+    }
+    let early_stopping = plan.train.patience.is_some();
+    trainer.fit(&mut model, &data.train, &data.val, |model, trainer| -> anyhow::Result<()> {
+        let log = trainer.history.last().expect("an epoch was just logged");
+        if !early_stopping || trainer.best_epoch() == Some(log.epoch) {
+            checkpoint::save(model, &checkpoint, meta.clone())?;
+        }
+        save_state(&state, model, trainer)?;
+        on_epoch(name, seed, log);
+        Ok(())
+    })?;
+    if trainer.history.is_empty() {
+        checkpoint::save(&mut model, &checkpoint, meta)?;
+    } else if early_stopping {
+        Checkpoint::open(&checkpoint)?.load_into(&mut model)?;
+    }
+    let train_seconds = start.elapsed().as_secs_f64();
+    let b = plan.train.batch_size;
+    Ok(ModelResult {
+        dropout: plan.model.dropout,
+        padding: plan.model.padding,
+        seed,
+        best_epoch: if early_stopping { trainer.best_epoch() } else { None },
+        train: split_result(&mut model, &data.train, b),
+        val: (!data.val.is_empty()).then(|| split_result(&mut model, &data.val, b)),
+        test: data.test.as_ref().filter(|t| !t.is_empty()).map(|t| split_result(&mut model, t, b)),
+        history: trainer.history,
+        train_seconds,
+        checkpoint,
+    })
+}
+
+/// Trains (or resumes) and evaluates both models of the ablation for one seed.
 pub fn run_models(
     data: &DataSet,
     cfg: &StudyConfig,
+    scaling: &InputScaling,
     seed: u64,
     dir: &Path,
     on_epoch: &mut dyn FnMut(&str, u64, &EpochLog),
 ) -> anyhow::Result<BTreeMap<String, ModelResult>> {
-    std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
     let mut models = BTreeMap::new();
     for (name, dropout) in MODEL_NAMES {
-        let start = Instant::now();
-        let mut model = SerModel::<f32>::new(ModelConfig { dropout, padding: cfg.padding }, seed);
-        let train_cfg = TrainConfig { seed, ..cfg.train.clone() };
-        let mut trainer = Trainer::new(train_cfg);
-        let checkpoint = dir.join(format!("{name}.safetensors"));
-        let state = dir.join(format!("{name}.state.safetensors"));
-        if state.exists() {
-            load_state(&state, &mut model, &mut trainer)?;
-            eprintln!("{name} (seed {seed}): resuming after epoch {}", trainer.history.len());
-        }
-        let meta = HashMap::from([
-            ("ser.epochs".to_string(), cfg.train.epochs.to_string()),
-            ("ser.seed".to_string(), seed.to_string()),
-            ("ser.resample_like_notebook".to_string(), cfg.data.resample_like_notebook.to_string()),
-        ]);
-        trainer.fit(&mut model, &data.train, &data.val, |model, trainer| -> anyhow::Result<()> {
-            checkpoint::save(model, &checkpoint, meta.clone())?;
-            save_state(&state, model, trainer)?;
-            on_epoch(name, seed, trainer.history.last().expect("an epoch was just logged"));
-            Ok(())
-        })?;
-        if trainer.history.is_empty() {
-            checkpoint::save(&mut model, &checkpoint, meta)?;
-        }
-        let train_seconds = start.elapsed().as_secs_f64();
-        let b = cfg.train.batch_size;
-        models.insert(
-            name.to_string(),
-            ModelResult {
-                dropout,
-                padding: cfg.padding,
-                seed,
-                train: split_result(&mut model, &data.train, b),
-                val: (!data.val.is_empty()).then(|| split_result(&mut model, &data.val, b)),
-                test: data.test.as_ref().filter(|t| !t.is_empty()).map(|t| split_result(&mut model, t, b)),
-                history: trainer.history,
-                train_seconds,
-                checkpoint,
-            },
-        );
+        let recipe = Recipe { dropout, padding: cfg.padding, ..cfg.recipe.clone() };
+        let plan = ModelPlan {
+            name,
+            model: ModelConfig { dropout, padding: cfg.padding },
+            train: TrainConfig { seed, ..cfg.train.clone() },
+            scaling,
+            augment: recipe.feature_augment(scaling),
+            recipe: &recipe,
+            resample_like_notebook: cfg.data.resample_like_notebook,
+        };
+        models.insert(name.to_string(), train_model(data, plan, dir, on_epoch)?);
     }
     Ok(models)
+}
+
+/// Loads the data for one training seed: the split stays that of `cfg.seed`, the augmentation
+/// noise follows the training seed.
+pub fn load_for_seed(dir: &Path, cfg: &DataConfig, seed: u64) -> anyhow::Result<DataSet> {
+    let data = load_dataset(dir, &DataConfig { noise_seed: seed, ..cfg.clone() })?;
+    if data.train.is_empty() {
+        anyhow::bail!("{}: the training split is empty", dir.display());
+    }
+    Ok(data)
+}
+
+/// Applies the recipe's input map, fitted on the training split, to every split.
+pub fn scale_dataset(mut data: DataSet, recipe: &Recipe) -> (DataSet, InputScaling) {
+    let scaling = recipe.fit_scaling(&data.train);
+    scaling.apply_all(&mut data.train);
+    scaling.apply_all(&mut data.val);
+    if let Some(test) = &mut data.test {
+        scaling.apply_all(test);
+    }
+    (data, scaling)
 }
 
 /// Loads the data and runs the whole study for every seed. Rerun on the same `out_dir`, it resumes
@@ -274,20 +350,15 @@ pub fn run_study(
     for k in 0..cfg.seeds.max(1) {
         let seed = cfg.train.seed + k as u64;
         let loading = Instant::now();
-        // The split stays the first seed's; the augmentation noise follows the training seed.
-        let data_cfg = DataConfig { noise_seed: seed, ..cfg.data.clone() };
-        let data = load_dataset(&source.dir, &data_cfg)?;
+        let (data, scaling) = scale_dataset(load_for_seed(&source.dir, &cfg.data, seed)?, &cfg.recipe);
         feature_seconds += loading.elapsed().as_secs_f64();
-        if data.train.is_empty() {
-            anyhow::bail!("{}: the training split is empty", source.dir.display());
-        }
         if k == 0 {
             // The run folder appears only once there is data to train on.
             std::fs::create_dir_all(out_dir).with_context(|| format!("creating {}", out_dir.display()))?;
             let settings = serde_json::to_vec_pretty(&(&source, &cfg))?;
             crate::fsio::write_atomic(&out_dir.join(RUN_SETTINGS), &settings).with_context(|| format!("writing {}", out_dir.display()))?;
         }
-        let models = run_models(&data, &cfg, seed, &seed_dir(out_dir, seed, k == 0), &mut on_epoch)?;
+        let models = run_models(&data, &cfg, &scaling, seed, &seed_dir(out_dir, seed, k == 0), &mut on_epoch)?;
         seed_runs.push(SeedRun { seed, models });
         first_data.get_or_insert((data.layout, data.counts));
     }

@@ -111,6 +111,7 @@ pub struct DataCounts {
 }
 
 /// The examples of each split, and how they were made.
+#[derive(Clone)]
 pub struct DataSet {
     pub layout: Layout,
     pub train: Vec<Example>,

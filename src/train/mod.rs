@@ -9,10 +9,12 @@ pub use metrics::Metrics;
 use crate::nn::loss::softmax_cross_entropy;
 use crate::nn::model::{pad_batch, SerModel, NUM_CLASSES};
 use crate::optim::{clip_grad_norm, Adam};
+use crate::recipe::FeatureAugment;
 use ndarray::{Array2, ArrayView2, ArrayView3, Axis};
 use rand::rngs::StdRng;
 use rand::seq::SliceRandom;
 use rand::SeedableRng;
+use rayon::prelude::*;
 use serde::Serialize;
 
 /// One clip's features and label.
@@ -31,14 +33,64 @@ pub struct Example {
 pub struct TrainConfig {
     pub epochs: usize,
     pub batch_size: usize,
+    /// Peak learning rate.
     pub lr: f64,
     pub clip_norm: f64,
     pub seed: u64,
+    /// AdamW's decoupled weight decay (0: Adam, as the study).
+    #[serde(default)]
+    pub weight_decay: f64,
+    /// Cross-entropy label smoothing (0: none, as the study).
+    #[serde(default)]
+    pub label_smoothing: f64,
+    /// Learning-rate schedule (constant, as the study).
+    #[serde(default)]
+    pub schedule: LrSchedule,
+    /// Early stopping: stop after this many epochs without a better validation accuracy and keep
+    /// the best epoch's weights (None: train every epoch and keep the last, as the study).
+    #[serde(default)]
+    pub patience: Option<usize>,
 }
 
 impl Default for TrainConfig {
     fn default() -> Self {
-        TrainConfig { epochs: 80, batch_size: 256, lr: 1e-3, clip_norm: 1.0, seed: 0 }
+        TrainConfig {
+            epochs: 80,
+            batch_size: 256,
+            lr: 1e-3,
+            clip_norm: 1.0,
+            seed: 0,
+            weight_decay: 0.0,
+            label_smoothing: 0.0,
+            schedule: LrSchedule::Constant,
+            patience: None,
+        }
+    }
+}
+
+/// How the learning rate moves over training.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LrSchedule {
+    #[default]
+    Constant,
+    /// Linear warm-up from 0 over `warmup_epochs`, then a cosine decay to 0 at the last epoch
+    /// (Loshchilov & Hutter's SGDR without restarts), updated every step.
+    WarmupCosine { warmup_epochs: f64 },
+}
+
+impl LrSchedule {
+    /// The learning-rate factor at `progress` epochs done (fractional) out of `epochs`.
+    pub fn factor(self, progress: f64, epochs: usize) -> f64 {
+        match self {
+            LrSchedule::Constant => 1.0,
+            LrSchedule::WarmupCosine { warmup_epochs } => {
+                let warm = if warmup_epochs > 0.0 { (progress / warmup_epochs).min(1.0) } else { 1.0 };
+                let span = (epochs as f64 - warmup_epochs).max(1e-9);
+                let t = ((progress - warmup_epochs) / span).clamp(0.0, 1.0);
+                warm * 0.5 * (1.0 + (std::f64::consts::PI * t).cos())
+            }
+        }
     }
 }
 
@@ -102,6 +154,8 @@ pub struct Trainer {
     pub config: TrainConfig,
     pub adam: Adam<f32>,
     pub history: Vec<EpochLog>,
+    /// Input augmentation drawn per clip and epoch (None: the study's fixed inputs).
+    pub augment: Option<FeatureAugment>,
 }
 
 /// The seed of one epoch's random draws.
@@ -111,7 +165,25 @@ fn epoch_seed(seed: u64, epoch: usize) -> u64 {
 
 impl Trainer {
     pub fn new(config: TrainConfig) -> Self {
-        Trainer { adam: Adam::new(config.lr), config, history: Vec::new() }
+        let mut adam = Adam::new(config.lr);
+        adam.weight_decay = config.weight_decay;
+        Trainer { adam, config, history: Vec::new(), augment: None }
+    }
+
+    /// The epoch (1-based) with the best validation accuracy so far (the first of ties).
+    pub fn best_epoch(&self) -> Option<usize> {
+        self.history.iter().filter(|l| !l.val_accuracy.is_nan()).fold(None, |best: Option<&EpochLog>, l| match best {
+            Some(b) if b.val_accuracy >= l.val_accuracy => Some(b),
+            _ => Some(l),
+        }).map(|l| l.epoch)
+    }
+
+    /// True once early stopping's patience has run out.
+    pub fn should_stop(&self) -> bool {
+        match (self.config.patience, self.best_epoch(), self.history.last()) {
+            (Some(patience), Some(best), Some(last)) => last.epoch - best >= patience,
+            _ => false,
+        }
     }
 
     /// One pass over the training set, shuffled for `epoch` (1-based); returns the mean batch loss.
@@ -121,22 +193,38 @@ impl Trainer {
         let mut order: Vec<usize> = (0..train.len()).collect();
         order.shuffle(&mut StdRng::seed_from_u64(seed));
         let mut total = 0.0;
-        let mut batches = 0;
-        for chunk in order.chunks(self.config.batch_size.max(1)) {
-            let views: Vec<ArrayView2<f32>> = chunk.iter().map(|&i| train[i].features.view()).collect();
+        let batch_size = self.config.batch_size.max(1);
+        let steps = train.len().div_ceil(batch_size).max(1);
+        for (step, chunk) in order.chunks(batch_size).enumerate() {
+            let progress = (epoch - 1) as f64 + step as f64 / steps as f64;
+            self.adam.lr = self.config.lr * self.config.schedule.factor(progress, self.config.epochs);
             let labels: Vec<usize> = chunk.iter().map(|&i| train[i].label).collect();
-            let (x, lengths) = pad_batch(&views);
+            let (x, lengths) = match &self.augment {
+                None => pad_batch(&chunk.iter().map(|&i| train[i].features.view()).collect::<Vec<_>>()),
+                Some(augment) => {
+                    let clips: Vec<Array2<f32>> = chunk
+                        .par_iter()
+                        .map(|&i| {
+                            let mut x = train[i].features.clone();
+                            let mut rng = StdRng::seed_from_u64(seed ^ (i as u64).wrapping_mul(0xD1B5_4A32_D192_ED03));
+                            let valid = x.ncols();
+                            augment.apply(&mut x, valid, &mut rng);
+                            x
+                        })
+                        .collect();
+                    pad_batch(&clips.iter().map(|c| c.view()).collect::<Vec<_>>())
+                }
+            };
             total += self.train_step(model, x.view(), &lengths, &labels) as f64;
-            batches += 1;
         }
-        total / batches.max(1) as f64
+        total / steps as f64
     }
 
     /// One optimisation step on a padded batch x: (B, 162, K) with each clip's valid frames and
     /// label; returns the batch's loss.
     pub fn train_step(&mut self, model: &mut SerModel<f32>, x: ArrayView3<f32>, lengths: &[usize], labels: &[usize]) -> f32 {
         let out = model.forward(x, lengths, true);
-        let (loss, dlogits) = softmax_cross_entropy(out.view(), labels, 0.0);
+        let (loss, dlogits) = softmax_cross_entropy(out.view(), labels, self.config.label_smoothing);
         model.zero_grad();
         model.backward(dlogits.view(), false);
         let mut params: Vec<_> = model.params().into_iter().map(|(_, p)| p).collect();
@@ -157,6 +245,9 @@ impl Trainer {
     ) -> Result<(), E> {
         let scoring = Scoring::Batched(self.config.batch_size);
         for epoch in self.history.len() + 1..=self.config.epochs {
+            if self.should_stop() {
+                break;
+            }
             let start = std::time::Instant::now();
             let loss = self.train_epoch(model, train, epoch);
             let train_accuracy = evaluate(model, train, scoring).accuracy;

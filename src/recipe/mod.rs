@@ -1,0 +1,139 @@
+//! Training recipes: the study's, and an improved one that stays inside the same model family
+//! (Conv1d front end, BiLSTM, pooled MLP head) and changes only how the model is fed and
+//! optimised. Each piece is a switch so that its contribution can be measured on its own
+//! ([`Recipe::ladder`]: one row per piece added).
+//!
+//! A recipe's input map ([`InputScaling`]) is fitted on the training split and travels in the
+//! checkpoint's metadata, so `ser predict` and `ser eval` apply it without being told.
+
+pub mod augment;
+pub mod ladder;
+pub mod scaling;
+
+pub use augment::{FeatureAugment, SpecAugment};
+pub use scaling::InputScaling;
+
+use crate::nn::model::{ModelConfig, Padding};
+use crate::train::{Example, LrSchedule, TrainConfig};
+use serde::{Deserialize, Serialize};
+
+/// Every switch of a recipe.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Recipe {
+    pub name: String,
+    pub padding: Padding,
+    /// The authors' two Dropout(0.25) layers.
+    pub dropout: bool,
+    /// Mel rows in dB (power_to_db) before the model.
+    pub log_mel: bool,
+    /// Rows standardised with training-split statistics.
+    pub standardize: bool,
+    /// Random gain of up to ± this many dB per clip and epoch (0: off).
+    pub gain_db: f32,
+    pub spec_augment: Option<SpecAugment>,
+    pub epochs: usize,
+    pub lr: f64,
+    pub weight_decay: f64,
+    pub label_smoothing: f64,
+    pub schedule: LrSchedule,
+    /// Early stopping on validation accuracy, best epoch kept.
+    pub patience: Option<usize>,
+}
+
+/// Recipe names the command line accepts.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum RecipeName {
+    /// The study's: raw features, Adam 1e-3 for 80 epochs, last epoch kept.
+    Study,
+    /// Log-mel + standardised rows, SpecAugment and gain, AdamW with warm-up + cosine, label
+    /// smoothing, early stopping; masked padding.
+    Improved,
+}
+
+impl Recipe {
+    /// The study as it ran.
+    pub fn study() -> Self {
+        Recipe {
+            name: "study".into(),
+            padding: Padding::Study,
+            dropout: true,
+            log_mel: false,
+            standardize: false,
+            gain_db: 0.0,
+            spec_augment: None,
+            epochs: 80,
+            lr: 1e-3,
+            weight_decay: 0.0,
+            label_smoothing: 0.0,
+            schedule: LrSchedule::Constant,
+            patience: None,
+        }
+    }
+
+    /// Every improvement switched on.
+    pub fn improved() -> Self {
+        Recipe::ladder().pop().expect("the ladder has rows").1
+    }
+
+    pub fn named(name: RecipeName) -> Self {
+        match name {
+            RecipeName::Study => Recipe::study(),
+            RecipeName::Improved => Recipe::improved(),
+        }
+    }
+
+    /// The study's recipe with one improvement added per row, in the order the pieces build on
+    /// each other; the last row is [`Recipe::improved`]. Each row: (what was added, recipe).
+    pub fn ladder() -> Vec<(&'static str, Recipe)> {
+        let mut r = Recipe { padding: Padding::Masked, ..Recipe::study() };
+        let mut rows = vec![("study recipe, masked padding", r.clone())];
+        let mut add = |what: &'static str, r: &Recipe| rows.push((what, r.clone()));
+        r.log_mel = true;
+        r.standardize = true;
+        add("+ log-mel and standardised rows", &r);
+        r.spec_augment = Some(SpecAugment { freq_masks: 2, freq_width: 12, time_masks: 2, time_width: 8 });
+        add("+ SpecAugment (2 mel bands <= 12, 2 spans <= 8 frames)", &r);
+        r.gain_db = 6.0;
+        add("+ random gain (±6 dB)", &r);
+        r.weight_decay = 1e-2;
+        r.schedule = LrSchedule::WarmupCosine { warmup_epochs: 3.0 };
+        r.lr = 3e-3;
+        add("+ AdamW (decay 0.01), warm-up 3 + cosine, peak lr 3e-3", &r);
+        r.label_smoothing = 0.1;
+        add("+ label smoothing 0.1", &r);
+        r.patience = Some(20);
+        add("+ early stopping (patience 20, best validation epoch kept)", &r);
+        for (_, r) in rows.iter_mut().skip(1) {
+            r.name = "improved".into();
+        }
+        rows
+    }
+
+    pub fn model_config(&self) -> ModelConfig {
+        ModelConfig { dropout: self.dropout, padding: self.padding }
+    }
+
+    /// The training settings: the recipe's optimisation on `base`'s batch size, clip norm and seed.
+    pub fn train_config(&self, base: &TrainConfig) -> TrainConfig {
+        TrainConfig {
+            epochs: self.epochs,
+            lr: self.lr,
+            weight_decay: self.weight_decay,
+            label_smoothing: self.label_smoothing,
+            schedule: self.schedule,
+            patience: self.patience,
+            ..base.clone()
+        }
+    }
+
+    /// Fits the input map on the training split.
+    pub fn fit_scaling(&self, train: &[Example]) -> InputScaling {
+        InputScaling::fit(train, self.log_mel, self.standardize)
+    }
+
+    /// The per-epoch augmentation (None when the recipe has none).
+    pub fn feature_augment(&self, scaling: &InputScaling) -> Option<FeatureAugment> {
+        (self.gain_db > 0.0 || self.spec_augment.is_some())
+            .then(|| FeatureAugment { gain_db: self.gain_db, spec_augment: self.spec_augment, scaling: scaling.clone() })
+    }
+}
