@@ -26,6 +26,8 @@ pub enum CheckpointError {
     Dtype { path: PathBuf, name: String, actual: String },
     #[error("{path}: metadata '{key}' = '{value}' is not understood")]
     Metadata { path: PathBuf, key: String, value: String },
+    #[error("{path}: metadata '{key}' is not usable: {reason}")]
+    BadMetadata { path: PathBuf, key: String, reason: String },
 }
 
 /// Metadata key for the dropout switch ("true"/"false").
@@ -139,7 +141,7 @@ impl Checkpoint {
         let Some(text) = self.metadata.get(META_INPUT_SCALING) else {
             return Ok(InputScaling::identity());
         };
-        let bad = |reason: String| CheckpointError::Metadata { path: self.path.clone(), key: META_INPUT_SCALING.into(), value: reason };
+        let bad = |reason: String| CheckpointError::BadMetadata { path: self.path.clone(), key: META_INPUT_SCALING.into(), reason };
         let scaling: InputScaling = serde_json::from_str(text).map_err(|e| bad(format!("not JSON of an input map ({e})")))?;
         scaling.validate().map_err(bad)?;
         Ok(scaling)

@@ -5,6 +5,7 @@ use ser::audio::{write_wav, Audio};
 use ser::checkpoint::{self, Checkpoint};
 use ser::data::pipeline::{DataConfig, Layout, SplitKind, VadMode};
 use ser::nn::model::Padding;
+use ser::recipe::Recipe;
 use ser::study::{run_study, DataSource, StudyConfig, StudyReport};
 use ser::train::TrainConfig;
 use std::path::{Path, PathBuf};
@@ -45,6 +46,7 @@ fn config(seed: u64, cache: Option<PathBuf>) -> StudyConfig {
         padding: Padding::Study,
         threads: 1,
         seeds: 1,
+        recipe: Recipe::study(),
     }
 }
 

@@ -259,3 +259,34 @@ impl Trainer {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn warmup_cosine_rises_linearly_then_decays_to_zero() {
+        let s = LrSchedule::WarmupCosine { warmup_epochs: 4.0 };
+        assert_eq!(s.factor(0.0, 20), 0.0);
+        assert!((s.factor(2.0, 20) - 0.5).abs() < 1e-12);
+        assert!((s.factor(4.0, 20) - 1.0).abs() < 1e-12);
+        assert!((s.factor(12.0, 20) - 0.5).abs() < 1e-12, "half-way through the cosine");
+        assert!(s.factor(20.0, 20).abs() < 1e-12);
+        assert_eq!(LrSchedule::Constant.factor(7.3, 20), 1.0);
+    }
+
+    #[test]
+    fn early_stopping_keeps_the_first_best_epoch_and_waits_for_patience() {
+        let mut t = Trainer::new(TrainConfig { patience: Some(2), ..TrainConfig::default() });
+        let log = |epoch, val_accuracy| EpochLog { epoch, loss: 0.0, train_accuracy: 0.0, val_accuracy, seconds: 0.0 };
+        for (e, acc) in [(1, 0.5), (2, 0.7), (3, 0.7)] {
+            t.history.push(log(e, acc));
+            assert!(!t.should_stop(), "epoch {e}");
+        }
+        assert_eq!(t.best_epoch(), Some(2), "a tie does not replace the best");
+        t.history.push(log(4, 0.69));
+        assert!(t.should_stop(), "two epochs without a better validation accuracy");
+        t.config.patience = None;
+        assert!(!t.should_stop());
+    }
+}

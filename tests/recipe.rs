@@ -1,0 +1,141 @@
+//! The improved recipe end to end on clips from the built-in synthesiser: its checkpoint carries
+//! the input map, `ser predict` applies it without being told, early stopping keeps the best
+//! validation epoch, and the ablation accepts a recipe.
+
+use ser::audio::{write_wav, Audio};
+use ser::checkpoint::{Checkpoint, META_INPUT_SCALING, META_RECIPE};
+use ser::data::pipeline::{self, DataConfig, Layout, SplitKind, VadMode};
+use ser::features::{extract, FeatureConfig};
+use ser::nn::loss::softmax;
+use ser::nn::model::{pad_batch, Padding};
+use ser::recipe::{ladder, Recipe};
+use ser::study::{run_study, DataSource, StudyConfig};
+use ser::train::{evaluate, Scoring, TrainConfig};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+fn temp_dir(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("ser-recipe-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+/// Four synthetic clips of each emotion from actors 1-4.
+fn write_clips(dir: &Path) {
+    std::fs::create_dir_all(dir).unwrap();
+    for emotion in 0..8u8 {
+        for actor in 1..=4u8 {
+            let clip = ser::synth::synthesize_clip(1, actor, emotion, 1, 1 + actor % 2, 1);
+            write_wav(&dir.join(&clip.file_name), &Audio { samples: clip.samples, sample_rate: 16_000 }).unwrap();
+        }
+    }
+}
+
+fn data_config() -> DataConfig {
+    DataConfig {
+        layout: Layout::Pool,
+        vad: VadMode::Auto,
+        split: SplitKind::Files,
+        resample_like_notebook: false,
+        augment: true,
+        seed: 1,
+        noise_seed: 1,
+        cache_dir: None,
+    }
+}
+
+fn source(dir: &Path) -> DataSource {
+    DataSource { dir: dir.into(), synthetic: true, chosen_by: "test".into() }
+}
+
+#[test]
+fn improved_recipe_checkpoint_carries_its_input_map_and_keeps_the_best_epoch() {
+    let root = temp_dir("train");
+    let data = root.join("clips");
+    write_clips(&data);
+    let out = root.join("run");
+    let recipe = Recipe { epochs: 6, patience: Some(2), ..Recipe::improved() };
+    let base = TrainConfig { batch_size: 16, seed: 4, ..TrainConfig::default() };
+    let report = ladder::run_recipes(source(&data), &data_config(), &[("improved".into(), recipe.clone())], &base, 1, &out, |_, _, _, _| {}).unwrap();
+    let md = ladder::write_report(&out, &report).unwrap();
+    assert!(std::fs::read_to_string(md).unwrap().contains("| 0 | improved |"));
+    let run = &report.rows[0].runs[0];
+
+    // Early stopping: the kept weights are the best validation epoch's (masked padding, so batched
+    // and single-clip scoring agree).
+    let best = run.best_epoch.expect("early stopping records its best epoch");
+    let best_val = run.history.iter().map(|l| l.val_accuracy).fold(f64::MIN, f64::max);
+    assert_eq!(run.history[best - 1].val_accuracy, best_val);
+    assert_eq!(run.val.as_ref().unwrap().metrics.accuracy, best_val);
+    assert_eq!(run.val.as_ref().unwrap().accuracy_single_clip, best_val);
+
+    // The checkpoint says what it needs.
+    let weights = out.join("model.safetensors");
+    let ckpt = Checkpoint::open(&weights).unwrap();
+    let saved: Recipe = serde_json::from_str(&ckpt.metadata[META_RECIPE]).unwrap();
+    assert_eq!(saved, recipe);
+    let scaling = ckpt.input_scaling().unwrap();
+    assert!(scaling.log_mel && scaling.mean.len() == 162 && scaling.std.len() == 162);
+
+    // `ser predict` applies the map: its probabilities are those of the scaled features, not the raw ones.
+    let clip = std::fs::read_dir(&data).unwrap().next().unwrap().unwrap().path();
+    let out = Command::new(env!("CARGO_BIN_EXE_ser")).args(["predict", "--json", "--weights", weights.to_str().unwrap(), clip.to_str().unwrap()]).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("recipe improved"));
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let printed: Vec<f64> = ser::data::EMOTIONS.iter().map(|e| json[0]["probabilities"][e].as_f64().unwrap()).collect();
+    let mut model = ckpt.load::<f32>().unwrap();
+    let cfg = DataConfig { augment: false, ..data_config() };
+    let raw = extract(&pipeline::prepare_audio(&clip, pipeline::Variant::Original, &cfg).unwrap(), &FeatureConfig::default());
+    let probs = |x: ndarray::Array2<f32>, model: &mut ser::nn::model::SerModel<f32>| -> Vec<f64> {
+        let (batch, lengths) = pad_batch(&[x.view()]);
+        softmax(model.forward(batch.view(), &lengths, false).view()).row(0).iter().map(|&p| p as f64).collect()
+    };
+    let scaled = probs(scaling.apply(raw.clone()), &mut model);
+    let unscaled = probs(raw, &mut model);
+    let diff = |a: &[f64], b: &[f64]| a.iter().zip(b).fold(0f64, |m, (x, y)| m.max((x - y).abs()));
+    assert!(diff(&printed, &scaled) < 1e-6, "predict {printed:?} vs scaled {scaled:?}");
+    assert!(diff(&printed, &unscaled) > 1e-3, "the map must matter: {printed:?} vs {unscaled:?}");
+
+    // A checkpoint whose map is damaged is refused with the file and the key named.
+    let mut meta = ckpt.metadata.clone();
+    meta.insert(META_INPUT_SCALING.into(), r#"{"log_mel":true,"mean":[0.5],"std":[2.0]}"#.into());
+    let broken = root.join("broken.safetensors");
+    ser::checkpoint::save(&mut model, &broken, meta).unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_ser")).args(["predict", "--weights", broken.to_str().unwrap(), clip.to_str().unwrap()]).output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success() && stderr.contains("broken.safetensors") && stderr.contains(META_INPUT_SCALING) && stderr.contains("1 means"), "{stderr}");
+}
+
+#[test]
+fn ablation_with_the_improved_recipe_scales_inputs_for_both_models() {
+    let root = temp_dir("ablation");
+    let data = root.join("clips");
+    write_clips(&data);
+    let recipe = Recipe { epochs: 2, ..Recipe::improved() };
+    assert_eq!(recipe.padding, Padding::Masked);
+    let cfg = StudyConfig {
+        data: data_config(),
+        train: recipe.train_config(&TrainConfig { batch_size: 16, seed: 2, ..TrainConfig::default() }),
+        padding: recipe.padding,
+        threads: 1,
+        seeds: 1,
+        recipe,
+    };
+    let out = root.join("run");
+    let report = run_study(source(&data), cfg, &out, |_, _, _| {}).unwrap();
+    for (name, m) in &report.models {
+        let ckpt = Checkpoint::open(&m.checkpoint).unwrap();
+        let saved: Recipe = serde_json::from_str(&ckpt.metadata[META_RECIPE]).unwrap();
+        assert_eq!(saved.dropout, name == "dropout");
+        assert!(ckpt.input_scaling().unwrap().log_mel, "{name}");
+        assert_eq!(m.history.len(), 2);
+        // The reported test figure is that of the saved checkpoint on the scaled test clips.
+        let raw = ser::study::load_for_seed(&data, &report.config.data, 2).unwrap();
+        let (scaled, _) = ser::study::scale_dataset(raw, &report.config.recipe);
+        let mut model = ckpt.load::<f32>().unwrap();
+        let acc = evaluate(&mut model, scaled.test.as_ref().unwrap(), Scoring::SingleClip).accuracy;
+        assert_eq!(acc, m.test.as_ref().unwrap().accuracy_single_clip, "{name}");
+    }
+}
