@@ -52,9 +52,9 @@ pub fn pad_signal(y: &[f64], left: usize, right: usize, mode: PadMode) -> Vec<f6
             }
         }
     };
-    for i in -(left as isize)..(n + right) as isize {
-        out.push(at(i));
-    }
+    out.extend((-(left as isize)..0).map(at));
+    out.extend_from_slice(y);
+    out.extend((n as isize..(n + right) as isize).map(at));
     out
 }
 

@@ -130,9 +130,10 @@ impl FeatureExtractor {
     pub fn extract(&self, samples: &[f32]) -> Array2<f32> {
         let cfg = &self.cfg;
         let y: Vec<f64> = samples.iter().map(|&v| v as f64).collect();
-        let spec = stft(&y, cfg.n_fft, cfg.hop, &self.window, true, PadMode::Constant); // (F, K)
-        let mag = spec.mapv(|c| c.norm()); // (F, K)
-        let power = mag.mapv(|m| m * m); // (F, K)
+        // |S| as sqrt(re^2 + im^2) rather than hypot: a quarter of the extraction time went to libm's
+        // overflow-safe hypot, and STFT values are far from overflow (the results differ by an ulp).
+        let power = stft(&y, cfg.n_fft, cfg.hop, &self.window, true, PadMode::Constant).mapv(|c| c.norm_sqr()); // (F, K)
+        let mag = power.mapv(f64::sqrt); // (F, K)
         let k = mag.ncols();
 
         let mel_power = mel::melspectrogram(power.view(), self.mel_basis.view()); // (n_mels, K)
