@@ -2,6 +2,7 @@
 //! keys such as `models.dropout.test.accuracy`), and SVG pictures of the curves and confusions.
 
 use super::plot::{plot_confusion, plot_training_curves, Curve};
+use crate::recipe::Recipe;
 use crate::data::EMOTIONS;
 use crate::fsio::write_atomic;
 use crate::study::{ModelResult, SplitResult, StudyReport};
@@ -84,6 +85,14 @@ RAVDESS WAVs.\n",
         );
     }
     let _ = writeln!(o, "Data: `{}` ({}), layout `{:?}`, padding `{}`.\n", r.source.dir.display(), r.source.chosen_by, r.layout, r.config.padding.name());
+    if (Recipe { padding: Recipe::study().padding, ..r.config.recipe.clone() }) != Recipe::study() {
+        let _ = writeln!(
+            o,
+            "Recipe `{}` (not the study's; both models share it, only dropout differs): `{}`.\n",
+            r.config.recipe.name,
+            serde_json::to_string(&r.config.recipe).unwrap_or_default()
+        );
+    }
     let _ = writeln!(o, "## Results (per-sample accuracy, eval mode)\n");
     let _ = writeln!(o, "| model | train | val | test | test, one clip at a time | test macro-F1 | notebook metric (test) | paper (test) | train time |");
     let _ = writeln!(o, "|---|---:|---:|---:|---:|---:|---:|---:|---:|");
