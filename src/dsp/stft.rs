@@ -7,6 +7,7 @@
 use ndarray::Array2;
 use std::borrow::Cow;
 use rustfft::num_complex::Complex64;
+use realfft::RealFftPlanner;
 use rustfft::FftPlanner;
 
 /// How a signal is extended past its ends (numpy's `np.pad` modes that librosa uses).
@@ -78,16 +79,21 @@ pub fn stft(y: &[f64], n_fft: usize, hop: usize, window: &[f64], center: bool, p
     let (signal, frames) = framed_signal(y, n_fft, hop, center, pad);
     let bins = n_fft / 2 + 1;
     let mut out = Array2::zeros((bins, frames));
-    let fft = FftPlanner::<f64>::new().plan_fft_forward(n_fft);
-    let mut buf = vec![Complex64::new(0.0, 0.0); n_fft];
-    let mut scratch = vec![Complex64::new(0.0, 0.0); fft.get_inplace_scratch_len()];
+    // A real-input FFT (half the work of a complex one); plans are cached per thread.
+    thread_local! {
+        static PLANNER: std::cell::RefCell<RealFftPlanner<f64>> = std::cell::RefCell::new(RealFftPlanner::new());
+    }
+    let fft = PLANNER.with(|p| p.borrow_mut().plan_fft_forward(n_fft));
+    let mut frame_buf = fft.make_input_vec();
+    let mut spectrum = fft.make_output_vec();
+    let mut scratch = fft.make_scratch_vec();
     for t in 0..frames {
         let frame = &signal[t * hop..t * hop + n_fft];
-        for ((b, &x), &w) in buf.iter_mut().zip(frame).zip(window) {
-            *b = Complex64::new(x * w, 0.0);
+        for ((b, &x), &w) in frame_buf.iter_mut().zip(frame).zip(window) {
+            *b = x * w;
         }
-        fft.process_with_scratch(&mut buf, &mut scratch);
-        for (f, v) in buf[..bins].iter().enumerate() {
+        fft.process_with_scratch(&mut frame_buf, &mut spectrum, &mut scratch).expect("buffers come from the plan");
+        for (f, v) in spectrum.iter().enumerate() {
             out[[f, t]] = *v;
         }
     }
