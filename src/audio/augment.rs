@@ -76,7 +76,9 @@ pub fn phase_vocoder(spec: &Array2<Complex64>, rate: f64, phase_advance: &[f64])
     if rate == 1.0 {
         return spec.clone();
     }
-    let at = |k: usize, t: usize| if t < frames { spec[[k, t]] } else { Complex64::new(0.0, 0.0) };
+    // (magnitude, phase) of each input bin, computed once: every one is read about twice.
+    let polar = spec.mapv(|c| (c.norm_sqr().sqrt(), c.arg()));
+    let at = |k: usize, t: usize| if t < frames { polar[[k, t]] } else { (0.0, 0.0) };
     // torch.arange(0, frames, rate) in the spectrogram's real dtype (float32 for the usual
     // complex64 input): the rounding to f32 decides which frame pair a step reads.
     let out_frames = (frames as f64 / rate).ceil() as usize;
@@ -84,16 +86,16 @@ pub fn phase_vocoder(spec: &Array2<Complex64>, rate: f64, phase_advance: &[f64])
     let two_pi = 2.0 * std::f64::consts::PI;
     let mut out = Array2::zeros((bins, out_frames));
     for k in 0..bins {
-        let mut phase = at(k, 0).arg();
+        let mut phase = at(k, 0).1;
         for (s, &step) in time_steps.iter().enumerate() {
             let i = step.floor() as usize;
             let alpha = (step - step.floor()) as f64;
-            let (c0, c1) = (at(k, i), at(k, i + 1));
-            let magnitude = alpha * c1.norm() + (1.0 - alpha) * c0.norm();
+            let ((m0, p0), (m1, p1)) = (at(k, i), at(k, i + 1));
+            let magnitude = alpha * m1 + (1.0 - alpha) * m0;
             out[[k, s]] = Complex64::from_polar(magnitude, phase);
             // The phase for the next output frame: deviation from the expected advance, wrapped
             // to [-pi, pi] (torch.round rounds halves to even), plus the expected advance.
-            let deviation = c1.arg() - c0.arg() - phase_advance[k];
+            let deviation = p1 - p0 - phase_advance[k];
             phase += deviation - two_pi * (deviation / two_pi).round_ties_even() + phase_advance[k];
         }
     }
