@@ -359,7 +359,9 @@ fn run_recipe_rows(data: &DataArgs, rows: Vec<(String, Recipe)>, base: TrainConf
             println!("{i}: {:<48} one clip at a time {:.1} % ± {:.1}", row.added, 100.0 * s.mean, 100.0 * s.std);
         }
     }
-    println!("checkpoint: {}", out.join(format!("{}.safetensors", ladder::MODEL_NAME)).display());
+    // The last row's first seed: the recipe with every piece.
+    let last = if report.rows.len() == 1 { out.clone() } else { out.join(format!("row-{}", report.rows.len() - 1)) };
+    println!("checkpoint: {}", last.join(format!("{}.safetensors", ladder::MODEL_NAME)).display());
     println!("report: {}", md.display());
     Ok(())
 }

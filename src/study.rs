@@ -260,7 +260,8 @@ pub fn train_model(
     let early_stopping = plan.train.patience.is_some();
     trainer.fit(&mut model, &data.train, &data.val, |model, trainer| -> anyhow::Result<()> {
         let log = trainer.history.last().expect("an epoch was just logged");
-        if !early_stopping || trainer.best_epoch() == Some(log.epoch) {
+        // Without validation clips there is no best epoch: every epoch is saved, the last kept.
+        if !early_stopping || trainer.best_epoch().is_none_or(|best| best == log.epoch) {
             checkpoint::save(model, &checkpoint, meta.clone())?;
         }
         save_state(&state, model, trainer)?;
