@@ -80,6 +80,9 @@ struct TrainingArgs {
     /// Peak learning rate (default: the recipe's).
     #[arg(long)]
     lr: Option<f64>,
+    /// Early-stopping patience in epochs, 0 for none (default: the recipe's).
+    #[arg(long)]
+    patience: Option<usize>,
     #[arg(long, default_value_t = 0)]
     seed: u64,
     /// Worker threads (default: all cores).
@@ -102,6 +105,9 @@ impl TrainingArgs {
         }
         if let Some(lr) = self.lr {
             r.lr = lr;
+        }
+        if let Some(p) = self.patience {
+            r.patience = (p > 0).then_some(p);
         }
         r
     }
