@@ -1,7 +1,8 @@
 //! ser: speech emotion recognition from scratch.
 //!
 //! The tree reads as the pipeline: `audio` (WAV, resampling, VAD, augmentation) -> `features`
-//! (librosa-compatible rows) -> `nn` (layers with hand-written backward) -> `train` -> `report`.
+//! (librosa-compatible rows) -> `nn` (layers with hand-written backward) -> `train` -> `report`;
+//! `study` runs the paper's ablation, `recipe` the improved training recipe beyond it.
 
 pub use ser_kernels::Real;
 
