@@ -5,42 +5,96 @@ use crate::data::pipeline::{self, DataConfig, Variant};
 use crate::data::EMOTIONS;
 use crate::features::{self, FeatureConfig};
 use crate::nn::loss::softmax;
-use crate::nn::model::{pad_batch, SerModel};
+use crate::nn::model::{SerModel, NUM_CLASSES};
 use crate::recipe::InputScaling;
-use crate::train::{evaluate, Scoring};
-use anyhow::{Context, Result};
-use std::path::Path;
+use crate::train::{argmax_rows, logits, Example, Metrics, Scoring};
+use anyhow::{bail, Context, Result};
+use ndarray::Array2;
+use std::path::{Path, PathBuf};
 
-/// Opens a checkpoint and builds its model and the input map it was trained on.
-fn load_model(weights: &Path) -> Result<(SerModel<f32>, Checkpoint, InputScaling)> {
-    let ckpt = Checkpoint::open(weights)?;
-    let model = ckpt.load()?;
-    let scaling = ckpt.input_scaling()?;
-    Ok((model, ckpt, scaling))
+/// A checkpoint's model and the input map it was trained on.
+struct Loaded {
+    /// "checkpoint F (recipe R, dropout D, padding P)".
+    description: String,
+    model: SerModel<f32>,
+    scaling: InputScaling,
+    resample_like_notebook: bool,
 }
 
-/// One line describing what a checkpoint is.
-fn describe(weights: &Path, model: &SerModel<f32>, ckpt: &Checkpoint) -> String {
-    let recipe = ckpt.metadata.get(META_RECIPE).and_then(|r| serde_json::from_str::<serde_json::Value>(r).ok());
-    let name = recipe.as_ref().and_then(|r| r["name"].as_str().map(str::to_string)).unwrap_or_else(|| "study".into());
-    format!("checkpoint {} (recipe {name}, dropout {}, padding {})", weights.display(), model.config.dropout, model.config.padding.name())
+/// Opens each checkpoint and checks that they all read audio the same way
+/// (an ensemble averages models that see the same clips).
+fn load_models(weights: &[PathBuf]) -> Result<Vec<Loaded>> {
+    let mut loaded: Vec<Loaded> = Vec::new();
+    for path in weights {
+        let ckpt = Checkpoint::open(path)?;
+        let model = ckpt.load()?;
+        let recipe = ckpt.metadata.get(META_RECIPE).and_then(|r| serde_json::from_str::<serde_json::Value>(r).ok());
+        let name = recipe.as_ref().and_then(|r| r["name"].as_str().map(str::to_string)).unwrap_or_else(|| "study".into());
+        let description = format!("checkpoint {} (recipe {name}, dropout {}, padding {})", path.display(), model.config.dropout, model.config.padding.name());
+        let resample_like_notebook = ckpt.metadata.get("ser.resample_like_notebook").is_some_and(|v| v == "true");
+        if loaded.first().is_some_and(|first| first.resample_like_notebook != resample_like_notebook) {
+            bail!("{}: trained on notebook-resampled features and {} not; an ensemble needs one input", path.display(), weights[0].display());
+        }
+        loaded.push(Loaded { description, model, scaling: ckpt.input_scaling()?, resample_like_notebook });
+    }
+    Ok(loaded)
 }
 
-/// `ser eval`: metrics of a checkpoint on every RAVDESS speech clip of a folder, or on any WAVs
+/// Class probabilities (N, 8) of `examples` (raw features), averaged over the models, each
+/// applying its own input map.
+fn ensemble_probabilities(models: &mut [Loaded], examples: &[Example], scoring: Scoring) -> Array2<f32> {
+    let mut sum = Array2::<f32>::zeros((examples.len(), NUM_CLASSES));
+    for m in models.iter_mut() {
+        let mut scaled = examples.to_vec();
+        m.scaling.apply_all(&mut scaled);
+        sum += &softmax(logits(&mut m.model, &scaled, scoring).view());
+    }
+    sum / models.len() as f32
+}
+
+/// Which clips of a RAVDESS folder `ser eval` scores.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum EvalPart {
+    /// Every speech clip.
+    All,
+    /// One part of the split that training with the same --layout, --split and --seed made.
+    Train,
+    Val,
+    Test,
+}
+
+/// `ser eval`: metrics of a checkpoint (or the mean probabilities of several: an ensemble) on
+/// the RAVDESS speech clips of a folder (all, or one part of a training split), or on any WAVs
 /// labelled by a CSV (cross-corpus evaluation).
-pub fn eval(weights: &Path, data: Option<&Path>, labels: Option<&Path>, cfg: &DataConfig, batch: usize) -> Result<()> {
+pub fn eval(weights: &[PathBuf], data: Option<&Path>, labels: Option<&Path>, part: EvalPart, cfg: &DataConfig, batch: usize) -> Result<()> {
     let dir = data.context("--data is required for eval")?;
-    let (mut model, ckpt, scaling) = load_model(weights)?;
+    let mut models = load_models(weights)?;
     let mut cfg = cfg.clone();
-    cfg.resample_like_notebook |= ckpt.metadata.get("ser.resample_like_notebook").is_some_and(|v| v == "true");
-    let (mut examples, counts) = match labels {
-        Some(csv) => pipeline::load_labelled(dir, csv, &cfg)?,
-        None => pipeline::load_all(dir, &cfg)?,
+    cfg.resample_like_notebook |= models[0].resample_like_notebook;
+    let (examples, counts) = match (labels, part) {
+        (Some(csv), EvalPart::All) => pipeline::load_labelled(dir, csv, &cfg)?,
+        (Some(_), _) => bail!("--labels scores every clip of its CSV; it takes no --part"),
+        (None, EvalPart::All) => pipeline::load_all(dir, &cfg)?,
+        (None, part) => {
+            let data = pipeline::load_dataset(dir, &DataConfig { augment: false, ..cfg })?;
+            let examples = match part {
+                EvalPart::Train => data.train,
+                EvalPart::Val => data.val,
+                _ => data.test.with_context(|| format!("{}: the split has no test part", dir.display()))?,
+            };
+            (examples, data.counts)
+        }
     };
-    scaling.apply_all(&mut examples);
-    let batched = evaluate(&mut model, &examples, Scoring::Batched(batch));
-    let single = evaluate(&mut model, &examples, Scoring::SingleClip);
-    println!("{}", describe(weights, &model, &ckpt));
+    let truth: Vec<usize> = examples.iter().map(|e| e.label).collect();
+    let mut metrics = |scoring| Metrics::compute(&truth, &argmax_rows(&ensemble_probabilities(&mut models, &examples, scoring)), NUM_CLASSES);
+    let batched = metrics(Scoring::Batched(batch));
+    let single = metrics(Scoring::SingleClip);
+    for m in &models {
+        println!("{}", m.description);
+    }
+    if weights.len() > 1 {
+        println!("ensemble of {} checkpoints (mean probabilities)", weights.len());
+    }
     println!(
         "{} clips ({} skipped): accuracy {:.2} % batched ({} per batch), {:.2} % one clip at a time, macro-F1 {:.3}",
         batched.n,
@@ -64,28 +118,29 @@ pub fn eval(weights: &Path, data: Option<&Path>, labels: Option<&Path>, cfg: &Da
     Ok(())
 }
 
-/// `ser predict`: each file's emotion and the eight probabilities, scored alone.
-pub fn predict(weights: &Path, clips: &[std::path::PathBuf], json: bool) -> Result<()> {
-    let (mut model, ckpt, scaling) = load_model(weights)?;
+/// `ser predict`: each file's emotion and the eight probabilities, scored alone (averaged over
+/// the checkpoints when several are given).
+pub fn predict(weights: &[PathBuf], clips: &[PathBuf], json: bool) -> Result<()> {
+    let mut models = load_models(weights)?;
     let cfg = DataConfig {
         layout: pipeline::Layout::Pool,
         vad: pipeline::VadMode::Auto,
         split: pipeline::SplitKind::Files,
-        resample_like_notebook: ckpt.metadata.get("ser.resample_like_notebook").is_some_and(|v| v == "true"),
+        resample_like_notebook: models[0].resample_like_notebook,
         augment: false,
         seed: 0,
         noise_seed: 0,
         cache_dir: None,
     };
-    eprintln!("{}", describe(weights, &model, &ckpt));
+    for m in &models {
+        eprintln!("{}", m.description);
+    }
     let mut rows = Vec::new();
     for path in clips {
         let samples = pipeline::prepare_audio(path, Variant::Original, &cfg)?;
-        let f = scaling.apply(features::extract(&samples, &FeatureConfig::default()));
-        let (x, lengths) = pad_batch(&[f.view()]);
-        let probs = softmax(model.forward(x.view(), &lengths, false).view());
-        let p: Vec<f32> = probs.row(0).to_vec();
-        let best = p.iter().enumerate().fold(0, |b, (i, &v)| if v > p[b] { i } else { b });
+        let clip = Example { features: features::extract(&samples, &FeatureConfig::default()), label: 0, name: String::new(), actor: 0 };
+        let p: Vec<f32> = ensemble_probabilities(&mut models, &[clip], Scoring::SingleClip).row(0).to_vec();
+        let best = argmax_rows(&Array2::from_shape_vec((1, p.len()), p.clone())?)[0];
         rows.push((path.display().to_string(), EMOTIONS[best], p));
     }
     if json {

@@ -189,11 +189,15 @@ struct RecipeAblationArgs {
 
 #[derive(Args)]
 struct EvalArgs {
-    #[arg(long)]
-    weights: PathBuf,
+    /// Checkpoint; several (repeat the flag) are an ensemble: their probabilities are averaged.
+    #[arg(long, required = true)]
+    weights: Vec<PathBuf>,
     /// A CSV of `file,emotion` (files relative to --data, any names and sample rates): cross-corpus evaluation.
     #[arg(long)]
     labels: Option<PathBuf>,
+    /// Which clips to score: all, or the train/val/test part of the split made with --layout, --split and --seed.
+    #[arg(long, value_enum, default_value = "all")]
+    part: ser::cli::EvalPart,
     #[command(flatten)]
     data: DataArgs,
     #[arg(long, default_value_t = 256)]
@@ -204,8 +208,9 @@ struct EvalArgs {
 
 #[derive(Args)]
 struct PredictArgs {
-    #[arg(long)]
-    weights: PathBuf,
+    /// Checkpoint; several (repeat the flag) are an ensemble: their probabilities are averaged.
+    #[arg(long, required = true)]
+    weights: Vec<PathBuf>,
     /// WAV files.
     #[arg(required = true)]
     clips: Vec<PathBuf>,
@@ -263,7 +268,7 @@ fn main() {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Ablation(a) => ablation(a),
-        Command::Eval(a) => ser::cli::eval(&a.weights, a.data.data.as_deref(), a.labels.as_deref(), &data_config(&a.data, a.seed, false), a.batch_size),
+        Command::Eval(a) => ser::cli::eval(&a.weights, a.data.data.as_deref(), a.labels.as_deref(), a.part, &data_config(&a.data, a.seed, false), a.batch_size),
         Command::Predict(a) => ser::cli::predict(&a.weights, &a.clips, a.json),
         Command::Features(a) => ser::cli::features(&a.wav, a.out.as_deref(), a.json),
         Command::Synth(a) => ser::synth::write_corpus(&a.out, a.seed)

@@ -93,10 +93,38 @@ fn improved_recipe_checkpoint_carries_its_input_map_and_keeps_the_best_epoch() {
         softmax(model.forward(batch.view(), &lengths, false).view()).row(0).iter().map(|&p| p as f64).collect()
     };
     let scaled = probs(scaling.apply(raw.clone()), &mut model);
-    let unscaled = probs(raw, &mut model);
+    let unscaled = probs(raw.clone(), &mut model);
     let diff = |a: &[f64], b: &[f64]| a.iter().zip(b).fold(0f64, |m, (x, y)| m.max((x - y).abs()));
     assert!(diff(&printed, &scaled) < 1e-6, "predict {printed:?} vs scaled {scaled:?}");
     assert!(diff(&printed, &unscaled) > 1e-3, "the map must matter: {printed:?} vs {unscaled:?}");
+
+    // `ser eval --part test` scores the run's own test clips (same layout, split and seed) and
+    // gives the figure the run reported.
+    let out = Command::new(env!("CARGO_BIN_EXE_ser"))
+        .args(["eval", "--weights", weights.to_str().unwrap(), "--data", data.to_str().unwrap(), "--layout", "pool", "--seed", "1", "--part", "test", "--no-cache"])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let test = run.test.as_ref().unwrap();
+    let expected = format!("{} clips (0 skipped): accuracy {:.2} % batched", test.metrics.n, 100.0 * test.metrics.accuracy);
+    assert!(out.status.success() && stdout.contains(&expected), "{expected}: {stdout} {}", String::from_utf8_lossy(&out.stderr));
+
+    // Two checkpoints are an ensemble: the mean of their probabilities, each with its own map.
+    let mut other = ser::nn::model::SerModel::<f32>::new(ckpt.config().unwrap(), 99);
+    let second = root.join("second.safetensors");
+    ser::checkpoint::save(&mut other, &second, ckpt.metadata.clone()).unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_ser"))
+        .args(["predict", "--json", "--weights", weights.to_str().unwrap(), "--weights", second.to_str().unwrap(), clip.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let averaged: Vec<f64> = ser::data::EMOTIONS.iter().map(|e| json[0]["probabilities"][e].as_f64().unwrap()).collect();
+    let raw = extract(&pipeline::prepare_audio(&clip, pipeline::Variant::Original, &cfg).unwrap(), &FeatureConfig::default());
+    let other_probs = probs(scaling.apply(raw), &mut other);
+    let mean: Vec<f64> = scaled.iter().zip(&other_probs).map(|(a, b)| (a + b) / 2.0).collect();
+    assert!(diff(&averaged, &mean) < 1e-6, "ensemble {averaged:?} vs mean {mean:?}");
+    assert!(diff(&scaled, &other_probs) > 1e-3, "the two models must differ for the test to mean anything");
 
     // A checkpoint whose map is damaged is refused with the file and the key named.
     let mut meta = ckpt.metadata.clone();
