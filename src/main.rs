@@ -6,7 +6,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 use ser::data::pipeline::{DataConfig, Layout, SplitKind, VadMode};
 use ser::nn::model::Padding;
 use ser::study::{resolve_data, run_study, DataSource, StudyConfig, RUN_SETTINGS};
-use ser::recipe::{ladder, Recipe, RecipeName};
+use ser::recipe::{ladder, Recipe, RecipeName, SpecAugment};
 use ser::train::{EpochLog, TrainConfig};
 use std::path::PathBuf;
 
@@ -83,6 +83,13 @@ struct TrainingArgs {
     /// Early-stopping patience in epochs, 0 for none (default: the recipe's).
     #[arg(long)]
     patience: Option<usize>,
+    /// AdamW's decoupled weight decay (default: the recipe's).
+    #[arg(long)]
+    weight_decay: Option<f64>,
+    /// SpecAugment as FREQ_MASKS,FREQ_WIDTH,TIME_MASKS,TIME_WIDTH (mel rows, frames); 0,0,0,0 turns it off
+    /// (default: the recipe's).
+    #[arg(long, value_delimiter = ',')]
+    spec_augment: Option<Vec<usize>>,
     #[arg(long, default_value_t = 0)]
     seed: u64,
     /// Worker threads (default: all cores).
@@ -95,7 +102,7 @@ struct TrainingArgs {
 
 impl TrainingArgs {
     /// The recipe with the command line's overrides.
-    fn recipe(&self) -> Recipe {
+    fn recipe(&self) -> Result<Recipe> {
         let mut r = Recipe::named(self.recipe);
         if let Some(p) = self.padding {
             r.padding = p.into();
@@ -109,7 +116,17 @@ impl TrainingArgs {
         if let Some(p) = self.patience {
             r.patience = (p > 0).then_some(p);
         }
-        r
+        if let Some(wd) = self.weight_decay {
+            r.weight_decay = wd;
+        }
+        if let Some(sa) = &self.spec_augment {
+            if sa.len() != 4 {
+                bail!("--spec-augment takes four numbers, FREQ_MASKS,FREQ_WIDTH,TIME_MASKS,TIME_WIDTH; got {}", sa.len());
+            }
+            let sa = SpecAugment { freq_masks: sa[0], freq_width: sa[1], time_masks: sa[2], time_width: sa[3] };
+            r.spec_augment = (sa.freq_masks + sa.time_masks > 0).then_some(sa);
+        }
+        Ok(r)
     }
 
     fn base(&self) -> TrainConfig {
@@ -380,7 +397,7 @@ fn run_recipe_rows(data: &DataArgs, rows: Vec<(String, Recipe)>, base: TrainConf
 fn train(a: TrainArgs) -> Result<()> {
     let t = &a.training;
     init_threads(t.threads)?;
-    let recipe = t.recipe();
+    let recipe = t.recipe()?;
     check_counts(a.seeds, recipe.epochs, t.batch_size)?;
     run_recipe_rows(&a.data, vec![(format!("recipe {}", recipe.name), recipe)], t.base(), !t.no_augment, a.seeds, a.out)
 }
@@ -415,7 +432,7 @@ fn ablation(a: AblationArgs) -> Result<()> {
         None => {
             let t = &a.training;
             let threads = init_threads(t.threads)?;
-            let recipe = t.recipe();
+            let recipe = t.recipe()?;
             check_counts(a.seeds, recipe.epochs, t.batch_size)?;
             let source = resolve_data(a.data.data.as_deref(), &a.data.cache, t.seed)?;
             let out = a.out.clone().unwrap_or_else(|| PathBuf::from("runs").join(ser::report::timestamp()));
