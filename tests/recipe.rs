@@ -167,3 +167,13 @@ fn ablation_with_the_improved_recipe_scales_inputs_for_both_models() {
         assert_eq!(acc, m.test.as_ref().unwrap().accuracy_single_clip, "{name}");
     }
 }
+
+#[test]
+fn a_malformed_recipe_override_is_refused_before_anything_is_written() {
+    let out_dir = temp_dir("override").join("run");
+    let out = Command::new(env!("CARGO_BIN_EXE_ser")).args(["train", "--recipe", "improved", "--spec-augment", "2,12", "--out", out_dir.to_str().unwrap()]).output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(stderr.starts_with("error: --spec-augment takes four numbers"), "{stderr}");
+    assert!(!out_dir.exists());
+}
