@@ -139,9 +139,8 @@ pub fn predict(weights: &[PathBuf], clips: &[PathBuf], json: bool) -> Result<()>
     for path in clips {
         let samples = pipeline::prepare_audio(path, Variant::Original, &cfg)?;
         let clip = Example { features: features::extract(&samples, &FeatureConfig::default()), label: 0, name: String::new(), actor: 0 };
-        let p: Vec<f32> = ensemble_probabilities(&mut models, &[clip], Scoring::SingleClip).row(0).to_vec();
-        let best = argmax_rows(&Array2::from_shape_vec((1, p.len()), p.clone())?)[0];
-        rows.push((path.display().to_string(), EMOTIONS[best], p));
+        let probs = ensemble_probabilities(&mut models, &[clip], Scoring::SingleClip);
+        rows.push((path.display().to_string(), EMOTIONS[argmax_rows(&probs)[0]], probs.row(0).to_vec()));
     }
     if json {
         let out: Vec<_> = rows

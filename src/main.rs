@@ -71,7 +71,7 @@ struct TrainingArgs {
     recipe: RecipeName,
     /// Padding semantics (default: the recipe's; study for the study recipe, masked for improved).
     #[arg(long, value_enum)]
-    padding: Option<PaddingArg>,
+    padding: Option<Padding>,
     /// Epochs (default: the recipe's, 80).
     #[arg(long)]
     epochs: Option<usize>,
@@ -105,7 +105,7 @@ impl TrainingArgs {
     fn recipe(&self) -> Result<Recipe> {
         let mut r = Recipe::named(self.recipe);
         if let Some(p) = self.padding {
-            r.padding = p.into();
+            r.padding = p;
         }
         if let Some(e) = self.epochs {
             r.epochs = e;
@@ -149,21 +149,6 @@ struct AblationArgs {
     /// Continue the interrupted run in this folder from its last finished epoch, with its settings.
     #[arg(long, conflicts_with = "out")]
     resume: Option<PathBuf>,
-}
-
-#[derive(Clone, Copy, clap::ValueEnum)]
-enum PaddingArg {
-    Study,
-    Masked,
-}
-
-impl From<PaddingArg> for Padding {
-    fn from(p: PaddingArg) -> Padding {
-        match p {
-            PaddingArg::Study => Padding::Study,
-            PaddingArg::Masked => Padding::Masked,
-        }
-    }
 }
 
 #[derive(Args)]

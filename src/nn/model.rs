@@ -30,7 +30,7 @@ pub const NUM_CLASSES: usize = 8;
 pub const DROPOUT_P: f64 = 0.25;
 
 /// How padded time steps are treated.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Padding {
     /// The study: the BiLSTM and the temporal pooling run over the zero padding, so a clip's
