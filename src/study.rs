@@ -327,8 +327,7 @@ pub fn load_for_seed(dir: &Path, cfg: &DataConfig, seed: u64) -> anyhow::Result<
 
 /// Applies the recipe's input map, fitted on the training split, to every split.
 pub fn scale_dataset(mut data: DataSet, recipe: &Recipe) -> (DataSet, InputScaling) {
-    let scaling = recipe.fit_scaling(&data.train);
-    scaling.apply_all(&mut data.train);
+    let scaling = recipe.fit_scaling(&mut data.train);
     scaling.apply_all(&mut data.val);
     if let Some(test) = &mut data.test {
         scaling.apply_all(test);

@@ -108,7 +108,7 @@ mod tests {
         let loud = extract(&signal(0.5 * 10f32.powf(db / 20.0)), &cfg);
         let train = vec![Example { features: quiet.clone(), label: 0, name: String::new(), actor: 1 }];
         for (log_mel, standardize) in [(false, false), (true, true), (true, false)] {
-            let scaling = InputScaling::fit(&train, log_mel, standardize);
+            let scaling = InputScaling::fit_and_apply(&mut train.clone(), log_mel, standardize);
             let aug = FeatureAugment { gain_db: 0.0, spec_augment: None, scaling: scaling.clone() };
             let mut x = scaling.apply(quiet.clone());
             aug.gain(&mut x, db);

@@ -126,9 +126,9 @@ impl Recipe {
         }
     }
 
-    /// Fits the input map on the training split.
-    pub fn fit_scaling(&self, train: &[Example]) -> InputScaling {
-        InputScaling::fit(train, self.log_mel, self.standardize)
+    /// Fits the input map on the training split and applies it there.
+    pub fn fit_scaling(&self, train: &mut [Example]) -> InputScaling {
+        InputScaling::fit_and_apply(train, self.log_mel, self.standardize)
     }
 
     /// The per-epoch augmentation (None when the recipe has none).

@@ -10,6 +10,7 @@ use crate::features::spectrum::{power_to_db, AMIN, TOP_DB};
 use crate::features::{MEL, ROWS};
 use crate::train::Example;
 use ndarray::{Array2, ArrayViewMut2, Axis};
+use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
 /// Standard deviations below this are treated as this (a constant row stays finite).
@@ -32,24 +33,26 @@ impl InputScaling {
         InputScaling { log_mel: false, mean: Vec::new(), std: Vec::new() }
     }
 
-    /// Fits the per-row statistics on `train` (every valid frame of every clip, f64 sums).
-    pub fn fit(train: &[Example], log_mel: bool, standardize: bool) -> Self {
+    /// Fits the map on `train` and applies it to `train` in place: each clip's mel rows go to dB
+    /// once, the per-row statistics come from those rows (every frame of every clip, f64 sums),
+    /// then the rows are standardised.
+    pub fn fit_and_apply(train: &mut [Example], log_mel: bool, standardize: bool) -> Self {
         let mut scaling = InputScaling { log_mel, mean: Vec::new(), std: Vec::new() };
+        scaling.apply_all(train);
         if !standardize {
             return scaling;
         }
         let mut sum = vec![0.0f64; ROWS];
         let mut sum_sq = vec![0.0f64; ROWS];
         let mut frames = 0usize;
-        for e in train {
-            let x = scaling.log_rows(e.features.clone());
-            for (r, row) in x.axis_iter(Axis(0)).enumerate() {
+        for e in train.iter() {
+            for (r, row) in e.features.axis_iter(Axis(0)).enumerate() {
                 for &v in row {
                     sum[r] += v as f64;
                     sum_sq[r] += (v as f64) * (v as f64);
                 }
             }
-            frames += x.ncols();
+            frames += e.features.ncols();
         }
         let n = frames.max(1) as f64;
         for r in 0..ROWS {
@@ -58,6 +61,7 @@ impl InputScaling {
             scaling.mean.push(mean as f32);
             scaling.std.push(var.sqrt().max(MIN_STD) as f32);
         }
+        train.par_iter_mut().for_each(|e| scaling.standardize(e.features.view_mut()));
         scaling
     }
 
@@ -94,7 +98,6 @@ impl InputScaling {
 
     /// Applies the map to every example in place.
     pub fn apply_all(&self, examples: &mut [Example]) {
-        use rayon::prelude::*;
         if self.is_identity() {
             return;
         }
@@ -136,8 +139,7 @@ mod tests {
     #[test]
     fn standardised_training_rows_have_zero_mean_and_unit_variance() {
         let mut train: Vec<Example> = (0..5).map(|s| example(s, 40 + s as usize)).collect();
-        let scaling = InputScaling::fit(&train, true, true);
-        scaling.apply_all(&mut train);
+        InputScaling::fit_and_apply(&mut train, true, true);
         for r in [0, 20, 33, 34, 100, 161] {
             let values: Vec<f64> = train.iter().flat_map(|e| e.features.row(r).to_vec()).map(f64::from).collect();
             let mean = values.iter().sum::<f64>() / values.len() as f64;
@@ -149,7 +151,7 @@ mod tests {
     #[test]
     fn log_mel_rows_are_librosa_decibels_and_other_rows_untouched() {
         let e = example(7, 30);
-        let scaling = InputScaling::fit(&[e.clone()], true, false);
+        let scaling = InputScaling::fit_and_apply(&mut [e.clone()], true, false);
         let out = scaling.apply(e.features.clone());
         assert_eq!(out.slice(ndarray::s![..MEL.start, ..]), e.features.slice(ndarray::s![..MEL.start, ..]));
         let (x, y) = (e.features[[40, 3]] as f64, out[[40, 3]] as f64);
