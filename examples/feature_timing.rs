@@ -21,7 +21,7 @@ fn main() {
     let first = Instant::now();
     let f = extract(&y, &cfg);
     let first = first.elapsed();
-    let reps = 50;
+    let reps: u32 = std::env::var("REPS").ok().and_then(|v| v.parse().ok()).unwrap_or(50);
     let start = Instant::now();
     for _ in 0..reps {
         std::hint::black_box(extract(std::hint::black_box(&y), &cfg));

@@ -83,11 +83,11 @@ fn report(title: &str, per_clip: &[(String, [f64; 5])]) {
     assert!(failures.is_empty(), "{title}: {} failures:\n{}", failures.len(), failures.join("\n"));
 }
 
-/// |STFT| as librosa.stft's defaults give it. -> (1 + n_fft/2, K)
+/// |STFT| as librosa.stft's defaults give it, one frame per row as ser's chroma takes it. -> (K, 1 + n_fft/2)
 fn stft_magnitude(samples: &[f32], cfg: &FeatureConfig) -> Array2<f64> {
     let y: Vec<f64> = samples.iter().map(|&v| v as f64).collect();
     let spec = ser::dsp::stft(&y, cfg.n_fft, cfg.hop, &ser::dsp::hann_periodic(cfg.n_fft), true, ser::dsp::PadMode::Constant);
-    spec.mapv(|c| c.norm())
+    spec.mapv(|c| c.norm()).reversed_axes()
 }
 
 fn tuning_of(samples: &[f32], cfg: &FeatureConfig) -> f64 {
@@ -115,7 +115,7 @@ fn generated_clips_match_librosa() {
 
         // Teeth: a tuning one histogram step off (0.01 bin) must break the chroma bar.
         let mag = stft_magnitude(&y, &cfg);
-        let off = chroma::chroma_stft(mag.view(), cfg.sample_rate, cfg.n_chroma, Some(got_tuning + 0.01)).mapv(|v| v as f32);
+        let off = chroma::chroma_stft(mag.view(), cfg.sample_rate, cfg.n_chroma, Some(got_tuning + 0.01)).mapv(|v| v as f32).reversed_axes();
         let off_err = row_rel_error(off.view(), golden.slice(s![CHROMA, ..]));
         assert!(off_err > 10.0 * REL_BAR, "{name}: chroma with tuning +0.01 still within {off_err:.1e}; the bar cannot see tuning errors");
     }

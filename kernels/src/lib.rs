@@ -7,9 +7,11 @@ pub mod activation;
 pub mod conv;
 pub mod gemm;
 pub mod lstm;
+pub mod reduce;
 
 pub use conv::{col2im, conv1d_ref, conv_out_len, im2col};
 pub use gemm::{gemm, gemm_ref, Mat};
+pub use reduce::{dot, dot_ref};
 pub use lstm::{lstm_step_backward, lstm_step_backward_ref, lstm_step_forward, lstm_step_forward_ref};
 
 /// The float types ser computes in. f32 is the speed path; f64 makes finite differences exact enough

@@ -20,7 +20,7 @@ pub const SAMPLE_RATE: u32 = 16_000;
 /// librosa.load's default rate, which the notebook's features were computed from.
 pub const NOTEBOOK_LOAD_RATE: u32 = 22_050;
 /// Bump when feature or augmentation code changes what a cache entry holds.
-const CACHE_VERSION: &str = "ser-features-v2";
+const CACHE_VERSION: &str = "ser-features-v3";
 
 /// How a data folder is organised.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum, Serialize, serde::Deserialize)]

@@ -69,6 +69,36 @@ pub fn framed_signal(y: &[f64], frame_length: usize, hop: usize, center: bool, p
     (signal, frames)
 }
 
+/// The FFT of one windowed frame at a time, with its plan and buffers made once: `stft` and the
+/// feature pass (which handles each frame's spectrum as soon as it is computed) share it.
+pub struct FrameFft {
+    fft: std::sync::Arc<dyn realfft::RealToComplex<f64>>,
+    frame: Vec<f64>,
+    spectrum: Vec<Complex64>,
+    scratch: Vec<Complex64>,
+}
+
+impl FrameFft {
+    /// A real-input FFT of size n_fft (half the work of a complex one); plans are cached per thread.
+    pub fn new(n_fft: usize) -> Self {
+        thread_local! {
+            static PLANNER: std::cell::RefCell<RealFftPlanner<f64>> = std::cell::RefCell::new(RealFftPlanner::new());
+        }
+        let fft = PLANNER.with(|p| p.borrow_mut().plan_fft_forward(n_fft));
+        FrameFft { frame: fft.make_input_vec(), spectrum: fft.make_output_vec(), scratch: fft.make_scratch_vec(), fft }
+    }
+
+    /// The non-negative frequencies of FFT(frame * window). frame, window: (n_fft) -> (1 + n_fft/2)
+    pub fn transform(&mut self, frame: &[f64], window: &[f64]) -> &[Complex64] {
+        assert_eq!((frame.len(), window.len()), (self.frame.len(), self.frame.len()), "frame and window must have n_fft samples");
+        for ((b, &x), &w) in self.frame.iter_mut().zip(frame).zip(window) {
+            *b = x * w;
+        }
+        self.fft.process_with_scratch(&mut self.frame, &mut self.spectrum, &mut self.scratch).expect("buffers come from the plan");
+        &self.spectrum
+    }
+}
+
 /// Complex STFT, shape (1 + n_fft/2, frames).
 ///
 /// With `center`, the signal is padded by n_fft/2 on both sides first (librosa's `center=True`),
@@ -77,25 +107,11 @@ pub fn stft(y: &[f64], n_fft: usize, hop: usize, window: &[f64], center: bool, p
     assert_eq!(window.len(), n_fft, "window length must equal n_fft");
     assert!(hop > 0, "hop must be positive");
     let (signal, frames) = framed_signal(y, n_fft, hop, center, pad);
-    let bins = n_fft / 2 + 1;
-    let mut out = Array2::zeros((bins, frames));
-    // A real-input FFT (half the work of a complex one); plans are cached per thread.
-    thread_local! {
-        static PLANNER: std::cell::RefCell<RealFftPlanner<f64>> = std::cell::RefCell::new(RealFftPlanner::new());
-    }
-    let fft = PLANNER.with(|p| p.borrow_mut().plan_fft_forward(n_fft));
-    let mut frame_buf = fft.make_input_vec();
-    let mut spectrum = fft.make_output_vec();
-    let mut scratch = fft.make_scratch_vec();
-    for t in 0..frames {
-        let frame = &signal[t * hop..t * hop + n_fft];
-        for ((b, &x), &w) in frame_buf.iter_mut().zip(frame).zip(window) {
-            *b = x * w;
-        }
-        fft.process_with_scratch(&mut frame_buf, &mut spectrum, &mut scratch).expect("buffers come from the plan");
-        for (f, v) in spectrum.iter().enumerate() {
-            out[[f, t]] = *v;
-        }
+    let mut out = Array2::zeros((n_fft / 2 + 1, frames));
+    let mut fft = FrameFft::new(n_fft);
+    for (t, mut column) in out.columns_mut().into_iter().enumerate() {
+        let spectrum = fft.transform(&signal[t * hop..t * hop + n_fft], window);
+        column.iter_mut().zip(spectrum).for_each(|(o, &v)| *o = v);
     }
     out
 }

@@ -16,6 +16,8 @@
 //!    float32's smallest normal (librosa's `tiny` for its float32 S) are left as they are.
 //!
 //! S is whatever the caller passes: the study passes the MAGNITUDE |STFT|, and so does `extract`.
+//! Spectrograms here hold one frame per row, (T, F), the transpose of librosa's layout, so that
+//! each frame's spectrum is contiguous and can be handled as soon as its FFT is done.
 
 use ndarray::{Array2, ArrayView2};
 
@@ -77,50 +79,56 @@ pub fn chroma_filter(sr: f64, n_fft: usize, n_chroma: usize, tuning: f64) -> Arr
 }
 
 /// Parabolic-interpolation pitch tracking, `librosa.piptrack(S=s, sr=sr, fmin, fmax, threshold)`
-/// with ref = per-frame max. Returns (pitches, magnitudes), zero except at the peaks.
-///
-/// s: (1 + n_fft/2, T) magnitudes -> ((1 + n_fft/2, T), (1 + n_fft/2, T))
-pub fn piptrack(s: ArrayView2<f64>, sr: f64, fmin: f64, fmax: f64, threshold: f64) -> (Array2<f64>, Array2<f64>) {
-    let (bins, frames) = s.dim();
-    let mut pitches = Array2::zeros((bins, frames));
-    let mut mags = Array2::zeros((bins, frames));
-    for_each_peak(s, sr, fmin, fmax, threshold, |i, t, p, m| {
-        pitches[[i, t]] = p;
-        mags[[i, t]] = m;
-    });
-    (pitches, mags)
+/// with ref = per-frame max, one frame at a time: what it needs of the config, computed once.
+#[derive(Clone, Debug)]
+pub struct Piptrack {
+    /// bins with fmin <= f < fmax
+    in_range: Vec<usize>,
+    threshold: f64,
+    /// Hz per bin, sr / n_fft
+    bin_hz: f64,
 }
 
-/// The core of piptrack: calls `peak(bin, frame, pitch, magnitude)` for each peak, frame by
-/// frame, bins ascending.
-fn for_each_peak(s: ArrayView2<f64>, sr: f64, fmin: f64, fmax: f64, threshold: f64, mut peak: impl FnMut(usize, usize, f64, f64)) {
-    let (bins, frames) = s.dim();
-    assert!(bins >= 3, "piptrack needs at least 3 frequency bins, got {bins}");
-    let n_fft = 2 * (bins - 1);
-    let fmin = fmin.max(0.0);
-    let fmax = fmax.min(sr / 2.0);
-    let freqs = fft_frequencies(sr, n_fft);
-    // Bins in the feasible range fmin <= f < fmax; interior bins only can be peaks there anyway
-    // except the last, handled by the localmax edge rule below.
-    let in_range: Vec<usize> = (0..bins).filter(|&i| fmin <= freqs[i] && freqs[i] < fmax).collect();
-    let mut x = vec![0.0; bins];
-    let mut xt = vec![0.0; bins];
-    for t in 0..frames {
-        for (dst, &v) in x.iter_mut().zip(s.column(t).iter()) {
-            *dst = v;
+impl Piptrack {
+    /// For spectra of `bins` = 1 + n_fft/2 frequencies at sample rate `sr`.
+    pub fn new(bins: usize, sr: f64, fmin: f64, fmax: f64, threshold: f64) -> Self {
+        assert!(bins >= 3, "piptrack needs at least 3 frequency bins, got {bins}");
+        let n_fft = 2 * (bins - 1);
+        let (fmin, fmax) = (fmin.max(0.0), fmax.min(sr / 2.0));
+        let freqs = fft_frequencies(sr, n_fft);
+        let in_range = (0..bins).filter(|&i| fmin <= freqs[i] && freqs[i] < fmax).collect();
+        Piptrack { in_range, threshold, bin_hz: sr / n_fft as f64 }
+    }
+
+    /// estimate_tuning's piptrack: fmin 150, fmax 4000, threshold 0.1.
+    pub fn for_tuning(bins: usize, sr: f64) -> Self {
+        Piptrack::new(bins, sr, PIPTRACK_FMIN, PIPTRACK_FMAX, PIPTRACK_THRESHOLD)
+    }
+
+    /// Calls `peak(bin, pitch, magnitude)` for each peak of one frame, bins ascending.
+    /// x: (F) the frame's magnitudes
+    pub fn frame_peaks(&self, x: &[f64], mut peak: impl FnMut(usize, f64, f64)) {
+        let bins = x.len();
+        // ref = threshold * the frame's max; 8 running maxima so that the scan vectorises.
+        let mut lanes = [f64::NEG_INFINITY; 8];
+        let chunks = x.chunks_exact(8);
+        let rest = chunks.remainder().iter().fold(f64::NEG_INFINITY, |m, &v| if v > m { v } else { m });
+        for c in chunks {
+            for (m, &v) in lanes.iter_mut().zip(c) {
+                *m = if v > *m { v } else { *m };
+            }
         }
-        let ref_value = threshold * x.iter().fold(f64::NEG_INFINITY, |m, &v| m.max(v));
-        for (d, &v) in xt.iter_mut().zip(&x) {
-            *d = if v > ref_value { v } else { 0.0 };
-        }
-        for &i in &in_range {
+        let ref_value = self.threshold * lanes.iter().fold(rest, |m, &v| if v > m { v } else { m });
+        // Bins at or below ref count as 0 in the local-maximum test.
+        let xt = |i: usize| if x[i] > ref_value { x[i] } else { 0.0 };
+        for &i in &self.in_range {
             // util.localmax: index 0 is never a max; the last bin only needs to beat its neighbour.
             let is_max = if i == 0 {
                 false
             } else if i == bins - 1 {
-                xt[i] > xt[i - 1]
+                xt(i) > xt(i - 1)
             } else {
-                xt[i] > xt[i - 1] && xt[i] >= xt[i + 1]
+                xt(i) > xt(i - 1) && xt(i) >= xt(i + 1)
             };
             if !is_max {
                 continue;
@@ -134,7 +142,7 @@ fn for_each_peak(s: ArrayView2<f64>, sr: f64, fmin: f64, fmax: f64, threshold: f
                 let b = (x[i + 1] - x[i - 1]) / 2.0;
                 (if b.abs() >= a.abs() { 0.0 } else { -b / a }, b)
             };
-            peak(i, t, (i as f64 + shift) * sr / n_fft as f64, x[i] + 0.5 * avg * shift);
+            peak(i, (i as f64 + shift) * self.bin_hz, x[i] + 0.5 * avg * shift);
         }
     }
 }
@@ -173,19 +181,25 @@ pub fn pitch_tuning(frequencies: &[f64], resolution: f64, bins_per_octave: usize
     edges[best]
 }
 
-/// `librosa.estimate_tuning(S=s, sr=sr, bins_per_octave=bpo)`: piptrack, keep the peaks at or
-/// above the median peak magnitude, then [`pitch_tuning`] at 0.01 resolution.
+/// `librosa.estimate_tuning(S=s, sr=sr, bins_per_octave=bpo)`: piptrack over every frame, then
+/// [`tuning_from_peaks`].
 ///
-/// s: (1 + n_fft/2, T) magnitudes
+/// s: (T, 1 + n_fft/2) magnitudes, one frame per row
 pub fn estimate_tuning(s: ArrayView2<f64>, sr: f64, bins_per_octave: usize) -> f64 {
-    let mut peaks: Vec<(f64, f64)> = Vec::new();
-    for_each_peak(s, sr, PIPTRACK_FMIN, PIPTRACK_FMAX, PIPTRACK_THRESHOLD, |_, _, p, m| {
-        if p > 0.0 {
-            peaks.push((p, m));
-        }
-    });
-    let threshold = if peaks.is_empty() { 0.0 } else { median(peaks.iter().map(|&(_, m)| m).collect()) };
-    let freqs: Vec<f64> = peaks.iter().filter(|&&(_, m)| m >= threshold).map(|&(p, _)| p).collect();
+    let piptrack = Piptrack::for_tuning(s.ncols(), sr);
+    let mut peaks = Vec::new();
+    for frame in s.rows() {
+        piptrack.frame_peaks(&frame.to_vec(), |_, p, m| peaks.push((p, m)));
+    }
+    tuning_from_peaks(&peaks, bins_per_octave)
+}
+
+/// The second half of estimate_tuning, given piptrack's (pitch, magnitude) peaks: keep those with
+/// a positive pitch at or above the median peak magnitude, then [`pitch_tuning`] at 0.01 resolution.
+pub fn tuning_from_peaks(peaks: &[(f64, f64)], bins_per_octave: usize) -> f64 {
+    let magnitudes: Vec<f64> = peaks.iter().filter(|&&(p, _)| p > 0.0).map(|&(_, m)| m).collect();
+    let threshold = if magnitudes.is_empty() { 0.0 } else { median(magnitudes) };
+    let freqs: Vec<f64> = peaks.iter().filter(|&&(p, m)| p > 0.0 && m >= threshold).map(|&(p, _)| p).collect();
     pitch_tuning(&freqs, TUNING_RESOLUTION, bins_per_octave)
 }
 
@@ -201,35 +215,35 @@ fn median(mut v: Vec<f64>) -> f64 {
     }
 }
 
-/// Normalise each column by its max |value| (librosa.util.normalize, norm=inf, axis=0); columns
-/// whose max is below float32's tiny are left as they are.
-pub fn normalize_columns_inf(x: &mut Array2<f64>) {
-    for mut col in x.columns_mut() {
-        let len = col.iter().fold(0.0f64, |m, &v| m.max(v.abs()));
+/// Normalise each frame (row) by its max |value| (librosa.util.normalize, norm=inf, over the
+/// chroma axis); frames whose max is below float32's tiny are left as they are.
+pub fn normalize_frames_inf(x: &mut Array2<f64>) {
+    for mut frame in x.rows_mut() {
+        let len = frame.iter().fold(0.0f64, |m, &v| m.max(v.abs()));
         if len >= f32::MIN_POSITIVE as f64 {
-            col.mapv_inplace(|v| v / len);
+            frame.mapv_inplace(|v| v / len);
         }
     }
 }
 
 /// `librosa.feature.chroma_stft(S=s, sr=sr, n_chroma=n_chroma, tuning=tuning)`; `tuning: None`
 /// estimates it with [`estimate_tuning`]. Builds the filter bank each call; [`chroma_with_bank`]
-/// takes a prebuilt one.
+/// takes a prebuilt one. Frames are rows, the transpose of librosa's layout.
 ///
-/// s: (1 + n_fft/2, T) -> (n_chroma, T)
+/// s: (T, 1 + n_fft/2) -> (T, n_chroma)
 pub fn chroma_stft(s: ArrayView2<f64>, sr: f64, n_chroma: usize, tuning: Option<f64>) -> Array2<f64> {
     let tuning = tuning.unwrap_or_else(|| estimate_tuning(s, sr, n_chroma));
-    let n_fft = 2 * (s.nrows() - 1);
+    let n_fft = 2 * (s.ncols() - 1);
     chroma_with_bank(s, chroma_filter(sr, n_fft, n_chroma, tuning).view())
 }
 
-/// Chroma with a given filter bank: bank @ s, each frame max-normalised.
+/// Chroma with a given filter bank: each frame projected onto the bank, then max-normalised.
 ///
-/// s: (F, T), bank: (n_chroma, F) -> (n_chroma, T)
+/// s: (T, F), bank: (n_chroma, F) -> (T, n_chroma)
 pub fn chroma_with_bank(s: ArrayView2<f64>, bank: ArrayView2<f64>) -> Array2<f64> {
-    assert_eq!(bank.ncols(), s.nrows(), "chroma bank has {} bins, spectrogram {}", bank.ncols(), s.nrows());
-    let mut raw = bank.dot(&s);
-    normalize_columns_inf(&mut raw);
+    assert_eq!(bank.ncols(), s.ncols(), "chroma bank has {} bins, spectrogram {}", bank.ncols(), s.ncols());
+    let mut raw = s.dot(&bank.t());
+    normalize_frames_inf(&mut raw);
     raw
 }
 

@@ -8,6 +8,8 @@
 
 use ndarray::{Array2, ArrayView2};
 
+use ser_kernels::dot;
+
 use super::spectrum::{fft_frequencies, linspace};
 
 const F_SP: f64 = 200.0 / 3.0;
@@ -67,20 +69,54 @@ pub fn mel_filter(sr: f64, n_fft: usize, n_mels: usize, fmin: f64, fmax: f64) ->
     weights
 }
 
-/// Mel power spectrogram: `basis @ power`, as `librosa.feature.melspectrogram(S=power)`.
-///
-/// Each triangular filter covers only a few bins (about 2 x F nonzero weights in all, of
-/// n_mels x F), so each row sums just its nonzero span: ~60x fewer multiplications than the
-/// dense product, the same terms in the same ascending-bin order.
-///
-/// basis: (n_mels, F), power: (F, T) -> (n_mels, T)
-pub fn melspectrogram(power: ArrayView2<f64>, basis: ArrayView2<f64>) -> Array2<f64> {
-    assert_eq!(basis.ncols(), power.nrows(), "mel basis has {} bins, spectrogram {}", basis.ncols(), power.nrows());
-    let mut out = Array2::zeros((basis.nrows(), power.ncols()));
-    for (weights, mut row) in basis.rows().into_iter().zip(out.rows_mut()) {
-        for (f, &w) in weights.iter().enumerate().filter(|(_, &w)| w != 0.0) {
-            row.scaled_add(w, &power.row(f));
+/// A filter bank (n_filters, F) kept as each filter's span from its first to its last nonzero
+/// weight: a triangular mel filter covers only a few bins (about 2 x F nonzero weights in all, of
+/// n_mels x F), so projecting a frame onto the bank costs ~60x fewer multiplications than the
+/// dense product.
+#[derive(Clone, Debug)]
+pub struct SparseBank {
+    /// (first bin, weights from that bin on) per filter
+    spans: Vec<(usize, Vec<f64>)>,
+    bins: usize,
+}
+
+impl SparseBank {
+    /// basis: (n_filters, F)
+    pub fn new(basis: ArrayView2<f64>) -> Self {
+        let spans = basis
+            .rows()
+            .into_iter()
+            .map(|row| match (row.iter().position(|&w| w != 0.0), row.iter().rposition(|&w| w != 0.0)) {
+                (Some(first), Some(last)) => (first, row.slice(ndarray::s![first..=last]).to_vec()),
+                _ => (0, Vec::new()),
+            })
+            .collect();
+        SparseBank { spans, bins: basis.ncols() }
+    }
+
+    pub fn filters(&self) -> usize {
+        self.spans.len()
+    }
+
+    /// out[m] = Σ_f basis[m, f] x[f]. x: (F) -> out: (n_filters)
+    pub fn apply(&self, x: &[f64], out: &mut [f64]) {
+        assert_eq!((x.len(), out.len()), (self.bins, self.spans.len()), "SparseBank::apply: x must have F, out n_filters entries");
+        for (o, (first, weights)) in out.iter_mut().zip(&self.spans) {
+            *o = dot(weights, &x[*first..][..weights.len()]);
         }
+    }
+}
+
+/// Mel power spectrogram, `librosa.feature.melspectrogram(S=power)` frame by frame:
+/// each frame's power spectrum projected onto the bank. Frames are rows (each frame's spectrum
+/// contiguous), the transpose of librosa's layout.
+///
+/// power: (T, F) -> (T, n_mels)
+pub fn melspectrogram(power: ArrayView2<f64>, bank: &SparseBank) -> Array2<f64> {
+    let mut out = Array2::zeros((power.nrows(), bank.filters()));
+    for (frame, mut mel) in power.rows().into_iter().zip(out.rows_mut()) {
+        let frame = frame.to_vec();
+        bank.apply(&frame, mel.as_slice_mut().expect("rows of a fresh array are contiguous"));
     }
     out
 }
@@ -105,9 +141,10 @@ mod tests {
     #[test]
     fn sparse_melspectrogram_equals_the_dense_product() {
         let basis = mel_filter(16000.0, 512, 40, 0.0, 8000.0);
-        let power = Array2::from_shape_fn((257, 7), |(f, t)| ((f * 31 + t * 17) % 23) as f64 + 0.5);
-        let dense = basis.dot(&power);
-        let sparse = melspectrogram(power.view(), basis.view());
+        let power = Array2::from_shape_fn((7, 257), |(t, f)| ((f * 31 + t * 17) % 23) as f64 + 0.5);
+        let dense = power.dot(&basis.t());
+        let sparse = melspectrogram(power.view(), &SparseBank::new(basis.view()));
+        assert_eq!(sparse.dim(), (7, 40));
         let worst = dense.iter().zip(&sparse).fold(0f64, |m, (a, b)| m.max((a - b).abs() / a.abs().max(1e-12)));
         assert!(worst < 1e-13, "{worst}");
     }

@@ -36,10 +36,10 @@ pub fn dct2_ortho_ref(x: &[f64]) -> Vec<f64> {
 
 /// MFCCs from a dB mel spectrogram with a precomputed [`dct2_ortho`] matrix.
 ///
-/// mel_db: (n_mels, T), dct: (n_mfcc, n_mels) -> (n_mfcc, T)
+/// mel_db: (T, n_mels) one frame per row, dct: (n_mfcc, n_mels) -> (T, n_mfcc)
 pub fn mfcc(mel_db: ArrayView2<f64>, dct: ArrayView2<f64>) -> Array2<f64> {
-    assert_eq!(dct.ncols(), mel_db.nrows(), "DCT expects {} bands, got {}", dct.ncols(), mel_db.nrows());
-    dct.dot(&mel_db)
+    assert_eq!(dct.ncols(), mel_db.ncols(), "DCT expects {} bands, got {}", dct.ncols(), mel_db.ncols());
+    mel_db.dot(&dct.t())
 }
 
 #[cfg(test)]

@@ -4,6 +4,8 @@
 //!
 //!   rms[t] = sqrt(mean(x[t*hop .. t*hop + frame_length]^2))
 
+use ser_kernels::dot;
+
 use crate::dsp::{framed_signal, PadMode};
 
 /// y: (N,) -> (frames,), frames = 1 + N/hop with `center`.
@@ -14,8 +16,8 @@ pub fn rms(y: &[f64], frame_length: usize, hop: usize, center: bool) -> Vec<f64>
     }
     (0..frames)
         .map(|t| {
-            let f = &x[t * hop..t * hop + frame_length];
-            (f.iter().map(|v| v * v).sum::<f64>() / frame_length as f64).sqrt()
+            let frame = &x[t * hop..t * hop + frame_length];
+            (dot(frame, frame) / frame_length as f64).sqrt()
         })
         .collect()
 }

@@ -12,17 +12,26 @@ pub const TOP_DB: f64 = 80.0;
 ///   then, with `top_db`, db = max(db, max(db) - top_db) where max(db) is over the WHOLE array
 ///   (every band of every frame), not per frame.
 ///
-/// s: (F, T) -> (F, T)
+/// s: any 2-D layout -> the same shape
 pub fn power_to_db(s: ArrayView2<f64>, ref_value: f64, amin: f64, top_db: Option<f64>) -> Array2<f64> {
-    assert!(amin > 0.0, "amin must be strictly positive, got {amin}");
-    let offset = 10.0 * amin.max(ref_value.abs()).log10();
-    let mut db = s.mapv(|p| 10.0 * amin.max(p).log10() - offset);
+    let mut db = s.mapv(|p| decibels(p, ref_value, amin));
     if let Some(top) = top_db {
-        assert!(top >= 0.0, "top_db must be non-negative, got {top}");
-        let floor = db.iter().fold(f64::NEG_INFINITY, |m, &x| m.max(x)) - top;
-        db.mapv_inplace(|x| x.max(floor));
+        clip_below_top(&mut db, top);
     }
     db
+}
+
+/// One value of [`power_to_db`] before the top_db clip: 10 log10(max(amin, p)) - 10 log10(max(amin, |ref|)).
+pub fn decibels(p: f64, ref_value: f64, amin: f64) -> f64 {
+    assert!(amin > 0.0, "amin must be strictly positive, got {amin}");
+    10.0 * amin.max(p).log10() - 10.0 * amin.max(ref_value.abs()).log10()
+}
+
+/// [`power_to_db`]'s clip: db = max(db, max(db) - top_db), the max over the whole array.
+pub fn clip_below_top(db: &mut Array2<f64>, top_db: f64) {
+    assert!(top_db >= 0.0, "top_db must be non-negative, got {top_db}");
+    let floor = db.iter().fold(f64::NEG_INFINITY, |m, &x| m.max(x)) - top_db;
+    db.mapv_inplace(|x| x.max(floor));
 }
 
 /// numpy's `linspace(start, stop, num, endpoint)` with its exact arithmetic:

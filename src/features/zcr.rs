@@ -25,13 +25,11 @@ pub fn zero_crossing_rate(y: &[f64], frame_length: usize, hop: usize, center: bo
     let mut crossings_before = Vec::with_capacity(x.len() + 1);
     crossings_before.push(0u32);
     crossings_before.push(0u32);
-    let mut prev_neg = x[0] < -THRESHOLD;
-    for &v in &x[1..] {
-        let neg = v < -THRESHOLD;
-        let last = *crossings_before.last().unwrap();
-        crossings_before.push(last + (neg != prev_neg) as u32);
-        prev_neg = neg;
-    }
+    let mut count = 0u32;
+    crossings_before.extend(x.windows(2).map(|pair| {
+        count += ((pair[0] < -THRESHOLD) != (pair[1] < -THRESHOLD)) as u32;
+        count
+    }));
     (0..frames)
         .map(|t| {
             let start = t * hop;
