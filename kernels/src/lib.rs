@@ -7,11 +7,13 @@ pub mod activation;
 pub mod conv;
 pub mod gemm;
 pub mod lstm;
+pub mod packed;
 pub mod reduce;
 
 pub use conv::{col2im, conv1d_ref, conv_out_len, im2col};
 pub use gemm::{gemm, gemm_ref, Mat};
 pub use reduce::{dot, dot_ref};
+pub use packed::PackedB;
 pub use lstm::{lstm_step_backward, lstm_step_backward_ref, lstm_step_forward, lstm_step_forward_ref};
 
 /// The float types ser computes in. f32 is the speed path; f64 makes finite differences exact enough
@@ -48,6 +50,14 @@ pub trait Real:
     /// tanh(x) as the LSTM cell uses it. f32: the vectorisable [`activation::tanh_f32`]; f64: libm.
     fn tanh_activation(self) -> Self;
 
+    /// One micro-kernel block of [`packed::PackedB::gemm_acc`] ([`packed::micro_kernel`]'s
+    /// arguments); f32 runs it in AVX-512 where the CPU has it, with the same numbers.
+    #[allow(clippy::too_many_arguments)]
+    #[inline]
+    fn packed_block(panel: &[Self], a: &[Self], lda: usize, rows: usize, k: usize, c: &mut [Self], ldc: usize, cols: usize) {
+        packed::micro_kernel(panel, a, lda, rows, k, c, ldc, cols)
+    }
+
     /// Converts from f64; used for constants.
     fn c(x: f64) -> Self {
         Self::from_f64(x).expect("every f64 constant is representable")
@@ -55,6 +65,15 @@ pub trait Real:
 }
 
 impl Real for f32 {
+    #[inline]
+    fn packed_block(panel: &[f32], a: &[f32], lda: usize, rows: usize, k: usize, c: &mut [f32], ldc: usize, cols: usize) {
+        #[cfg(target_arch = "x86_64")]
+        if is_x86_feature_detected!("avx512f") {
+            // SAFETY: the CPU has AVX-512F; the kernel checks the block's bounds.
+            return unsafe { packed::avx512::micro_kernel(panel, a, lda, rows, k, c, ldc, cols) };
+        }
+        packed::micro_kernel(panel, a, lda, rows, k, c, ldc, cols)
+    }
     #[inline(always)]
     fn sigmoid(self) -> f32 {
         activation::sigmoid_f32(self)

@@ -54,12 +54,11 @@ use ndarray::{s, Array, Array3, ArrayView3, Dimension, Ix1, Ix2, ShapeBuilder};
 use rand::Rng;
 use rayon::prelude::*;
 use ser_kernels::gemm::{gemm, Mat};
-use ser_kernels::{lstm_step_backward, lstm_step_forward};
+use ser_kernels::{lstm_step_backward, lstm_step_forward, PackedB};
 use std::ops::Range;
 
-/// Clips per shard. matrixmultiply packs W_hh (4H x H) on every call, so a per-step GEMM of Bs rows
-/// spends about 4H / Bs times as much on packing as on packing its own rows: 128 keeps that small.
-/// With the two directions run side by side, the study's batch of 256 makes 4 tasks.
+/// Clips per shard. With the two directions run side by side, the study's batch of 256 makes 4
+/// tasks. The recurrent GEMMs read W_hh packed once per pass ([`PackedB`]), whatever the shard size.
 const SHARD_CLIPS: usize = 128;
 
 /// Bidirectional LSTM layer; field names are PyTorch's state-dict keys.
@@ -160,11 +159,10 @@ impl Direction {
 struct DirectionWeights<'a, T> {
     /// (4H, I)
     weight_ih: &'a [T],
-    /// (4H, H)
-    weight_hh: &'a [T],
-    /// (H, 4H) W_hh^T, stored transposed so that matrixmultiply packs it (on every step's GEMM)
-    /// by reading rows rather than gathering columns
-    weight_hh_t: Vec<T>,
+    /// W_hh^T (H, 4H) packed once for the forward steps' h_prev W_hh^T
+    recurrent: PackedB<T>,
+    /// W_hh (4H, H) packed once for the backward steps' da W_hh
+    recurrent_grad: PackedB<T>,
     /// (4H) b_ih + b_hh: both biases enter the pre-activation alike
     bias: Vec<T>,
     /// I
@@ -329,8 +327,8 @@ impl<T: Real> BiLstm<T> {
         };
         DirectionWeights {
             weight_ih: contiguous(&weight_ih.value),
-            weight_hh: contiguous(&weight_hh.value),
-            weight_hh_t: weight_hh.value.t().iter().copied().collect(),
+            recurrent: pack(weight_hh.value.t()),
+            recurrent_grad: pack(weight_hh.value.view()),
             bias: bias_ih.value.iter().zip(&bias_hh.value).map(|(&i, &h)| i + h).collect(),
             input: weight_ih.value.ncols(),
         }
@@ -377,6 +375,13 @@ fn uniform<T: Real, D: Dimension>(shape: impl ShapeBuilder<Dim = D>, bound: f64,
     Param::new(Array::from_shape_fn(shape, |_| T::c(rng.gen_range(-bound..bound))))
 }
 
+/// A (rows, cols) view packed for [`PackedB::gemm_acc`].
+fn pack<T: Real>(m: ndarray::ArrayView2<T>) -> PackedB<T> {
+    let (rows, cols) = m.dim();
+    let standard = m.as_standard_layout();
+    PackedB::pack(Mat::new(standard.as_slice().expect("standard layout"), rows, cols))
+}
+
 /// A parameter array as a row-major slice.
 fn contiguous<T, D: Dimension>(a: &Array<T, D>) -> &[T] {
     a.as_slice().expect("BiLstm parameters are kept in standard layout")
@@ -417,12 +422,11 @@ fn direction_forward<T: Real>(
     let mut h = vec![T::zero(); (steps + 1) * slot];
     let mut c = vec![T::zero(); (steps + 1) * slot];
     let mut tanh_c = vec![T::zero(); steps * slot];
-    let weight_hh_t = Mat::new(&weights.weight_hh_t, hidden, gate_cols);
     for k in 0..steps {
         let t = dir.step(k, steps);
         let gates_t = &mut gates[t * batch * gate_cols..][..batch * gate_cols];
         let (h_t, h_prev) = two_slots(&mut h, dir.out_slot(t), dir.prev_slot(t), slot);
-        gemm(one, Mat::new(h_prev, batch, hidden), weight_hh_t, one, gates_t, gate_cols);
+        weights.recurrent.gemm_acc(h_prev, batch, hidden, gates_t, gate_cols);
         let (c_t, c_prev) = two_slots(&mut c, dir.out_slot(t), dir.prev_slot(t), slot);
         let tanh_c_t = &mut tanh_c[t * slot..][..slot];
         lstm_step_forward(h_t, c_t, tanh_c_t, gates_t, c_prev, lengths, t, hidden);
@@ -445,7 +449,6 @@ fn direction_backward<T: Real>(
 
     let mut dgates = vec![zero; rows * gate_cols];
     let mut dc = vec![zero; slot];
-    let weight_hh = Mat::new(weights.weight_hh, gate_cols, hidden);
     for k in (0..steps).rev() {
         let t = dir.step(k, steps);
         let gate_range = t * batch * gate_cols..(t + 1) * batch * gate_cols;
@@ -457,7 +460,7 @@ fn direction_backward<T: Real>(
             // Step t read the state of the step processed before it as h_prev: dh_before += da_t W_hh.
             let before = dir.step(k - 1, steps);
             let dh_before = &mut dh[before * slot..][..slot];
-            gemm(one, Mat::new(dgates_t, batch, gate_cols), weight_hh, one, dh_before, hidden);
+            weights.recurrent_grad.gemm_acc(dgates_t, batch, gate_cols, dh_before, hidden);
         }
     }
 
