@@ -147,38 +147,82 @@ impl Piptrack {
     }
 }
 
-/// `librosa.pitch_tuning(frequencies, resolution, bins_per_octave)`: the most common deviation
-/// from the equal-tempered grid, in fractions of a bin, in [-0.5, 0.5). Frequencies <= 0 are
-/// ignored; none left gives 0.0 (librosa warns).
-pub fn pitch_tuning(frequencies: &[f64], resolution: f64, bins_per_octave: usize) -> f64 {
-    let n_bins = (1.0 / resolution).ceil() as usize;
-    let edges = linspace(-0.5, 0.5, n_bins + 1, true);
-    let mut counts = vec![0usize; n_bins];
-    let mut any = false;
-    for &f in frequencies.iter().filter(|&&f| f > 0.0) {
-        any = true;
-        let mut r = (bins_per_octave as f64 * hz_to_octs(f, 0.0, 12)).rem_euclid(1.0);
+/// The histogram `librosa.pitch_tuning` counts in: each frequency's deviation from the
+/// equal-tempered grid, residual = bpo * log2(f / 27.5) mod 1 moved to [-0.5, 0.5), binned on
+/// np.linspace(-0.5, 0.5, 1/resolution + 1).
+#[derive(Clone, Debug)]
+pub struct TuningHistogram {
+    edges: Vec<f64>,
+    bins_per_octave: usize,
+}
+
+impl TuningHistogram {
+    pub fn new(resolution: f64, bins_per_octave: usize) -> Self {
+        let n_bins = (1.0 / resolution).ceil() as usize;
+        TuningHistogram { edges: linspace(-0.5, 0.5, n_bins + 1, true), bins_per_octave }
+    }
+
+    /// estimate_tuning's histogram: resolution 0.01.
+    pub fn for_tuning(bins_per_octave: usize) -> Self {
+        TuningHistogram::new(TUNING_RESOLUTION, bins_per_octave)
+    }
+
+    pub fn bins(&self) -> usize {
+        self.edges.len() - 1
+    }
+
+    /// The bin of frequency f; None for f <= 0, which librosa ignores.
+    pub fn bin(&self, f: f64) -> Option<usize> {
+        if f <= 0.0 {
+            return None;
+        }
+        let mut r = (self.bins_per_octave as f64 * hz_to_octs(f, 0.0, 12)).rem_euclid(1.0);
         if r >= 0.5 {
             r -= 1.0;
         }
         // np.histogram with explicit edges: edges[j] <= r < edges[j+1], last bin closed.
-        if !(edges[0]..=edges[n_bins]).contains(&r) {
-            continue;
+        let n_bins = self.bins();
+        if !(self.edges[0]..=self.edges[n_bins]).contains(&r) {
+            return None;
         }
-        let j = edges.partition_point(|&e| e <= r).saturating_sub(1).min(n_bins - 1);
+        Some(self.edges.partition_point(|&e| e <= r).saturating_sub(1).min(n_bins - 1))
+    }
+
+    /// The tuning the counts say: the left edge of the FIRST fullest bin (numpy's argmax; a
+    /// `max_by_key` would take the last), 0.0 when nothing was counted (librosa warns).
+    pub fn tuning(&self, counts: &[usize]) -> f64 {
+        assert_eq!(counts.len(), self.bins(), "one count per bin");
+        if counts.iter().all(|&c| c == 0) {
+            return 0.0;
+        }
+        let mut best = 0;
+        for (j, &c) in counts.iter().enumerate() {
+            if c > counts[best] {
+                best = j;
+            }
+        }
+        self.edges[best]
+    }
+}
+
+/// `librosa.pitch_tuning(frequencies, resolution, bins_per_octave)`: the most common deviation
+/// from the equal-tempered grid, in fractions of a bin, in [-0.5, 0.5). Frequencies <= 0 are
+/// ignored; none left gives 0.0 (librosa warns).
+pub fn pitch_tuning(frequencies: &[f64], resolution: f64, bins_per_octave: usize) -> f64 {
+    let histogram = TuningHistogram::new(resolution, bins_per_octave);
+    let mut counts = vec![0usize; histogram.bins()];
+    for j in frequencies.iter().filter_map(|&f| histogram.bin(f)) {
         counts[j] += 1;
     }
-    if !any {
-        return 0.0;
-    }
-    // np.argmax: the FIRST of tied maxima (a `max_by_key` would take the last).
-    let mut best = 0;
-    for (j, &c) in counts.iter().enumerate() {
-        if c > counts[best] {
-            best = j;
-        }
-    }
-    edges[best]
+    histogram.tuning(&counts)
+}
+
+/// One piptrack peak as estimate_tuning uses it: its magnitude and its tuning-histogram bin
+/// (None where its pitch is not positive).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct TuningPeak {
+    pub magnitude: f64,
+    pub bin: Option<usize>,
 }
 
 /// `librosa.estimate_tuning(S=s, sr=sr, bins_per_octave=bpo)`: piptrack over every frame, then
@@ -187,31 +231,38 @@ pub fn pitch_tuning(frequencies: &[f64], resolution: f64, bins_per_octave: usize
 /// s: (T, 1 + n_fft/2) magnitudes, one frame per row
 pub fn estimate_tuning(s: ArrayView2<f64>, sr: f64, bins_per_octave: usize) -> f64 {
     let piptrack = Piptrack::for_tuning(s.ncols(), sr);
+    let histogram = TuningHistogram::for_tuning(bins_per_octave);
     let mut peaks = Vec::new();
     for frame in s.rows() {
-        piptrack.frame_peaks(&frame.to_vec(), |_, p, m| peaks.push((p, m)));
+        piptrack.frame_peaks(&frame.to_vec(), |_, pitch, magnitude| peaks.push(TuningPeak { magnitude, bin: histogram.bin(pitch) }));
     }
-    tuning_from_peaks(&peaks, bins_per_octave)
+    tuning_from_peaks(&mut peaks, &histogram)
 }
 
-/// The second half of estimate_tuning, given piptrack's (pitch, magnitude) peaks: keep those with
-/// a positive pitch at or above the median peak magnitude, then [`pitch_tuning`] at 0.01 resolution.
-pub fn tuning_from_peaks(peaks: &[(f64, f64)], bins_per_octave: usize) -> f64 {
-    let magnitudes: Vec<f64> = peaks.iter().filter(|&&(p, _)| p > 0.0).map(|&(_, m)| m).collect();
-    let threshold = if magnitudes.is_empty() { 0.0 } else { median(magnitudes) };
-    let freqs: Vec<f64> = peaks.iter().filter(|&&(p, m)| p > 0.0 && m >= threshold).map(|&(p, _)| p).collect();
-    pitch_tuning(&freqs, TUNING_RESOLUTION, bins_per_octave)
+/// The second half of estimate_tuning: of the peaks with a positive pitch, count those at or
+/// above the median magnitude in the histogram, and read the tuning off it. Reorders `peaks`.
+pub fn tuning_from_peaks(peaks: &mut [TuningPeak], histogram: &TuningHistogram) -> f64 {
+    let mut magnitudes: Vec<f64> = peaks.iter().filter(|p| p.bin.is_some()).map(|p| p.magnitude).collect();
+    let threshold = if magnitudes.is_empty() { 0.0 } else { median(&mut magnitudes) };
+    let mut counts = vec![0usize; histogram.bins()];
+    for peak in peaks.iter().filter(|p| p.magnitude >= threshold) {
+        if let Some(j) = peak.bin {
+            counts[j] += 1;
+        }
+    }
+    histogram.tuning(&counts)
 }
 
-/// np.median: the middle value, or the mean of the two middle values.
-fn median(mut v: Vec<f64>) -> f64 {
+/// np.median: the middle value, or the mean of the two middle values. Reorders `v`; linear time.
+fn median(v: &mut [f64]) -> f64 {
     let n = v.len();
     assert!(n > 0, "median of nothing");
-    v.sort_unstable_by(|a, b| a.total_cmp(b));
+    let (below, &mut upper, _) = v.select_nth_unstable_by(n / 2, |a, b| a.total_cmp(b));
     if n % 2 == 1 {
-        v[n / 2]
+        upper
     } else {
-        (v[n / 2 - 1] + v[n / 2]) / 2.0
+        let lower = below.iter().fold(f64::NEG_INFINITY, |m, &x| m.max(x));
+        (lower + upper) / 2.0
     }
 }
 
@@ -278,7 +329,8 @@ mod tests {
 
     #[test]
     fn median_matches_numpy() {
-        assert_eq!(median(vec![3.0, 1.0, 2.0]), 2.0);
-        assert_eq!(median(vec![4.0, 1.0, 2.0, 3.0]), 2.5);
+        assert_eq!(median(&mut [3.0, 1.0, 2.0]), 2.0);
+        assert_eq!(median(&mut [4.0, 1.0, 2.0, 3.0]), 2.5);
+        assert_eq!(median(&mut [5.0, 5.0, 1.0, 9.0, 7.0, 2.0]), 5.0);
     }
 }

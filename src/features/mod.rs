@@ -101,6 +101,7 @@ pub struct FeatureExtractor {
     mel_bank: mel::SparseBank,                           // (n_mels, 1 + n_fft/2) by nonzero span
     dct: Array2<f64>,                                    // (n_mfcc, n_mels)
     piptrack: chroma::Piptrack,
+    tuning_histogram: chroma::TuningHistogram,
     chroma_banks: Mutex<HashMap<u64, Arc<Array2<f64>>>>, // tuning bits -> (n_chroma, 1 + n_fft/2)
 }
 
@@ -116,8 +117,8 @@ struct Spectra {
     mel_power: Array2<f64>,
     /// (K, n_mels) the mel power in dB, before power_to_db's top_db clip (which needs every frame)
     mel_db: Array2<f64>,
-    /// piptrack's (pitch, magnitude) peaks, frame by frame, bins ascending
-    peaks: Vec<(f64, f64)>,
+    /// piptrack's peaks with their tuning-histogram bins
+    peaks: Vec<chroma::TuningPeak>,
 }
 
 impl FeatureExtractor {
@@ -130,6 +131,7 @@ impl FeatureExtractor {
             mel_bank: mel::SparseBank::new(mel_basis.view()),
             dct: mfcc::dct2_ortho(cfg.n_mfcc, cfg.n_mels),
             piptrack: chroma::Piptrack::for_tuning(cfg.n_fft / 2 + 1, cfg.sample_rate),
+            tuning_histogram: chroma::TuningHistogram::for_tuning(cfg.n_chroma),
             chroma_banks: Mutex::new(HashMap::new()),
             cfg: cfg.clone(),
         }
@@ -177,14 +179,16 @@ impl FeatureExtractor {
                 for (d, &p) in db.iter_mut().zip(mel.iter()) {
                     *d = spectrum::decibels(p, 1.0, spectrum::AMIN);
                 }
-                self.piptrack.frame_peaks(mag, |_, pitch, m| peaks.push((pitch, m)));
+                self.piptrack.frame_peaks(mag, |_, pitch, magnitude| {
+                    peaks.push(chroma::TuningPeak { magnitude, bin: self.tuning_histogram.bin(pitch) })
+                });
             }
             peaks
         };
         let magnitude_tasks = magnitude.as_slice_mut().expect("fresh array").par_chunks_mut(FRAMES_PER_TASK * bins);
         let mel_tasks = mel_power.as_slice_mut().expect("fresh array").par_chunks_mut(FRAMES_PER_TASK * n_mels);
         let db_tasks = mel_db.as_slice_mut().expect("fresh array").par_chunks_mut(FRAMES_PER_TASK * n_mels);
-        let per_task: Vec<Vec<(f64, f64)>> = magnitude_tasks.zip(mel_tasks).zip(db_tasks).enumerate().map(task).collect();
+        let per_task: Vec<Vec<chroma::TuningPeak>> = magnitude_tasks.zip(mel_tasks).zip(db_tasks).enumerate().map(task).collect();
         Spectra { magnitude, mel_power, mel_db, peaks: per_task.concat() }
     }
 
@@ -198,7 +202,7 @@ impl FeatureExtractor {
             || self.spectra(&y),
             || (zcr::zero_crossing_rate(&y, cfg.n_fft, cfg.hop, true), rms::rms(&y, cfg.n_fft, cfg.hop, true)), // (K,), (K,)
         );
-        let Spectra { magnitude, mel_power, mut mel_db, peaks } = spectra;
+        let Spectra { magnitude, mel_power, mut mel_db, mut peaks } = spectra;
         let k = magnitude.nrows();
         let (mfcc, chroma) = rayon::join(
             || {
@@ -206,7 +210,7 @@ impl FeatureExtractor {
                 mfcc::mfcc(mel_db.view(), self.dct.view()) // (K, n_mfcc)
             },
             || {
-                let bank = self.chroma_bank(chroma::tuning_from_peaks(&peaks, cfg.n_chroma));
+                let bank = self.chroma_bank(chroma::tuning_from_peaks(&mut peaks, &self.tuning_histogram));
                 let mut chroma = Array2::<f64>::zeros((k, cfg.n_chroma)); // (K, n_chroma)
                 let (bins, n_chroma) = (magnitude.ncols(), cfg.n_chroma);
                 let outs = chroma.as_slice_mut().expect("fresh array").par_chunks_mut(FRAMES_PER_TASK * n_chroma);
