@@ -33,6 +33,8 @@ use ndarray::{s, Array2, ArrayView2, Axis};
 
 use rayon::prelude::*;
 
+use ser_kernels::{Mat, PackedB};
+
 use crate::dsp::{framed_signal, hann_periodic, FrameFft, PadMode};
 
 pub use npy::{read_npy_f32, write_npy_f32};
@@ -102,7 +104,7 @@ pub struct FeatureExtractor {
     dct: Array2<f64>,                                    // (n_mfcc, n_mels)
     piptrack: chroma::Piptrack,
     tuning_histogram: chroma::TuningHistogram,
-    chroma_banks: Mutex<HashMap<u64, Arc<Array2<f64>>>>, // tuning bits -> (n_chroma, 1 + n_fft/2)
+    chroma_banks: Mutex<HashMap<u64, Arc<PackedB<f32>>>>, // tuning bits -> bank^T (1 + n_fft/2, n_chroma)
 }
 
 /// Frames per task of the frame passes: a 3 s clip's 94 frames make 12 tasks, enough for rayon
@@ -111,8 +113,8 @@ const FRAMES_PER_TASK: usize = 8;
 
 /// What the STFT pass keeps of each frame. K = frames, F = 1 + n_fft/2.
 struct Spectra {
-    /// (K, F) |S|, for chroma once the tuning is known
-    magnitude: Array2<f64>,
+    /// (K, F) |S| (f32, as librosa's), for chroma once the tuning is known
+    magnitude: Array2<f32>,
     /// (K, n_mels) mel power
     mel_power: Array2<f64>,
     /// (K, n_mels) the mel power in dB, before power_to_db's top_db clip (which needs every frame)
@@ -141,11 +143,18 @@ impl FeatureExtractor {
         &self.cfg
     }
 
-    fn chroma_bank(&self, tuning: f64) -> Arc<Array2<f64>> {
+    /// The chroma bank of a tuning, transposed and packed for the frames' projection. Its entries
+    /// are f32 values (librosa's dtype), so the f32 copy is exact.
+    fn chroma_bank(&self, tuning: f64) -> Arc<PackedB<f32>> {
         let mut banks = self.chroma_banks.lock().unwrap_or_else(|e| e.into_inner());
+        let cfg = &self.cfg;
         banks
             .entry(tuning.to_bits())
-            .or_insert_with(|| Arc::new(chroma::chroma_filter(self.cfg.sample_rate, self.cfg.n_fft, self.cfg.n_chroma, tuning)))
+            .or_insert_with(|| {
+                let bank = chroma::chroma_filter(cfg.sample_rate, cfg.n_fft, cfg.n_chroma, tuning).mapv(|w| w as f32); // (n_chroma, F)
+                let (n_chroma, bins) = bank.dim();
+                Arc::new(PackedB::pack(Mat::new(bank.as_slice().expect("fresh array"), n_chroma, bins).t()))
+            })
             .clone()
     }
 
@@ -155,12 +164,12 @@ impl FeatureExtractor {
     fn spectra(&self, y: &[f64]) -> Spectra {
         let (n_fft, hop, bins, n_mels) = (self.cfg.n_fft, self.cfg.hop, self.cfg.n_fft / 2 + 1, self.cfg.n_mels);
         let (signal, frames) = framed_signal(y, n_fft, hop, true, PadMode::Constant);
-        let mut magnitude = Array2::<f64>::zeros((frames, bins));
+        let mut magnitude = Array2::<f32>::zeros((frames, bins));
         let mut mel_power = Array2::<f64>::zeros((frames, n_mels));
         let mut mel_db = Array2::<f64>::zeros((frames, n_mels));
-        let task = |(first, ((magnitude, mel_power), mel_db)): (usize, ((&mut [f64], &mut [f64]), &mut [f64]))| {
+        let task = |(first, ((magnitude, mel_power), mel_db)): (usize, ((&mut [f32], &mut [f64]), &mut [f64]))| {
             let mut fft = FrameFft::new(n_fft);
-            let mut power = vec![0.0; bins];
+            let (mut power, mut mag64) = (vec![0.0; bins], vec![0.0; bins]);
             let mut peaks = Vec::new();
             let frames = magnitude.chunks_exact_mut(bins).zip(mel_power.chunks_exact_mut(n_mels)).zip(mel_db.chunks_exact_mut(n_mels));
             for (j, ((mag, mel), db)) in frames.enumerate() {
@@ -172,14 +181,15 @@ impl FeatureExtractor {
                 // |S| as sqrt(re^2 + im^2) rather than hypot (libm's overflow-safe hypot cost a
                 // quarter of the extraction time, and STFT values are far from overflow), and in
                 // f32, as librosa's float32 |S| is: an f32 square root costs a third of an f64 one.
-                for (m, &p) in mag.iter_mut().zip(&power) {
-                    *m = (p as f32).sqrt() as f64;
+                for ((m, m64), &p) in mag.iter_mut().zip(&mut mag64).zip(&power) {
+                    *m = (p as f32).sqrt();
+                    *m64 = *m as f64;
                 }
                 self.mel_bank.apply(&power, mel);
                 for (d, &p) in db.iter_mut().zip(mel.iter()) {
                     *d = spectrum::decibels(p, 1.0, spectrum::AMIN);
                 }
-                self.piptrack.frame_peaks(mag, |_, pitch, magnitude| {
+                self.piptrack.frame_peaks(&mag64, |_, pitch, magnitude| {
                     peaks.push(chroma::TuningPeak { magnitude, bin: self.tuning_histogram.bin(pitch) })
                 });
             }
@@ -216,9 +226,13 @@ impl FeatureExtractor {
                 let outs = chroma.as_slice_mut().expect("fresh array").par_chunks_mut(FRAMES_PER_TASK * n_chroma);
                 let mags = magnitude.as_slice().expect("fresh array").par_chunks(FRAMES_PER_TASK * bins);
                 outs.zip(mags).for_each(|(out, mag)| {
-                    let mag = ArrayView2::from_shape((mag.len() / bins, bins), mag).expect("whole frames");
-                    let part = chroma::chroma_with_bank(mag, bank.view());
-                    out.copy_from_slice(part.as_slice().expect("fresh array"));
+                    // raw = |S| bank^T in f32, as librosa's float32 product, then max-normalised.
+                    let frames = mag.len() / bins;
+                    let mut raw = vec![0.0f32; frames * n_chroma];
+                    bank.gemm_acc(mag, frames, bins, &mut raw, n_chroma);
+                    let mut raw = Array2::from_shape_vec((frames, n_chroma), raw.into_iter().map(f64::from).collect()).expect("whole frames");
+                    chroma::normalize_frames_inf(&mut raw);
+                    out.copy_from_slice(raw.as_slice().expect("fresh array"));
                 });
                 chroma
             },
