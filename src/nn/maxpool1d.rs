@@ -40,23 +40,30 @@ impl MaxPool1d {
         let mut y = Array3::zeros((batch, channels, t_out));
         let mut argmax = vec![0usize; batch * channels * t_out];
         let (kernel, stride) = (self.kernel, self.stride);
-        let pool_row = |((x_row, y_row), a_row): ((&[T], &mut [T]), &mut [usize])| {
+        // Per row: y starts as each window's first value, then each later offset k of the window
+        // competes, k ascending, for every t at once: the same comparisons in the same order per
+        // window as a scan of each window, but as whole-row passes that vectorise.
+        let pool_row = |(x_row, y_row, a_row): (&[T], &mut [T], &mut [usize])| {
             for (t, (y_t, a_t)) in y_row.iter_mut().zip(a_row.iter_mut()).enumerate() {
-                let start = t * stride;
-                let (mut best, mut best_at) = (x_row[start], start);
-                for (i, &v) in x_row.iter().enumerate().take(start + kernel).skip(start + 1) {
-                    // Strictly greater keeps the first of equal maxima; a NaN wins, as in PyTorch.
-                    if v > best || v.is_nan() {
-                        best = v;
-                        best_at = i;
-                    }
+                (*y_t, *a_t) = (x_row[t * stride], t * stride);
+            }
+            for k in 1..kernel {
+                // The study's pools have stride 1: a plain slice iterator there, so the pass is
+                // one contiguous loop.
+                if stride == 1 {
+                    compete(y_row, a_row, x_row[k..].iter().copied(), k, 1);
+                } else {
+                    compete(y_row, a_row, x_row[k..].iter().copied().step_by(stride), k, stride);
                 }
-                *y_t = best;
-                *a_t = best_at;
             }
         };
-        let y_rows = y.as_slice_mut().expect("fresh array").par_chunks_mut(t_out);
-        x_flat.par_chunks(t_in).zip(y_rows).zip(argmax.par_chunks_mut(t_out)).for_each(pool_row);
+        // One task per clip: a row alone is too little work to hand to another thread.
+        let y_clips = y.as_slice_mut().expect("fresh array").par_chunks_mut(channels * t_out);
+        let a_clips = argmax.par_chunks_mut(channels * t_out);
+        x_flat.par_chunks(channels * t_in).zip(y_clips).zip(a_clips).for_each(|((x_clip, y_clip), a_clip)| {
+            let rows = x_clip.chunks_exact(t_in).zip(y_clip.chunks_exact_mut(t_out)).zip(a_clip.chunks_exact_mut(t_out));
+            rows.for_each(|((x_row, y_row), a_row)| pool_row((x_row, y_row, a_row)));
+        });
         self.cache = train.then_some(((batch, channels, t_in), argmax));
         y
     }
@@ -77,6 +84,18 @@ impl MaxPool1d {
             }
         });
         dx
+    }
+}
+
+/// One pass of max pooling: the value at offset k of each window, `values` (window t's at t),
+/// replaces the running max y[t] (arg-max a[t]) where it is strictly greater, or NaN as in PyTorch,
+/// so the first of equal maxima is kept. Written as selects, without branches, so that it vectorises.
+#[inline(always)]
+fn compete<T: Real>(y: &mut [T], a: &mut [usize], values: impl Iterator<Item = T>, k: usize, stride: usize) {
+    for (t, ((y_t, a_t), v)) in y.iter_mut().zip(a.iter_mut()).zip(values).enumerate() {
+        let take = (v > *y_t) | v.is_nan();
+        *y_t = if take { v } else { *y_t };
+        *a_t = if take { t * stride + k } else { *a_t };
     }
 }
 
