@@ -154,12 +154,15 @@ impl Piptrack {
 pub struct TuningHistogram {
     edges: Vec<f64>,
     bins_per_octave: usize,
+    /// hz_to_octs' reference at tuning 0, A440 / 16 (= 27.5 Hz), computed as librosa does, once
+    octave_zero_hz: f64,
 }
 
 impl TuningHistogram {
     pub fn new(resolution: f64, bins_per_octave: usize) -> Self {
         let n_bins = (1.0 / resolution).ceil() as usize;
-        TuningHistogram { edges: linspace(-0.5, 0.5, n_bins + 1, true), bins_per_octave }
+        let a440 = 440.0 * 2.0f64.powf(0.0 / bins_per_octave as f64);
+        TuningHistogram { edges: linspace(-0.5, 0.5, n_bins + 1, true), bins_per_octave, octave_zero_hz: a440 / 16.0 }
     }
 
     /// estimate_tuning's histogram: resolution 0.01.
@@ -176,7 +179,8 @@ impl TuningHistogram {
         if f <= 0.0 {
             return None;
         }
-        let mut r = (self.bins_per_octave as f64 * hz_to_octs(f, 0.0, 12)).rem_euclid(1.0);
+        // bpo * hz_to_octs(f, tuning = 0), as pitch_tuning computes it.
+        let mut r = (self.bins_per_octave as f64 * (f / self.octave_zero_hz).log2()).rem_euclid(1.0);
         if r >= 0.5 {
             r -= 1.0;
         }
