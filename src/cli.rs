@@ -128,6 +128,7 @@ pub fn predict(weights: &[PathBuf], clips: &[PathBuf], json: bool) -> Result<()>
         split: pipeline::SplitKind::Files,
         resample_like_notebook: models[0].resample_like_notebook,
         augment: false,
+        speed_factors: Vec::new(),
         seed: 0,
         noise_seed: 0,
         cache_dir: None,

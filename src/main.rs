@@ -1,12 +1,12 @@
 //! The `ser` command line.
 
-use anyhow::{bail, Context, Result};
+use anyhow::{anyhow, bail, Context, Result};
 use clap::{Args, Parser, Subcommand};
 use indicatif::{ProgressBar, ProgressStyle};
 use ser::data::pipeline::{DataConfig, Layout, SplitKind, VadMode};
 use ser::nn::model::Padding;
 use ser::study::{resolve_data, run_study, DataSource, StudyConfig, RUN_SETTINGS};
-use ser::recipe::{ladder, Recipe, RecipeName, SpecAugment};
+use ser::recipe::{ladder, parse_speed_factors, Recipe, RecipeName, SpecAugment};
 use ser::train::{EpochLog, TrainConfig};
 use std::path::PathBuf;
 
@@ -90,6 +90,10 @@ struct TrainingArgs {
     /// (default: the recipe's).
     #[arg(long, value_delimiter = ',')]
     spec_augment: Option<Vec<usize>>,
+    /// Speed perturbation: one more copy of each training clip per factor, played that many times
+    /// as fast (tempo and pitch together), e.g. 0.9,1.1; `off` for none (default: the recipe's).
+    #[arg(long)]
+    speed_perturb: Option<String>,
     #[arg(long, default_value_t = 0)]
     seed: u64,
     /// Worker threads (default: all cores).
@@ -125,6 +129,9 @@ impl TrainingArgs {
             }
             let sa = SpecAugment { freq_masks: sa[0], freq_width: sa[1], time_masks: sa[2], time_width: sa[3] };
             r.spec_augment = (sa.freq_masks + sa.time_masks > 0).then_some(sa);
+        }
+        if let Some(text) = &self.speed_perturb {
+            r.speed_perturb = parse_speed_factors(text).map_err(|reason| anyhow!("--speed-perturb: {reason}"))?;
         }
         Ok(r)
     }
@@ -294,6 +301,8 @@ fn data_config(d: &DataArgs, seed: u64, augment: bool) -> DataConfig {
         split: d.split,
         resample_like_notebook: d.resample_like_notebook,
         augment,
+        // The recipe's, set where it is known (Recipe::data_config).
+        speed_factors: Vec::new(),
         seed,
         noise_seed: seed,
         cache_dir: (!d.no_cache).then(|| d.cache.join("features")),

@@ -350,7 +350,7 @@ pub fn run_study(
     for k in 0..cfg.seeds.max(1) {
         let seed = cfg.train.seed + k as u64;
         let loading = Instant::now();
-        let (data, scaling) = scale_dataset(load_for_seed(&source.dir, &cfg.data, seed)?, &cfg.recipe);
+        let (data, scaling) = scale_dataset(load_for_seed(&source.dir, &cfg.recipe.data_config(&cfg.data), seed)?, &cfg.recipe);
         feature_seconds += loading.elapsed().as_secs_f64();
         if k == 0 {
             // The run folder appears only once there is data to train on.

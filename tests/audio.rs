@@ -12,7 +12,7 @@ use rand::rngs::StdRng;
 use rand::SeedableRng;
 use rustfft::num_complex::Complex64;
 use rustfft::FftPlanner;
-use ser::audio::{add_noise, pitch_shift, read_wav, read_wav_bytes, resample, vad_trim, write_wav, Audio, AudioError};
+use ser::audio::{add_noise, pitch_shift, read_wav, read_wav_bytes, resample, speed_perturb, vad_trim, write_wav, Audio, AudioError};
 
 /// A fresh path in the system temp dir, unique per process and call.
 fn temp_wav(label: &str) -> PathBuf {
@@ -372,6 +372,29 @@ fn pitch_shift_moves_a_tone_by_semitones_and_keeps_the_duration() {
         assert!((0.4..1.2).contains(&ratio), "{n_steps:+} steps: RMS ratio {ratio}");
     }
     assert_eq!(pitch_shift(&tone, rate, 0.0).len(), tone.len());
+}
+
+#[test]
+fn speed_perturbation_scales_a_tones_frequency_by_the_factor_and_its_length_by_the_inverse() {
+    let rate = 16_000;
+    let tone = sine(440.0, rate, rate as usize, 0.5);
+    for factor in [0.9, 1.1, 0.85, 1.15] {
+        let fast = speed_perturb(&tone, factor);
+        assert_eq!(fast.len(), (tone.len() as f64 / factor).ceil() as usize, "factor {factor}");
+        let peak = peak_frequency(&fast, rate);
+        let bin = rate as f64 / fast.len() as f64;
+        assert!((peak - 440.0 * factor).abs() <= bin, "factor {factor}: peak {peak} Hz, expected {} Hz", 440.0 * factor);
+        // Resampling keeps the level (the tone is far below either Nyquist frequency).
+        let middle = fast.len() / 8..fast.len() * 7 / 8;
+        let ratio = rms(&fast[middle]) / rms(&tone);
+        assert!((ratio - 1.0).abs() < 0.01, "factor {factor}: RMS ratio {ratio}");
+    }
+}
+
+#[test]
+#[should_panic(expected = "not a whole number of thousandths")]
+fn speed_perturbation_refuses_a_factor_it_cannot_make_exact() {
+    speed_perturb(&[0.0; 100], 0.9005);
 }
 
 #[test]

@@ -70,6 +70,7 @@ fn eval_with_a_labels_csv_scores_foreign_clips_and_reports_absent_classes() {
         split: SplitKind::Files,
         resample_like_notebook: false,
         augment: false,
+        speed_factors: Vec::new(),
         seed: 0,
         noise_seed: 0,
         cache_dir: None,

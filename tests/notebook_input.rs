@@ -33,6 +33,7 @@ fn notebook_like_features_track_the_notebooks_input() {
         split: SplitKind::Files,
         resample_like_notebook: true,
         augment: false,
+        speed_factors: Vec::new(),
         seed: 0,
         noise_seed: 0,
         cache_dir: None,

@@ -39,6 +39,7 @@ fn data_config() -> DataConfig {
         split: SplitKind::Files,
         resample_like_notebook: false,
         augment: true,
+        speed_factors: Vec::new(),
         seed: 1,
         noise_seed: 1,
         cache_dir: None,
@@ -141,7 +142,7 @@ fn ablation_with_the_improved_recipe_scales_inputs_for_both_models() {
     let root = temp_dir("ablation");
     let data = root.join("clips");
     write_clips(&data);
-    let recipe = Recipe { epochs: 2, ..Recipe::improved() };
+    let recipe = Recipe { epochs: 2, speed_perturb: vec![1.1], ..Recipe::improved() };
     assert_eq!(recipe.padding, Padding::Masked);
     let cfg = StudyConfig {
         data: data_config(),
@@ -153,6 +154,7 @@ fn ablation_with_the_improved_recipe_scales_inputs_for_both_models() {
     };
     let out = root.join("run");
     let report = run_study(source(&data), cfg, &out, |_, _, _| {}).unwrap();
+    assert_eq!(report.counts.train_examples, 5 * report.counts.train_clips, "the study's 4 variants + the recipe's speed copy");
     for (name, m) in &report.models {
         let ckpt = Checkpoint::open(&m.checkpoint).unwrap();
         let saved: Recipe = serde_json::from_str(&ckpt.metadata[META_RECIPE]).unwrap();
@@ -171,9 +173,73 @@ fn ablation_with_the_improved_recipe_scales_inputs_for_both_models() {
 #[test]
 fn a_malformed_recipe_override_is_refused_before_anything_is_written() {
     let out_dir = temp_dir("override").join("run");
-    let out = Command::new(env!("CARGO_BIN_EXE_ser")).args(["train", "--recipe", "improved", "--spec-augment", "2,12", "--out", out_dir.to_str().unwrap()]).output().unwrap();
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(1), "{stderr}");
-    assert!(stderr.starts_with("error: --spec-augment takes four numbers"), "{stderr}");
-    assert!(!out_dir.exists());
+    for (flag, value, error) in [
+        ("--spec-augment", "2,12", "error: --spec-augment takes four numbers"),
+        ("--speed-perturb", "0.9,fast", "error: --speed-perturb: 'fast' is not a number"),
+        ("--speed-perturb", "1", "error: --speed-perturb: a factor of 1 is the original clip"),
+        ("--speed-perturb", "4", "error: --speed-perturb: speed factor 4 is outside 0.5 to 2"),
+    ] {
+        let out = Command::new(env!("CARGO_BIN_EXE_ser")).args(["train", "--recipe", "improved", flag, value, "--out", out_dir.to_str().unwrap()]).output().unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{flag} {value}: {stderr}");
+        assert!(stderr.starts_with(error), "{flag} {value}: {stderr}");
+        assert!(!out_dir.exists());
+    }
+}
+
+#[test]
+fn speed_copies_are_made_for_the_training_split_only_and_cached() {
+    let root = temp_dir("speed-data");
+    let data = root.join("clips");
+    write_clips(&data);
+    let cfg = DataConfig { speed_factors: vec![0.9, 1.1], cache_dir: Some(root.join("cache")), ..data_config() };
+    let set = pipeline::load_dataset(&data, &cfg).unwrap();
+    let tags = ["orig", "noise0.01", "pitch+3", "pitch-3", "speed0.9", "speed1.1"];
+    assert_eq!(set.train.len(), tags.len() * set.counts.train_clips);
+    for (clip, copies) in set.train.chunks(tags.len()).enumerate() {
+        let file = copies[0].name.trim_end_matches("#orig");
+        let names: Vec<String> = tags.iter().map(|t| format!("{file}#{t}")).collect();
+        assert_eq!(copies.iter().map(|e| e.name.clone()).collect::<Vec<_>>(), names, "clip {clip}");
+        // Frames follow the length: a clip played f times as fast has 1/f times the hops (give or
+        // take the rounding to whole hops).
+        let hops = |e: &ser::train::Example| (e.features.ncols() - 1) as f64;
+        for (copy, factor) in copies[4..].iter().zip([0.9, 1.1]) {
+            assert!((hops(copy) - hops(&copies[0]) / factor).abs() <= 1.5, "{}: {} hops vs {}", copy.name, hops(copy), hops(&copies[0]));
+        }
+    }
+    for e in set.val.iter().chain(set.test.as_ref().unwrap()) {
+        assert!(e.name.ends_with("#orig"), "{} outside the training split", e.name);
+    }
+
+    // Cached like the other variants: the second load reads every copy back, and a speed copy is
+    // the features of the perturbed audio.
+    let again = pipeline::load_dataset(&data, &cfg).unwrap();
+    assert_eq!((again.counts.cache_misses, again.counts.cache_hits), (0, set.train.len() + set.val.len() + set.test.as_ref().unwrap().len()));
+    let (copy, file) = (&again.train[5], data.join(set.train[0].name.trim_end_matches("#orig")));
+    let direct = extract(&pipeline::prepare_audio(&file, pipeline::Variant::Speed(1.1), &cfg).unwrap(), &FeatureConfig::default());
+    assert_eq!(copy.features, direct);
+
+    // No augmentation, no speed copies either.
+    let plain = pipeline::load_dataset(&data, &DataConfig { augment: false, ..cfg }).unwrap();
+    assert_eq!(plain.train.len(), plain.counts.train_clips);
+}
+
+#[test]
+fn train_takes_speed_factors_from_the_command_line() {
+    let root = temp_dir("speed-cli");
+    let data = root.join("clips");
+    write_clips(&data);
+    for (value, factors, copies) in [("0.9,1.1", vec![0.9, 1.1], 6), ("off", vec![], 4)] {
+        let out_dir = root.join(format!("run-{value}"));
+        let out = Command::new(env!("CARGO_BIN_EXE_ser"))
+            .args(["train", "--recipe", "improved", "--speed-perturb", value, "--epochs", "1", "--batch-size", "16", "--no-cache"])
+            .args(["--data", data.to_str().unwrap(), "--layout", "pool", "--out", out_dir.to_str().unwrap()])
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        let report: serde_json::Value = serde_json::from_slice(&std::fs::read(out_dir.join("recipes.json")).unwrap()).unwrap();
+        assert_eq!(report["rows"][0]["recipe"]["speed_perturb"], serde_json::json!(factors), "{value}");
+        let counts = &report["counts"];
+        assert_eq!(counts["train_examples"].as_u64().unwrap(), copies * counts["train_clips"].as_u64().unwrap(), "{value}");
+    }
 }

@@ -38,6 +38,7 @@ fn config(seed: u64, cache: Option<PathBuf>) -> StudyConfig {
             split: SplitKind::Files,
             resample_like_notebook: false,
             augment: true,
+            speed_factors: Vec::new(),
             seed,
             noise_seed: seed,
             cache_dir: cache,

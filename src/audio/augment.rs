@@ -1,4 +1,4 @@
-//! Training-set augmentation: additive Gaussian noise and pitch shifting.
+//! Training-set augmentation: additive Gaussian noise, pitch shifting and speed perturbation.
 //!
 //! `pitch_shift` is a port of `torchaudio.functional.pitch_shift` with its defaults
 //! (12 bins per octave, n_fft = 512, hop = 128, periodic Hann window):
@@ -16,6 +16,10 @@
 //! 0 -> 1 advance is counted twice. The bins of a pure tone then leave the first frames out of
 //! phase with each other and interfere for the whole clip: +3 semitones on a 440 Hz tone keeps its
 //! frequency but loses about 40% of its RMS (dropping the first two frames would keep it all).
+//!
+//! `speed_perturb` is Kaldi's speed perturbation (Ko et al. 2015, sox `speed`): the clip is taken
+//! as recorded at `factor` x its rate and resampled back with the same torchaudio resampler, so
+//! tempo and pitch change together, with no vocoder in between.
 
 use ndarray::Array2;
 use rand::Rng;
@@ -29,6 +33,13 @@ use crate::dsp::{hann_periodic, istft, stft, PadMode};
 const BINS_PER_OCTAVE: f64 = 12.0;
 const N_FFT: usize = 512;
 const HOP: usize = N_FFT / 4;
+
+/// Speed factors are whole thousandths: a factor is the ratio of rates (1000 x factor) : 1000,
+/// which the resampler reduces (0.9 = 9 : 10).
+const SPEED_RATE_DENOMINATOR: u32 = 1000;
+/// Speed factors accepted. Speed perturbation means factors near 1 (Kaldi's are 0.9 and 1.1);
+/// past an octave either way a copy is no longer a plausible voice.
+pub const SPEED_FACTOR_RANGE: std::ops::RangeInclusive<f64> = 0.5..=2.0;
 
 /// Adds independent N(0, sigma^2) noise to every sample. Panics if `sigma` is negative or not
 /// finite (a configuration bug).
@@ -60,6 +71,29 @@ pub fn pitch_shift(samples: &[f32], sample_rate: u32, n_steps: f64) -> Vec<f32> 
     let mut shifted = resample_torchaudio(&stretched, stretched_rate, sample_rate);
     shifted.resize(y.len(), 0.0);
     shifted.into_iter().map(|x| x as f32).collect()
+}
+
+/// The rates (orig, new) that turn a clip into itself played `factor` times as fast: the clip is
+/// taken as sampled at orig and resampled to new, with orig / new = factor. Refuses (with the
+/// reason) a factor outside [`SPEED_FACTOR_RANGE`] or not a whole number of thousandths.
+pub fn speed_rates(factor: f64) -> Result<(u32, u32), String> {
+    if !SPEED_FACTOR_RANGE.contains(&factor) {
+        return Err(format!("speed factor {factor} is outside {} to {}", SPEED_FACTOR_RANGE.start(), SPEED_FACTOR_RANGE.end()));
+    }
+    let orig = (factor * SPEED_RATE_DENOMINATOR as f64).round();
+    if (orig / SPEED_RATE_DENOMINATOR as f64 - factor).abs() > 1e-9 {
+        return Err(format!("speed factor {factor} is not a whole number of thousandths"));
+    }
+    Ok((orig as u32, SPEED_RATE_DENOMINATOR))
+}
+
+/// Plays a clip `factor` times as fast, tempo and pitch together (Kaldi's speed perturbation):
+/// every frequency is scaled by `factor` and the clip has ceil(len / factor) samples. Panics on a
+/// factor [`speed_rates`] refuses (a configuration bug: user input is checked before).
+pub fn speed_perturb(samples: &[f32], factor: f64) -> Vec<f32> {
+    let (orig, new) = speed_rates(factor).unwrap_or_else(|reason| panic!("{reason}"));
+    let x: Vec<f64> = samples.iter().map(|&v| v as f64).collect();
+    resample_torchaudio(&x, orig, new).into_iter().map(|v| v as f32).collect()
 }
 
 /// `torchaudio.functional.phase_vocoder`: speeds a (bins, frames) STFT up by `rate` (rate < 1

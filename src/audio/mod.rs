@@ -2,7 +2,7 @@
 //!
 //! The pipeline per clip is
 //! `read_wav` (any WAV -> mono f32 in [-1, 1]) -> `resample` (to 16 kHz) -> `vad_trim` (speech
-//! frames only) -> optionally `add_noise` / `pitch_shift` (training-set augmentation).
+//! frames only) -> optionally `add_noise` / `pitch_shift` / `speed_perturb` (training-set augmentation).
 //!
 //! Everything here works on mono `f32` samples; the DSP inside `pitch_shift` runs in `f64`.
 //! Bad input (a file that is not a usable WAV, a clip with no speech) is an [`AudioError`] whose
@@ -15,7 +15,7 @@ pub mod wav;
 
 use std::path::PathBuf;
 
-pub use augment::{add_noise, pitch_shift};
+pub use augment::{add_noise, pitch_shift, speed_perturb};
 pub use resample::resample;
 pub use vad::vad_trim;
 pub use wav::{read_wav, read_wav_bytes, write_wav};

@@ -62,8 +62,12 @@ pub struct DataConfig {
     pub split: SplitKind,
     /// Reproduce the notebook's input: 16 kHz clips resampled to 22 050 Hz, features told 16 000.
     pub resample_like_notebook: bool,
-    /// Add the three augmented copies of each training clip.
+    /// Add the three augmented copies of each training clip (and the speed-perturbed ones).
     pub augment: bool,
+    /// One more copy of each training clip per factor, played that many times as fast (with
+    /// `augment`); training commands take them from the recipe ([`crate::recipe::Recipe::data_config`]).
+    #[serde(default)]
+    pub speed_factors: Vec<f64>,
     /// Seed of the pool split.
     pub seed: u64,
     /// Seed of the augmentation noise (a new one per training seed in `ablation --seeds`).
@@ -73,24 +77,37 @@ pub struct DataConfig {
 }
 
 /// The kinds of copies made of a training clip.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq)]
 pub enum Variant {
     Original,
     /// Gaussian noise, sigma 0.01.
     Noise,
     /// Pitch shifted by this many semitones, duration kept.
     Pitch(i32),
+    /// Played this many times as fast: tempo and pitch together.
+    Speed(f64),
 }
 
 impl Variant {
     /// The study's training set: originals + 3 copies.
     pub const TRAINING: [Variant; 4] = [Variant::Original, Variant::Noise, Variant::Pitch(3), Variant::Pitch(-3)];
 
+    /// What each training clip becomes: without `cfg.augment` the original alone, else the study's
+    /// four followed by one speed copy per factor.
+    pub fn for_training(cfg: &DataConfig) -> Vec<Variant> {
+        if !cfg.augment {
+            return vec![Variant::Original];
+        }
+        Variant::TRAINING.into_iter().chain(cfg.speed_factors.iter().map(|&f| Variant::Speed(f))).collect()
+    }
+
+    /// The suffix of an example's name (`file.wav#pitch+3`).
     fn tag(self) -> String {
         match self {
             Variant::Original => "orig".into(),
             Variant::Noise => "noise0.01".into(),
             Variant::Pitch(n) => format!("pitch{n:+}"),
+            Variant::Speed(f) => format!("speed{f}"),
         }
     }
 }
@@ -202,8 +219,7 @@ pub fn load_dataset(dir: &Path, cfg: &DataConfig) -> Result<DataSet, DataError> 
     counts.train_clips = train.len();
     counts.val_clips = val.len();
     counts.test_clips = test.as_ref().map_or(0, |t| t.len());
-    let train_variants: &[Variant] = if cfg.augment { &Variant::TRAINING } else { &[Variant::Original] };
-    let train = featurise(&train, train_variants, cfg, &mut counts);
+    let train = featurise(&train, &Variant::for_training(cfg), cfg, &mut counts);
     let val = featurise(&val, &[Variant::Original], cfg, &mut counts);
     let test = test.map(|t| featurise(&t, &[Variant::Original], cfg, &mut counts));
     counts.train_examples = train.len();
@@ -270,6 +286,7 @@ pub fn prepare_audio(path: &Path, variant: Variant, cfg: &DataConfig) -> Result<
             audio::add_noise(&samples, 0.01, &mut rng)
         }
         Variant::Pitch(n) => audio::pitch_shift(&samples, SAMPLE_RATE, n as f64),
+        Variant::Speed(factor) => audio::speed_perturb(&samples, factor),
     };
     if cfg.resample_like_notebook {
         samples = audio::resample(&samples, SAMPLE_RATE, NOTEBOOK_LOAD_RATE)?;

@@ -3,7 +3,7 @@
 //! seeds and a paired test of each row against the one before it.
 
 use super::Recipe;
-use crate::data::pipeline::{DataConfig, DataCounts, Layout};
+use crate::data::pipeline::{DataConfig, DataCounts, DataSet, Layout};
 use crate::fsio::write_atomic;
 use crate::stats::{paired_test, summarize, PairedTest, Summary};
 use crate::study::{load_for_seed, scale_dataset, seed_dir, split_of, train_model, DataSource, ModelPlan, ModelResult, SplitResult, SEED_METRICS};
@@ -75,9 +75,14 @@ pub fn run_recipes(
     let mut runs: Vec<Vec<ModelResult>> = vec![Vec::new(); rows.len()];
     let mut first = None;
     for (k, &seed) in seed_list.iter().enumerate() {
-        let raw = load_for_seed(&source.dir, data_cfg, seed)?;
-        first.get_or_insert((raw.layout, raw.counts.clone()));
+        // Consecutive rows that make the same speed copies share one load.
+        let mut loaded: Option<(&[f64], DataSet)> = None;
         for (i, (_, recipe)) in rows.iter().enumerate() {
+            if loaded.as_ref().is_none_or(|(factors, _)| *factors != recipe.speed_perturb.as_slice()) {
+                loaded = Some((&recipe.speed_perturb, load_for_seed(&source.dir, &recipe.data_config(data_cfg), seed)?));
+            }
+            let raw = &loaded.as_ref().expect("loaded above").1;
+            first.get_or_insert((raw.layout, raw.counts.clone()));
             let row_dir = if rows.len() == 1 { out_dir.to_path_buf() } else { out_dir.join(format!("row-{i}")) };
             let (data, scaling) = scale_dataset(raw.clone(), recipe);
             let plan = ModelPlan {

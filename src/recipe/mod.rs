@@ -13,6 +13,8 @@ pub mod scaling;
 pub use augment::{FeatureAugment, SpecAugment};
 pub use scaling::InputScaling;
 
+use crate::audio::augment::speed_rates;
+use crate::data::pipeline::DataConfig;
 use crate::nn::model::{ModelConfig, Padding};
 use crate::train::{Example, LrSchedule, TrainConfig};
 use serde::{Deserialize, Serialize};
@@ -31,6 +33,10 @@ pub struct Recipe {
     /// Random gain of up to ± this many dB per clip and epoch (0: off).
     pub gain_db: f32,
     pub spec_augment: Option<SpecAugment>,
+    /// Speed factors of the extra copies of each training clip (empty: none). Absent from the
+    /// settings of runs made before it existed.
+    #[serde(default)]
+    pub speed_perturb: Vec<f64>,
     pub epochs: usize,
     pub lr: f64,
     pub weight_decay: f64,
@@ -61,6 +67,7 @@ impl Recipe {
             standardize: false,
             gain_db: 0.0,
             spec_augment: None,
+            speed_perturb: Vec::new(),
             epochs: 80,
             lr: 1e-3,
             weight_decay: 0.0,
@@ -126,6 +133,11 @@ impl Recipe {
         }
     }
 
+    /// The data settings: `base` with the recipe's speed-perturbed training copies.
+    pub fn data_config(&self, base: &DataConfig) -> DataConfig {
+        DataConfig { speed_factors: self.speed_perturb.clone(), ..base.clone() }
+    }
+
     /// Fits the input map on the training split and applies it there.
     pub fn fit_scaling(&self, train: &mut [Example]) -> InputScaling {
         InputScaling::fit_and_apply(train, self.log_mel, self.standardize)
@@ -135,5 +147,84 @@ impl Recipe {
     pub fn feature_augment(&self, scaling: &InputScaling) -> Option<FeatureAugment> {
         (self.gain_db > 0.0 || self.spec_augment.is_some())
             .then(|| FeatureAugment { gain_db: self.gain_db, spec_augment: self.spec_augment, scaling: scaling.clone() })
+    }
+}
+
+/// `--speed-perturb`'s value: distinct factors such as `0.9,1.1`, or `off` for none. The error
+/// says which factor is wrong and why.
+pub fn parse_speed_factors(text: &str) -> Result<Vec<f64>, String> {
+    if text.trim() == "off" {
+        return Ok(Vec::new());
+    }
+    let mut factors = Vec::new();
+    for item in text.split(',').map(str::trim) {
+        let factor: f64 = item.parse().map_err(|_| format!("'{item}' is not a number (expected factors like 0.9,1.1, or off)"))?;
+        if factor == 1.0 {
+            return Err("a factor of 1 is the original clip, which training already has".into());
+        }
+        speed_rates(factor)?;
+        if factors.contains(&factor) {
+            return Err(format!("factor {factor} is given twice"));
+        }
+        factors.push(factor);
+    }
+    Ok(factors)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::data::pipeline::{Layout, SplitKind, VadMode};
+
+    #[test]
+    fn speed_factors_parse_and_off_turns_them_off() {
+        assert_eq!(parse_speed_factors("0.9,1.1"), Ok(vec![0.9, 1.1]));
+        assert_eq!(parse_speed_factors("0.85, 1.15"), Ok(vec![0.85, 1.15]));
+        assert_eq!(parse_speed_factors("off"), Ok(Vec::new()));
+    }
+
+    #[test]
+    fn malformed_speed_factors_are_refused_with_the_reason() {
+        let refused = |text: &str| parse_speed_factors(text).unwrap_err();
+        assert!(refused("0.9,fast").contains("'fast' is not a number"));
+        assert!(refused("").contains("'' is not a number"));
+        assert!(refused("0.9,").contains("'' is not a number"));
+        assert!(refused("1").contains("the original clip"));
+        assert!(refused("0.9,0.9").contains("given twice"));
+        assert!(refused("3").contains("outside 0.5 to 2"));
+        assert!(refused("0").contains("outside 0.5 to 2"));
+        assert!(refused("NaN").contains("outside 0.5 to 2"));
+        assert!(refused("0.9005").contains("not a whole number of thousandths"));
+    }
+
+    #[test]
+    fn a_recipe_saved_before_speed_perturbation_still_loads_without_it() {
+        // A recipe as the recipes.json and run.json files of earlier runs hold it.
+        let saved = r#"{"name":"improved","padding":"masked","dropout":true,"log_mel":true,"standardize":true,"gain_db":6.0,
+            "spec_augment":{"freq_masks":3,"freq_width":24,"time_masks":3,"time_width":20},"epochs":80,"lr":0.003,
+            "weight_decay":0.1,"label_smoothing":0.1,"schedule":{"warmup_cosine":{"warmup_epochs":3.0}},"patience":null}"#;
+        let recipe: Recipe = serde_json::from_str(saved).unwrap();
+        assert!(recipe.speed_perturb.is_empty());
+        assert_eq!(recipe, Recipe { weight_decay: 0.1, patience: None, spec_augment: recipe.spec_augment, ..Recipe::improved() });
+    }
+
+    #[test]
+    fn the_recipe_hands_its_speed_factors_to_the_data_and_only_those() {
+        let base = DataConfig {
+            layout: Layout::Pool,
+            vad: VadMode::Auto,
+            split: SplitKind::Speakers,
+            resample_like_notebook: false,
+            augment: true,
+            speed_factors: vec![1.2],
+            seed: 3,
+            noise_seed: 4,
+            cache_dir: None,
+        };
+        let recipe = Recipe { speed_perturb: vec![0.9, 1.1], ..Recipe::improved() };
+        let cfg = recipe.data_config(&base);
+        assert_eq!(cfg.speed_factors, vec![0.9, 1.1]);
+        assert_eq!((cfg.seed, cfg.noise_seed, cfg.augment, cfg.split), (3, 4, true, base.split));
+        assert!(Recipe::study().data_config(&base).speed_factors.is_empty());
     }
 }
