@@ -1,16 +1,64 @@
-//! im2col and col2im for a 1-D convolution without padding, so that convolution becomes one GEMM.
+//! A 1-D convolution without padding as one GEMM over windows read in place from a time-major
+//! copy of the input, and the adjoint that takes the windows' gradients back to the input.
 //!
-//! Shape key: C = input channels, K = kernel size, T = input length, T' = (T - K) / stride + 1.
+//! Shape key: C = input channels, K = kernel size, s = stride, T = input length,
+//! T' = (T - K) / s + 1 output windows.
 //!
-//! A convolution `y[o, t] = sum_{c,k} w[o, c, k] x[c, t*stride + k]` is the matrix product
-//! `y (O, T') = w (O, C*K) @ col (C*K, T')` once the windows are laid out as columns:
-//! `col[c*K + k, t] = x[c, t*stride + k]` (im2col).
+//! Time-major, frame f of a clip being its C values x[:, f], window t is the K frames
+//! t*s .. t*s + K, i.e. K*C consecutive values starting at frame t*s. Read as rows of K*C values
+//! at a row stride of s*C (consecutive rows overlap by K - s frames), the time-major buffer IS
+//! the matrix of all windows, so `y^T (T', O) = rows (T', K*C) @ W'^T (K*C, O)` with
+//! `W'[o, k*C + c] = w[o, c, k]` needs no im2col copy. Several clips can lie end to end: each
+//! takes [`window_rows`] rows (its segment rounded up to whole strides); the rows past a clip's
+//! own windows straddle into the next clip and are not used.
 //!
-//! col2im is the transpose (adjoint) of im2col: each input element appears in several windows, so
-//! the gradient of the input is the sum over all places it was copied to,
-//! `dx[c, t*stride + k] += dcol[c*K + k, t]`.
+//! The input gradient is the adjoint: each window row's gradient (K*C values) is added back onto
+//! the K frames it read, `dxt[(t*s + k)*C + c] += drows[t, k*C + c]`, then transposed back.
 
 use crate::Real;
+
+/// Rows one clip takes in the time-major buffer for `windows` windows: its frames
+/// (windows - 1) * s + K rounded up to whole strides (0 for no windows).
+pub fn window_rows(windows: usize, kernel: usize, stride: usize) -> usize {
+    if windows == 0 { 0 } else { ((windows - 1) * stride + kernel).div_ceil(stride) }
+}
+
+/// The first `frames` frames of x (C, T), time-major: out (frames, C), zero past T.
+pub fn to_time_major<T: Real>(x: &[T], channels: usize, t_in: usize, frames: usize, out: &mut [T]) {
+    assert_eq!(x.len(), channels * t_in, "to_time_major: x must be (C, T)");
+    assert_eq!(out.len(), frames * channels, "to_time_major: out must be (frames, C)");
+    let copied = frames.min(t_in);
+    for (c, x_row) in x.chunks_exact(t_in).enumerate() {
+        for (f, &v) in x_row[..copied].iter().enumerate() {
+            out[f * channels + c] = v;
+        }
+    }
+    out[copied * channels..].fill(T::zero());
+}
+
+/// Adds a time-major (frames, C) gradient onto dx (C, T): dx[c, f] += xt[f, c] for f < min(frames, T).
+pub fn add_from_time_major<T: Real>(xt: &[T], channels: usize, t_in: usize, dx: &mut [T]) {
+    assert_eq!(dx.len(), channels * t_in, "add_from_time_major: dx must be (C, T)");
+    let frames = (xt.len() / channels).min(t_in);
+    for (c, dx_row) in dx.chunks_exact_mut(t_in).enumerate() {
+        for (f, d) in dx_row[..frames].iter_mut().enumerate() {
+            *d += xt[f * channels + c];
+        }
+    }
+}
+
+/// The adjoint of reading window rows: adds each of the first `windows` rows of drows
+/// (rows, K*C) onto the K frames it read, dxt (frames, C).
+pub fn add_window_rows<T: Real>(drows: &[T], windows: usize, kernel: usize, stride: usize, channels: usize, dxt: &mut [T]) {
+    let width = kernel * channels;
+    assert!(drows.len() >= windows * width, "add_window_rows: drows has fewer than {windows} rows");
+    assert!(windows == 0 || ((windows - 1) * stride + kernel) * channels <= dxt.len(), "add_window_rows: dxt too short");
+    for (t, row) in drows.chunks_exact(width).take(windows).enumerate() {
+        for (d, &g) in dxt[t * stride * channels..][..width].iter_mut().zip(row) {
+            *d += g;
+        }
+    }
+}
 
 /// Output length of a convolution or pooling window without padding: (T - K) / stride + 1.
 pub fn conv_out_len(t_in: usize, kernel: usize, stride: usize) -> usize {
@@ -101,8 +149,9 @@ mod tests {
             .collect()
     }
 
+    /// The time-major buffer read as overlapping rows, times W', is the direct convolution.
     #[test]
-    fn im2col_then_gemm_matches_direct_convolution() {
+    fn window_rows_times_reordered_weights_match_direct_convolution() {
         for channels in 1..4 {
             for kernel in 1..5 {
                 for stride in 1..4 {
@@ -115,13 +164,24 @@ mod tests {
                         let mut expected = vec![0.0; outputs * t_out];
                         conv1d_ref(&x, &w, &b, channels, t_in, kernel, stride, &mut expected);
 
-                        let mut col = vec![0.0; channels * kernel * t_out];
-                        im2col(&x, channels, t_in, kernel, stride, t_out, &mut col, t_out);
-                        let mut y: Vec<f64> = b.iter().flat_map(|&bo| std::iter::repeat(bo).take(t_out)).collect();
+                        let rows = window_rows(t_out, kernel, stride);
+                        assert!(rows >= t_out);
+                        // The segment plus K frames of zeros, as a last clip in a batch has.
+                        let mut xt = vec![f64::NAN; (rows * stride + kernel) * channels];
+                        to_time_major(&x, channels, t_in, rows * stride + kernel, &mut xt);
                         let ck = channels * kernel;
-                        gemm(1.0, Mat::new(&w, outputs, ck), Mat::new(&col, ck, t_out), 1.0, &mut y, t_out);
-                        for (a, e) in y.iter().zip(&expected) {
-                            assert!((a - e).abs() < 1e-12, "C{channels} K{kernel} s{stride} T{t_in}: {a} vs {e}");
+                        let w_reordered: Vec<f64> = (0..outputs * ck).map(|i| {
+                            let (o, p) = (i / ck, i % ck);
+                            w[(o * channels + p % channels) * kernel + p / channels]
+                        }).collect();
+                        let a = Mat { data: &xt, rows: t_out, cols: ck, rs: stride * channels, cs: 1 };
+                        let mut yt = vec![0.0; t_out * outputs];
+                        gemm(1.0, a, Mat::new(&w_reordered, outputs, ck).t(), 0.0, &mut yt, outputs);
+                        for t in 0..t_out {
+                            for o in 0..outputs {
+                                let (got, want) = (yt[t * outputs + o] + b[o], expected[o * t_out + t]);
+                                assert!((got - want).abs() < 1e-12, "C{channels} K{kernel} s{stride} T{t_in}: {got} vs {want}");
+                            }
                         }
                     }
                 }
@@ -129,60 +189,25 @@ mod tests {
         }
     }
 
-    /// col2im is the adjoint of im2col: <im2col(x), g> = <x, col2im(g)> for every x and g.
+    /// add_window_rows then add_from_time_major is the adjoint of to_time_major then reading the
+    /// rows: <rows(x), g> = <x, adjoint(g)> for every x and g.
     #[test]
-    fn col2im_is_the_adjoint_of_im2col() {
-        for (channels, t_in, kernel, stride) in [(1, 5, 5, 1), (2, 9, 3, 2), (3, 11, 5, 1), (2, 12, 2, 3), (4, 8, 1, 1)] {
+    fn the_gradient_path_is_the_adjoint_of_reading_window_rows() {
+        for (channels, t_in, kernel, stride) in [(1, 5, 5, 1), (2, 9, 3, 2), (3, 11, 5, 1), (2, 12, 2, 3), (4, 8, 1, 1), (3, 14, 5, 2)] {
             let t_out = conv_out_len(t_in, kernel, stride);
+            let (ck, frames) = (channels * kernel, window_rows(t_out, kernel, stride) * stride + kernel);
             let x = values(channels * t_in, 4);
-            let g = values(channels * kernel * t_out, 5);
-            let mut col = vec![0.0; g.len()];
-            im2col(&x, channels, t_in, kernel, stride, t_out, &mut col, t_out);
-            // Start dx from ones: col2im must add, not overwrite.
+            let g = values(t_out * ck, 5);
+            let mut xt = vec![0.0; frames * channels];
+            to_time_major(&x, channels, t_in, frames, &mut xt);
+            let lhs: f64 = (0..t_out).map(|t| (0..ck).map(|p| xt[t * stride * channels + p] * g[t * ck + p]).sum::<f64>()).sum();
+            let mut dxt = vec![0.0; frames * channels];
+            add_window_rows(&g, t_out, kernel, stride, channels, &mut dxt);
+            // Start dx from ones: the path must add, not overwrite.
             let mut dx = vec![1.0; x.len()];
-            col2im(&g, channels, t_in, kernel, stride, t_out, &mut dx);
-            let lhs: f64 = col.iter().zip(&g).map(|(a, b)| a * b).sum();
+            add_from_time_major(&dxt, channels, t_in, &mut dx);
             let rhs: f64 = x.iter().zip(&dx).map(|(a, b)| a * (b - 1.0)).sum();
             assert!((lhs - rhs).abs() < 1e-12, "C{channels} T{t_in} K{kernel} s{stride}: {lhs} vs {rhs}");
-        }
-    }
-
-    /// With a row stride wider than T', a clip fills only its own block of columns.
-    #[test]
-    fn strided_columns_fill_their_block_and_read_back() {
-        let (channels, t_in, kernel, stride) = (2, 9, 3, 2);
-        let t_out = conv_out_len(t_in, kernel, stride);
-        let (offset, ld) = (t_out, 3 * t_out);
-        let x = values(channels * t_in, 6);
-        let mut dense = vec![0.0; channels * kernel * t_out];
-        im2col(&x, channels, t_in, kernel, stride, t_out, &mut dense, t_out);
-        let mut wide = vec![f64::NAN; channels * kernel * ld];
-        im2col(&x, channels, t_in, kernel, stride, t_out, &mut wide[offset..], ld);
-        for (r, dense_row) in dense.chunks_exact(t_out).enumerate() {
-            assert_eq!(&wide[r * ld + offset..][..t_out], dense_row);
-            assert!(wide[r * ld..][..offset].iter().all(|v| v.is_nan()), "columns left of the block untouched");
-        }
-        let (mut from_dense, mut from_wide) = (vec![0.0; x.len()], vec![0.0; x.len()]);
-        col2im(&dense, channels, t_in, kernel, stride, t_out, &mut from_dense);
-        col2im(&wide[offset..], channels, t_in, kernel, stride, ld, &mut from_wide);
-        assert_eq!(from_dense, from_wide);
-    }
-
-    /// Asking for the first w windows gives the first w columns of the full im2col.
-    #[test]
-    fn fewer_windows_give_the_leading_columns() {
-        let (channels, t_in, kernel, stride) = (3, 14, 5, 2);
-        let t_out = conv_out_len(t_in, kernel, stride);
-        let x = values(channels * t_in, 8);
-        let mut full = vec![0.0; channels * kernel * t_out];
-        im2col(&x, channels, t_in, kernel, stride, t_out, &mut full, t_out);
-        for windows in 0..=t_out {
-            let mut part = vec![f64::NAN; channels * kernel * t_out];
-            im2col(&x, channels, t_in, kernel, stride, windows, &mut part, t_out);
-            for (full_row, part_row) in full.chunks_exact(t_out).zip(part.chunks_exact(t_out)) {
-                assert_eq!(&full_row[..windows], &part_row[..windows]);
-                assert!(part_row[windows..].iter().all(|v| v.is_nan()), "columns past the windows untouched");
-            }
         }
     }
 }

@@ -51,13 +51,15 @@ impl<T: Real> PackedB<T> {
         (self.k, self.n)
     }
 
-    /// C += A B. a: (m, k) row-major with row stride `lda`; c: (m, n) row-major with row stride `ldc`.
+    /// C += A B. a: (m, k) row-major with row stride `lda` (rows may overlap); c: (m, n) row-major
+    /// with row stride `ldc`.
     pub fn gemm_acc(&self, a: &[T], m: usize, lda: usize, c: &mut [T], ldc: usize) {
         let (k, n) = (self.k, self.n);
         if m == 0 || n == 0 {
             return;
         }
-        assert!(lda >= k && (m - 1) * lda + k <= a.len(), "packed gemm: A out of bounds");
+        // lda < k is allowed: rows may overlap (a convolution's windows read in place).
+        assert!((m - 1) * lda + k <= a.len(), "packed gemm: A out of bounds");
         assert!(ldc >= n && (m - 1) * ldc + n <= c.len(), "packed gemm: C out of bounds");
         for (p, panel) in self.panels.chunks_exact(k * NR).enumerate() {
             let cols = (n - p * NR).min(NR);

@@ -1,26 +1,29 @@
-//! 1-D convolution without padding (PyTorch's `nn.Conv1d(C, O, K, stride)`), as im2col + GEMM.
+//! 1-D convolution without padding (PyTorch's `nn.Conv1d(C, O, K, stride)`), as one GEMM over
+//! window rows read in place from a time-major copy of the input (see `ser_kernels::conv`).
 //!
-//! Forward, per clip b, with `col_b = im2col(x_b)` of shape (C*K, T') (the code puts the columns
-//! of several clips side by side so that each GEMM is wide enough to run fast):
-//!   y_b (O, T') = W (O, C*K) @ col_b + bias (broadcast over T')
-//! Backward, given dy_b = dL/dy_b:
-//!   dW    += dy_b (O, T') @ col_b^T (T', C*K)      summed over the batch
-//!   dbias += sum over t of dy_b[:, t]              summed over the batch
-//!   dcol_b = W^T (C*K, O) @ dy_b (O, T'),   dx_b = col2im(dcol_b)   (an input element that sits in
-//!            several windows collects the gradient of each)
+//! y[b, o, t] = bias[o] + Σ_{c,k} w[o, c, k] x[b, c, t s + k]. With the clips' frames laid end to
+//! end time-major (`xt`, frame-major rows of C values), window t of clip b is K*C consecutive
+//! values, so all windows of a group of clips form a matrix A (M, K*C) read in place at a row
+//! stride of s*C, and, with W'[o, k*C + c] = w[o, c, k]:
+//!   forward    Y^T (M, O)  = A @ W'^T                       (W'^T packed once per call)
+//!   backward   dW' (O, K*C) += dY (O, M) @ A                 summed over the batch's windows
+//!              dbias[o]     += Σ_{b,t} dy[b, o, t]
+//!              dA (M, K*C)   = dY^T (M, O) @ W',   dx = each window row's gradient added back
+//!                             onto the K frames it read (overlapping windows add up)
+//! where dY holds dy on each clip's own window rows and zero on the rows that straddle two clips.
 //!
 //! # Skipped work
 //! A window that lies wholly in a clip's all-zero tail (the batch padding) outputs exactly the
-//! bias and adds nothing to dW, so forward finds each clip's last nonzero frame and runs im2col
-//! and the GEMMs only over the windows before it, filling the rest with the bias; backward does
-//! the same for dW when no input gradient is asked for (the first layer's case), since dx of the
-//! padding needs every window. The numbers are those of the full computation: the skipped
-//! columns' products are all zero.
+//! bias and adds nothing to dW, so forward finds each clip's last nonzero frame and copies and
+//! multiplies only the windows before it, filling the rest with the bias; backward does the same
+//! for dW when no input gradient is asked for (the first layer's case), since dx of the padding
+//! needs every window. The numbers are those of the full computation: the skipped products are
+//! all zero.
 //!
 //! # Threads
-//! Groups of clips (each one wide GEMM) run in parallel on rayon. The groups depend on the batch
-//! and lengths only, and their weight gradients are added in group order, so the result is the
-//! same whatever the thread count.
+//! Groups of clips (each one GEMM) run in parallel on rayon. The groups depend on the batch and
+//! lengths only, and their weight gradients are added in group order, so the result is the same
+//! whatever the thread count.
 
 use crate::nn::{Param, ParamRef};
 use crate::Real;
@@ -28,7 +31,7 @@ use ndarray::{Array3, ArrayView3, Ix1, Ix3};
 use rand::Rng;
 use rayon::prelude::*;
 use ser_kernels::gemm::{gemm, Mat};
-use ser_kernels::{col2im, conv_out_len, im2col};
+use ser_kernels::{add_from_time_major, add_window_rows, conv_out_len, to_time_major, window_rows, PackedB};
 use std::ops::Range;
 
 /// A 1-D convolution layer with its cached input.
@@ -38,13 +41,67 @@ pub struct Conv1d<T> {
     /// (O)
     pub bias: Param<T, Ix1>,
     pub stride: usize,
-    /// The training-mode input (B, C, T) and each clip's windows before its zero tail (B), kept
-    /// for backward.
-    cache: Option<(Array3<T>, Vec<usize>)>,
+    /// The training-mode input and its window rows, kept for backward.
+    cache: Option<Cache<T>>,
 }
 
-/// How many clips share one GEMM: enough for about 1024 columns, since one wide GEMM runs about
-/// twice as fast as a GEMM per clip of ~60 columns, while the column buffer stays a few MB.
+/// What backward needs from the training-mode forward.
+struct Cache<T> {
+    /// (B, C, T)
+    x: Array3<T>,
+    /// The time-major window rows forward multiplied.
+    rows: WindowRows<T>,
+}
+
+/// A batch laid out time-major for the GEMMs: clip b's first `windows[b]` windows are rows
+/// `first_row[b] ..` of `xt` read at a row stride of s*C.
+struct WindowRows<T> {
+    /// (B) windows used per clip
+    windows: Vec<usize>,
+    /// (B + 1) each clip's first row, then the total
+    first_row: Vec<usize>,
+    /// (rows * s + K, C) the clips' frames end to end, then K frames of zeros for the last rows
+    xt: Vec<T>,
+}
+
+impl<T: Real> WindowRows<T> {
+    /// x: (B, C, T) standard layout; windows: (B), each <= T'.
+    fn new(x: &[T], channels: usize, t_in: usize, kernel: usize, stride: usize, windows: Vec<usize>) -> Self {
+        let first_row: Vec<usize> = std::iter::once(0)
+            .chain(windows.iter().scan(0, |end, &w| { *end += window_rows(w, kernel, stride); Some(*end) }))
+            .collect();
+        let total = first_row[windows.len()];
+        let mut xt = vec![T::zero(); (total * stride + kernel) * channels];
+        let segments = split_at_offsets(&mut xt, &first_row, stride * channels);
+        segments.into_par_iter().enumerate().for_each(|(b, segment)| {
+            let clip = &x[b * channels * t_in..][..channels * t_in];
+            to_time_major(clip, channels, t_in, segment.len() / channels, segment);
+        });
+        WindowRows { windows, first_row, xt }
+    }
+
+    /// Rows of a group of clips, and the part of `xt` they read from (their frames and K more).
+    fn group(&self, clips: &Range<usize>, kernel: usize, stride: usize, channels: usize) -> (Range<usize>, &[T]) {
+        let rows = self.first_row[clips.start]..self.first_row[clips.end];
+        let read = rows.start * stride * channels..(rows.end * stride + kernel) * channels;
+        (rows, &self.xt[read])
+    }
+}
+
+/// `buf` cut into consecutive pieces of (offsets[i+1] - offsets[i]) * unit elements (the tail past
+/// the last offset left out).
+fn split_at_offsets<'a, T>(mut buf: &'a mut [T], offsets: &[usize], unit: usize) -> Vec<&'a mut [T]> {
+    let mut pieces = Vec::with_capacity(offsets.len().saturating_sub(1));
+    for pair in offsets.windows(2) {
+        let (piece, rest) = buf.split_at_mut((pair[1] - pair[0]) * unit);
+        pieces.push(piece);
+        buf = rest;
+    }
+    pieces
+}
+
+/// How many clips share one GEMM: about 1024 window rows, enough for a GEMM to run at speed
+/// while a group's buffers stay a few MB.
 fn clips_per_gemm(batch: usize, t_out: usize) -> usize {
     (1024 / t_out).clamp(1, batch.max(1))
 }
@@ -89,12 +146,6 @@ fn groups(batch: usize, t_out: usize) -> Vec<Range<usize>> {
     (0..batch).step_by(size).map(|first| first..(first + size).min(batch)).collect()
 }
 
-/// A group's columns: each clip's windows side by side, clip j at `offsets[j]`; `offsets` ends
-/// with the total width.
-fn column_offsets(windows: &[usize]) -> Vec<usize> {
-    std::iter::once(0).chain(windows.iter().scan(0, |end, &w| { *end += w; Some(*end) })).collect()
-}
-
 impl<T: Real> Conv1d<T> {
     /// PyTorch's default init: weight, then bias, from uniform(-1/sqrt(C*K), 1/sqrt(C*K)).
     pub fn new(in_channels: usize, out_channels: usize, kernel: usize, stride: usize, rng: &mut impl Rng) -> Self {
@@ -115,6 +166,19 @@ impl<T: Real> Conv1d<T> {
         conv_out_len(t_in, self.dims().2, self.stride)
     }
 
+    /// W' (O, K*C) with W'[o, k*C + c] = w[o, c, k]: the weights in the window rows' order.
+    fn weight_by_frame(&self) -> Vec<T> {
+        let (outputs, channels, kernel) = self.dims();
+        let w = self.weight.value.as_slice().expect("weight is contiguous");
+        let mut reordered = vec![T::zero(); outputs * kernel * channels];
+        for (o, row) in reordered.chunks_exact_mut(kernel * channels).enumerate() {
+            for (p, v) in row.iter_mut().enumerate() {
+                *v = w[(o * channels + p % channels) * kernel + p / channels];
+            }
+        }
+        reordered
+    }
+
     /// x: (B, C, T) -> (B, O, T'). Caches the input only when `train`.
     pub fn forward(&mut self, x: ArrayView3<T>, train: bool) -> Array3<T> {
         let (outputs, channels, kernel) = self.dims();
@@ -123,86 +187,90 @@ impl<T: Real> Conv1d<T> {
         let (t_out, stride) = (self.out_len(t_in), self.stride);
         let x = x.as_standard_layout();
         let x_flat = x.as_slice().expect("standard layout");
-        let w = self.weight.value.as_slice().expect("weight is contiguous");
         let bias = self.bias.value.as_slice().expect("bias is contiguous");
-        let ck = channels * kernel;
+        let width = channels * kernel;
         let windows = windows_before_zero_tail(x_flat, batch, channels, t_in, kernel, stride);
+        let rows = WindowRows::new(x_flat, channels, t_in, kernel, stride, windows);
+        // W'^T (K*C, O), packed once for every group's rows.
+        let weight_by_frame = self.weight_by_frame();
+        let packed = PackedB::pack(Mat::new(&weight_by_frame, outputs, width).t());
         let groups = groups(batch, t_out);
 
         let mut y = Array3::zeros((batch, outputs, t_out));
         let y_blocks = y.as_slice_mut().expect("fresh array").par_chunks_mut(clips_per_gemm(batch, t_out) * outputs * t_out);
-        y_blocks.zip(&groups).for_each_init(
-            || (Vec::new(), Vec::new()),
-            |(col, rows): &mut (Vec<T>, Vec<T>), (y_block, clips)| {
-                let offsets = column_offsets(&windows[clips.clone()]);
-                let n = offsets[offsets.len() - 1];
-                col.resize(ck * n, T::zero());
-                rows.resize(outputs * n, T::zero());
-                for (j, b) in clips.clone().enumerate() {
-                    let x_b = &x_flat[b * channels * t_in..][..channels * t_in];
-                    im2col(x_b, channels, t_in, kernel, stride, windows[b], &mut col[offsets[j]..], n);
-                }
-                gemm(T::one(), Mat::new(w, outputs, ck), Mat::new(col, ck, n), T::zero(), rows, n);
-                // rows is (O, n); clip j's block of columns becomes the start of y[b] (O, T').
-                for (j, y_b) in y_block.chunks_exact_mut(outputs * t_out).enumerate() {
-                    for (o, (y_row, &b)) in y_b.chunks_exact_mut(t_out).zip(bias).enumerate() {
-                        let (computed, tail) = y_row.split_at_mut(offsets[j + 1] - offsets[j]);
-                        for (y_t, &v) in computed.iter_mut().zip(&rows[o * n + offsets[j]..]) {
-                            *y_t = v + b;
-                        }
-                        tail.fill(b);
+        y_blocks.zip(&groups).for_each(|(y_block, clips)| {
+            let (group_rows, a) = rows.group(clips, kernel, stride, channels);
+            let mut yt = vec![T::zero(); group_rows.len() * outputs]; // (rows, O)
+            packed.gemm_acc(a, group_rows.len(), stride * channels, &mut yt, outputs);
+            // Clip b's window rows become the start of y[b] (O, T'); the rest is the bias.
+            for (y_b, b) in y_block.chunks_exact_mut(outputs * t_out).zip(clips.clone()) {
+                let first = rows.first_row[b] - group_rows.start;
+                for (o, (y_row, &bias_o)) in y_b.chunks_exact_mut(t_out).zip(bias).enumerate() {
+                    let (computed, tail) = y_row.split_at_mut(rows.windows[b]);
+                    for (t, y_t) in computed.iter_mut().enumerate() {
+                        *y_t = yt[(first + t) * outputs + o] + bias_o;
                     }
+                    tail.fill(bias_o);
                 }
-            },
-        );
-        self.cache = train.then(|| (x.into_owned(), windows));
+            }
+        });
+        self.cache = train.then(|| Cache { x: x.into_owned(), rows });
         y
     }
 
     /// dy: (B, O, T') -> dx: (B, C, T) when `input_grad`; adds into weight.grad and bias.grad.
-    /// The first layer passes `input_grad = false` and skips the dx GEMM and col2im.
+    /// The first layer passes `input_grad = false` and skips the input gradient.
     pub fn backward(&mut self, dy: ArrayView3<T>, input_grad: bool) -> Option<Array3<T>> {
         let (outputs, channels, kernel) = self.dims();
-        let (x, windows_before_tail) = self.cache.as_ref().expect("Conv1d::backward needs a forward with train = true first");
-        let (batch, _, t_in) = x.dim();
+        let cache = self.cache.as_ref().expect("Conv1d::backward needs a forward with train = true first");
+        let (batch, _, t_in) = cache.x.dim();
         let (t_out, stride) = (conv_out_len(t_in, kernel, self.stride), self.stride);
         assert_eq!(dy.dim(), (batch, outputs, t_out), "Conv1d dy shape");
         let dy = dy.as_standard_layout();
         let dy_flat = dy.as_slice().expect("standard layout");
-        let x_flat = x.as_slice().expect("cached input is contiguous");
-        let w = self.weight.value.as_slice().expect("weight is contiguous");
-        let ck = channels * kernel;
-        // dx of the padding needs every window; dW needs only those that reach the data.
-        let windows = if input_grad { vec![t_out; batch] } else { windows_before_tail.clone() };
+        let width = channels * kernel;
+        // dx of the padding needs every window; dW needs only those that reach the data, which
+        // are the ones forward laid out.
+        let all_windows;
+        let rows = if input_grad && cache.rows.windows.iter().any(|&w| w < t_out) {
+            let x_flat = cache.x.as_slice().expect("cached input is contiguous");
+            all_windows = WindowRows::new(x_flat, channels, t_in, kernel, stride, vec![t_out; batch]);
+            &all_windows
+        } else {
+            &cache.rows
+        };
+        let weight_by_frame = self.weight_by_frame();
+        let packed = input_grad.then(|| PackedB::pack(Mat::new(&weight_by_frame, outputs, width))); // W' (O, K*C)
 
-        // Per group: its dW (O, C*K), dbias (O) and, when asked, dx (clips, C, T).
+        // Per group: its dW' (O, K*C), dbias (O) and, when asked, dx (clips, C, T).
         let group_grads = |clips: &Range<usize>| {
-            let offsets = column_offsets(&windows[clips.clone()]);
-            let n = offsets[offsets.len() - 1];
-            // dy of the group's windows side by side, (O, n), in the same columns as the forward's.
-            let mut dy_group = vec![T::zero(); outputs * n];
+            let (group_rows, a) = rows.group(clips, kernel, stride, channels);
+            let m = group_rows.len();
+            // dY^T (rows, O): dy on each clip's own window rows, zero on the straddling ones.
+            let mut dyt = vec![T::zero(); m * outputs];
             let mut dbias = vec![T::zero(); outputs];
-            for (j, b) in clips.clone().enumerate() {
-                let dy_b = &dy_flat[b * outputs * t_out..][..outputs * t_out];
+            for b in clips.clone() {
+                let (dy_b, first) = (&dy_flat[b * outputs * t_out..][..outputs * t_out], rows.first_row[b] - group_rows.start);
                 for (o, dy_row) in dy_b.chunks_exact(t_out).enumerate() {
                     // The bias reaches every output, skipped windows included.
                     dbias[o] += dy_row.iter().copied().sum();
-                    dy_group[o * n + offsets[j]..][..windows[b]].copy_from_slice(&dy_row[..windows[b]]);
+                    for (t, &g) in dy_row[..rows.windows[b]].iter().enumerate() {
+                        dyt[(first + t) * outputs + o] = g;
+                    }
                 }
             }
-            let mut col = vec![T::zero(); ck * n];
-            for (j, b) in clips.clone().enumerate() {
-                let x_b = &x_flat[b * channels * t_in..][..channels * t_in];
-                im2col(x_b, channels, t_in, kernel, stride, windows[b], &mut col[offsets[j]..], n);
-            }
-            let mut dw = vec![T::zero(); outputs * ck];
-            gemm(T::one(), Mat::new(&dy_group, outputs, n), Mat::new(&col, ck, n).t(), T::zero(), &mut dw, ck);
-            let dx = input_grad.then(|| {
-                // The columns are spent; their buffer now takes dcol (C*K, n).
-                gemm(T::one(), Mat::new(w, outputs, ck).t(), Mat::new(&dy_group, outputs, n), T::zero(), &mut col, n);
+            let mut dw = vec![T::zero(); outputs * width];
+            let a_mat = Mat { data: a, rows: m, cols: width, rs: stride * channels, cs: 1 };
+            gemm(T::one(), Mat::new(&dyt, m, outputs).t(), a_mat, T::zero(), &mut dw, width);
+            let dx = packed.as_ref().map(|packed| {
+                let mut drows = vec![T::zero(); m * width]; // dA (rows, K*C)
+                packed.gemm_acc(&dyt, m, outputs, &mut drows, width);
                 let mut dx = vec![T::zero(); clips.len() * channels * t_in];
-                for (j, dx_b) in dx.chunks_exact_mut(channels * t_in).enumerate() {
-                    col2im(&col[offsets[j]..], channels, t_in, kernel, stride, n, dx_b);
+                for (dx_b, b) in dx.chunks_exact_mut(channels * t_in).zip(clips.clone()) {
+                    let (first, clip_rows) = (rows.first_row[b] - group_rows.start, rows.first_row[b + 1] - rows.first_row[b]);
+                    let mut dxt = vec![T::zero(); (clip_rows * stride + kernel) * channels];
+                    add_window_rows(&drows[first * width..], rows.windows[b], kernel, stride, channels, &mut dxt);
+                    add_from_time_major(&dxt, channels, t_in, dx_b);
                 }
                 dx
             });
@@ -210,12 +278,15 @@ impl<T: Real> Conv1d<T> {
         };
         let per_group: Vec<_> = groups(batch, t_out).par_iter().map(group_grads).collect();
 
+        // dW' is in the window rows' order: dW[o, c, k] += dW'[o, k*C + c].
         let dw_sum = self.weight.grad.as_slice_mut().expect("weight grad is contiguous");
         let dbias_sum = self.bias.grad.as_slice_mut().expect("bias grad is contiguous");
         let mut dx_all = input_grad.then(|| Vec::with_capacity(batch * channels * t_in));
         for (dw, dbias, dx) in per_group {
-            for (sum, part) in dw_sum.iter_mut().zip(&dw) {
-                *sum += *part;
+            for (o, dw_row) in dw.chunks_exact(width).enumerate() {
+                for (p, &g) in dw_row.iter().enumerate() {
+                    dw_sum[(o * channels + p % channels) * kernel + p / channels] += g;
+                }
             }
             for (sum, part) in dbias_sum.iter_mut().zip(&dbias) {
                 *sum += *part;
