@@ -11,7 +11,8 @@ s2, MaxPool 5/1, Conv1d 60->40 k3 s2, MaxPool 5/1, BiLSTM 40->80x2, max+mean ove
 BatchNorm1d(320), Linear 320-60-50-8 with Dropout 0.25, Adam, clip_grad_norm 1.0) on 256 clips of
 uniform(60, 150) frames zero-padded to the longest; a BiLSTM forward+backward at batch 256, T = 13
 and T = 30; the notebook's librosa features of a 3 s clip at 16 kHz. Every time is the median of
-several runs after a warm-up. The FLOP count is ser's formula (src/bench.rs), so GFLOP/s compare.
+15 runs (features: 9, each of one clip here and of 50 in ser) after 3 untimed warm-up runs, as
+ser bench times them. The FLOP count is ser's formula (src/bench.rs), so GFLOP/s compare.
 """
 
 import argparse
@@ -26,8 +27,12 @@ from torch import nn
 BATCH, LSTM_INPUT, LSTM_HIDDEN, CLIP_SAMPLES = 256, 40, 80, 48_000
 
 
+WARM_UP = 3  # untimed calls first, as ser bench makes: the steady state of a training run
+
+
 def median_seconds(runs, f):
-    f()
+    for _ in range(WARM_UP):
+        f()
     times = []
     for _ in range(runs):
         start = time.perf_counter()
@@ -84,7 +89,7 @@ def bench_training(rng):
         nn.utils.clip_grad_norm_(model.parameters(), 1.0)
         optimiser.step()
 
-    return median_seconds(5, step), x.shape[2]
+    return median_seconds(15, step), x.shape[2]
 
 
 def bench_lstm(steps, rng):
@@ -97,7 +102,7 @@ def bench_lstm(steps, rng):
         y, _ = lstm(x)
         y.backward(dy)
 
-    return 1e3 * median_seconds(7, step)
+    return 1e3 * median_seconds(15, step)
 
 
 def bench_features(rng):

@@ -143,9 +143,15 @@ pub struct BenchReport {
     pub peak_estimate: String,
 }
 
-/// Median wall time in seconds of `runs` calls of `f`, after one warm-up call.
+/// Calls of `f` before the timed ones: a training run makes thousands of steps, so the figures
+/// are of the steady state (allocator and caches warm), not of the first calls.
+const WARM_UP: usize = 3;
+
+/// Median wall time in seconds of `runs` calls of `f`, after [`WARM_UP`] untimed calls.
 fn median_seconds(runs: usize, mut f: impl FnMut()) -> f64 {
-    f();
+    for _ in 0..WARM_UP {
+        f();
+    }
     let mut times: Vec<f64> = (0..runs)
         .map(|_| {
             let start = Instant::now();
@@ -161,12 +167,12 @@ fn median_seconds(runs: usize, mut f: impl FnMut()) -> f64 {
 pub fn run(threads: usize) -> BenchReport {
     let batch = training_batch(0);
     let (mut model, mut trainer) = study_model_and_trainer();
-    let step = median_seconds(5, || {
+    let step = median_seconds(15, || {
         trainer.train_step(&mut model, batch.x.view(), &batch.lengths, &batch.labels);
     });
     let lstm_ms = |steps: usize| {
         let (mut lstm, x, dy) = lstm_workload(steps, 1);
-        1e3 * median_seconds(7, || {
+        1e3 * median_seconds(15, || {
             lstm.forward(x.view(), None, true);
             lstm.backward(dy.view());
         })
