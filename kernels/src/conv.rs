@@ -67,55 +67,7 @@ pub fn conv_out_len(t_in: usize, kernel: usize, stride: usize) -> usize {
     (t_in - kernel) / stride + 1
 }
 
-/// Lays the first `windows` (<= T') windows of `x` out as columns. x: (C, T) -> col: (C*K, windows)
-/// with row stride `ld` >= windows, so that several clips can sit side by side in one wide matrix
-/// (clip j at its own column offset). Fewer than T' windows skip a clip's all-zero tail.
-#[allow(clippy::too_many_arguments)]
-pub fn im2col<T: Real>(
-    x: &[T], channels: usize, t_in: usize, kernel: usize, stride: usize, windows: usize, col: &mut [T], ld: usize,
-) {
-    let all_windows = conv_out_len(t_in, kernel, stride);
-    assert!(windows <= all_windows, "im2col: {windows} windows asked for, the input has {all_windows}");
-    let t_out = windows;
-    assert_eq!(x.len(), channels * t_in, "im2col input length");
-    check_col(col.len(), channels * kernel, t_out, ld);
-    for (c, x_row) in x.chunks_exact(t_in).enumerate() {
-        for k in 0..kernel {
-            let col_row = &mut col[(c * kernel + k) * ld..][..t_out];
-            if stride == 1 {
-                col_row.copy_from_slice(&x_row[k..k + t_out]);
-            } else {
-                for (t, v) in col_row.iter_mut().enumerate() {
-                    *v = x_row[t * stride + k];
-                }
-            }
-        }
-    }
-}
-
-/// Adds the columns back onto the positions they were copied from (the adjoint of [`im2col`]).
-/// col: (C*K, T') with row stride `ld`, added into dx: (C, T).
-pub fn col2im<T: Real>(col: &[T], channels: usize, t_in: usize, kernel: usize, stride: usize, ld: usize, dx: &mut [T]) {
-    let t_out = conv_out_len(t_in, kernel, stride);
-    assert_eq!(dx.len(), channels * t_in, "col2im output length");
-    check_col(col.len(), channels * kernel, t_out, ld);
-    for (c, dx_row) in dx.chunks_exact_mut(t_in).enumerate() {
-        for k in 0..kernel {
-            let col_row = &col[(c * kernel + k) * ld..][..t_out];
-            for (t, &v) in col_row.iter().enumerate() {
-                dx_row[t * stride + k] += v;
-            }
-        }
-    }
-}
-
-/// A (rows, cols) matrix with row stride `ld` must fit in `len` elements.
-fn check_col(len: usize, rows: usize, cols: usize, ld: usize) {
-    assert!(ld >= cols, "column matrix row stride {ld} is less than its width {cols}");
-    assert!(rows == 0 || (rows - 1) * ld + cols <= len, "column matrix ({rows}, {cols}) with row stride {ld} does not fit in {len}");
-}
-
-/// Simple, slow, correct direct convolution, the reference for im2col + GEMM.
+/// Simple, slow, correct direct convolution, the reference for the window-row GEMM.
 /// x: (C, T), w: (O, C, K), b: (O) -> y: (O, T').
 pub fn conv1d_ref<T: Real>(
     x: &[T], w: &[T], b: &[T], channels: usize, t_in: usize, kernel: usize, stride: usize, y: &mut [T],
