@@ -82,8 +82,8 @@ pub fn chroma_filter(sr: f64, n_fft: usize, n_chroma: usize, tuning: f64) -> Arr
 /// with ref = per-frame max, one frame at a time: what it needs of the config, computed once.
 #[derive(Clone, Debug)]
 pub struct Piptrack {
-    /// bins with fmin <= f < fmax
-    in_range: Vec<usize>,
+    /// bins with fmin <= f < fmax (the frequencies ascend, so they are one range)
+    in_range: std::ops::Range<usize>,
     threshold: f64,
     /// Hz per bin, sr / n_fft
     bin_hz: f64,
@@ -96,7 +96,8 @@ impl Piptrack {
         let n_fft = 2 * (bins - 1);
         let (fmin, fmax) = (fmin.max(0.0), fmax.min(sr / 2.0));
         let freqs = fft_frequencies(sr, n_fft);
-        let in_range = (0..bins).filter(|&i| fmin <= freqs[i] && freqs[i] < fmax).collect();
+        let first = freqs.iter().position(|&f| fmin <= f).unwrap_or(bins);
+        let in_range = first..first.max(freqs.iter().rposition(|&f| f < fmax).map_or(0, |i| i + 1));
         Piptrack { in_range, threshold, bin_hz: sr / n_fft as f64 }
     }
 
@@ -121,7 +122,15 @@ impl Piptrack {
         let ref_value = self.threshold * lanes.iter().fold(rest, |m, &v| if v > m { v } else { m });
         // Bins at or below ref count as 0 in the local-maximum test.
         let xt = |i: usize| if x[i] > ref_value { x[i] } else { 0.0 };
-        for &i in &self.in_range {
+        // Only a bin above ref can be a maximum (one at or below it counts as 0): blocks of 8
+        // bins with none above ref, most of a frame, are passed over by a test that vectorises.
+        const BLOCK: usize = 8;
+        let candidates = self.in_range.clone().step_by(BLOCK).flat_map(|start| {
+            let block = start..(start + BLOCK).min(self.in_range.end);
+            let any = x[block.clone()].iter().fold(false, |any, &v| any | (v > ref_value));
+            if any { block } else { start..start }
+        });
+        for i in candidates {
             // util.localmax: index 0 is never a max; the last bin only needs to beat its neighbour.
             let is_max = if i == 0 {
                 false
@@ -189,7 +198,16 @@ impl TuningHistogram {
         if !(self.edges[0]..=self.edges[n_bins]).contains(&r) {
             return None;
         }
-        Some(self.edges.partition_point(|&e| e <= r).saturating_sub(1).min(n_bins - 1))
+        // The last edge <= r (a binary search's answer), found from the bin width and then
+        // corrected against the edges themselves, which linspace's rounding places.
+        let mut j = (((r - self.edges[0]) * n_bins as f64) as usize).min(n_bins - 1);
+        while j > 0 && self.edges[j] > r {
+            j -= 1;
+        }
+        while j + 1 < n_bins && self.edges[j + 1] <= r {
+            j += 1;
+        }
+        Some(j)
     }
 
     /// The tuning the counts say: the left edge of the FIRST fullest bin (numpy's argmax; a
@@ -314,6 +332,25 @@ mod tests {
         let f = [at(48.105), at(49.105), at(50.805), at(51.805)];
         let t = pitch_tuning(&f, 0.01, 12);
         assert!((t + 0.2).abs() < 1e-9, "{t}");
+    }
+
+    #[test]
+    fn histogram_bins_are_those_of_a_search_of_the_edges() {
+        let h = TuningHistogram::for_tuning(12);
+        for step in 0..20_000 {
+            let f = 30.0 * 1.0001f64.powi(step);
+            let mut r = (12.0 * (f / 27.5).log2()).rem_euclid(1.0);
+            if r >= 0.5 {
+                r -= 1.0;
+            }
+            let searched = h.edges.partition_point(|&e| e <= r).saturating_sub(1).min(h.bins() - 1);
+            assert_eq!(h.bin(f), Some(searched), "f {f}, residual {r}");
+        }
+        // Residuals exactly on an edge open that edge's bin, as in the search.
+        for (j, &edge) in h.edges[..h.bins()].iter().enumerate() {
+            let searched = h.edges.partition_point(|&e| e <= edge).saturating_sub(1).min(h.bins() - 1);
+            assert_eq!(searched, j);
+        }
     }
 
     #[test]
