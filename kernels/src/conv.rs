@@ -28,9 +28,16 @@ pub fn to_time_major<T: Real>(x: &[T], channels: usize, t_in: usize, frames: usi
     assert_eq!(x.len(), channels * t_in, "to_time_major: x must be (C, T)");
     assert_eq!(out.len(), frames * channels, "to_time_major: out must be (frames, C)");
     let copied = frames.min(t_in);
-    for (c, x_row) in x.chunks_exact(t_in).enumerate() {
-        for (f, &v) in x_row[..copied].iter().enumerate() {
-            out[f * channels + c] = v;
+    // In tiles of 16 frames, so that the tile being written (16 x C values) stays in cache
+    // while every channel's row passes through it.
+    const TILE: usize = 16;
+    for first in (0..copied).step_by(TILE) {
+        let tile = first..(first + TILE).min(copied);
+        let out_tile = &mut out[first * channels..tile.end * channels];
+        for (c, x_row) in x.chunks_exact(t_in).enumerate() {
+            for (j, &v) in x_row[tile.clone()].iter().enumerate() {
+                out_tile[j * channels + c] = v;
+            }
         }
     }
     out[copied * channels..].fill(T::zero());
