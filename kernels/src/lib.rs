@@ -6,6 +6,7 @@
 pub mod activation;
 pub mod conv;
 pub mod gemm;
+pub mod log;
 pub mod lstm;
 pub mod packed;
 pub mod reduce;
@@ -14,6 +15,7 @@ pub use conv::{add_from_time_major, add_window_rows, conv1d_ref, conv_out_len, t
 pub use gemm::{gemm, gemm_ref, Mat};
 pub use reduce::{dot, dot_ref};
 pub use packed::PackedB;
+pub use log::log10_positive;
 pub use lstm::{lstm_step_backward, lstm_step_backward_ref, lstm_step_forward, lstm_step_forward_ref};
 
 /// The float types ser computes in. f32 is the speed path; f64 makes finite differences exact enough
