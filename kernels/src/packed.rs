@@ -1,8 +1,10 @@
-//! GEMM against a matrix packed once: the LSTM's recurrent step.
+//! GEMM against a matrix packed once: the LSTM's recurrent step, the convolution's windows, the
+//! chroma projection.
 //!
-//! Every time step multiplies a small state (Bs, H) by the same weights (H, 4H) forward, and the
-//! gate gradient (Bs, 4H) by the same (4H, H) backward. A general GEMM repacks both operands on
-//! every call; here B is packed once per forward or backward pass into column panels of [`NR`]
+//! Every LSTM time step multiplies a small state (Bs, H) by the same weights (H, 4H) forward, and
+//! the gate gradient (Bs, 4H) by the same (4H, H) backward; a convolution multiplies every group
+//! of windows by the same weights; chroma every frame by the same bank. A general GEMM repacks
+//! both operands on every call; here B is packed once into column panels of [`NR`]
 //! columns, each panel `k` rows of NR contiguous values (zero-padded past the last column), and
 //! A is read in place. The micro-kernel keeps an [`MR`] x NR block of C in registers and, for
 //! each of the k terms, broadcasts one value of A per row and multiplies it into the panel's row:
@@ -34,9 +36,10 @@ impl<T: Real> PackedB<T> {
     /// b: (k, n), any strides.
     pub fn pack(b: Mat<T>) -> Self {
         let (k, n) = (b.rows, b.cols);
-        let panels = n.div_ceil(NR);
+        // With k = 0 there is nothing to pack, and the product adds nothing.
+        let panels = if k == 0 { 0 } else { n.div_ceil(NR) };
         let mut data = vec![T::zero(); panels * k * NR];
-        for (p, panel) in data.chunks_exact_mut(k * NR).enumerate() {
+        for (p, panel) in data.chunks_mut(k.max(1) * NR).enumerate() {
             for (row, out) in panel.chunks_exact_mut(NR).enumerate() {
                 for (j, o) in out.iter_mut().enumerate().take(n.saturating_sub(p * NR)) {
                     *o = b.data[row * b.rs + (p * NR + j) * b.cs];
@@ -46,16 +49,11 @@ impl<T: Real> PackedB<T> {
         PackedB { panels: data, k, n }
     }
 
-    /// (k, n) of the packed matrix.
-    pub fn dim(&self) -> (usize, usize) {
-        (self.k, self.n)
-    }
-
     /// C += A B. a: (m, k) row-major with row stride `lda` (rows may overlap); c: (m, n) row-major
     /// with row stride `ldc`.
     pub fn gemm_acc(&self, a: &[T], m: usize, lda: usize, c: &mut [T], ldc: usize) {
         let (k, n) = (self.k, self.n);
-        if m == 0 || n == 0 {
+        if m == 0 || n == 0 || k == 0 {
             return;
         }
         // lda < k is allowed: rows may overlap (a convolution's windows read in place).
@@ -148,7 +146,7 @@ mod tests {
             seed = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
             ((seed >> 33) as f64 / (1u64 << 31) as f64) - 0.5
         };
-        for &(m, k, n) in &[(1, 1, 1), (7, 5, 3), (8, 80, 320), (13, 80, 33), (20, 320, 80), (9, 3, 17), (0, 4, 4)] {
+        for &(m, k, n) in &[(1, 1, 1), (7, 5, 3), (8, 80, 320), (13, 80, 33), (20, 320, 80), (9, 3, 17), (0, 4, 4), (3, 0, 5)] {
             for transposed in [false, true] {
                 let b: Vec<f64> = (0..k * n).map(|_| next()).collect();
                 let bv = if transposed { Mat::new(&b, n, k).t() } else { Mat::new(&b, k, n) };
@@ -165,7 +163,7 @@ mod tests {
                 let mut dispatched = c32.clone();
                 packed32.gemm_acc(&a32, m, lda, &mut dispatched, n + 1);
                 let mut generic = c32.clone();
-                for (p, panel) in packed32.panels.chunks_exact(k * NR).enumerate() {
+                for (p, panel) in packed32.panels.chunks(k.max(1) * NR).enumerate() {
                     for i0 in (0..m).step_by(MR) {
                         let (rows, cols) = ((m - i0).min(MR), (n - p * NR).min(NR));
                         micro_kernel(panel, &a32[i0 * lda..], lda, rows, k, &mut generic[i0 * (n + 1) + p * NR..], n + 1, cols);
