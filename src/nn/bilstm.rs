@@ -43,7 +43,8 @@
 //!
 //! # Lengths
 //! With `lengths`, row b is valid at t < lengths[b]; at invalid steps both directions hold h = c = 0
-//! and pass no gradient. The forward direction's outputs past the end are therefore zero, and the
+//! and pass no gradient. The clips then run sorted longest first, so the rows valid at a step are
+//! a prefix of each shard and each step's GEMMs and gate passes cover only them. The forward direction's outputs past the end are therefore zero, and the
 //! reverse direction starts from a zero state at the clip's own last step, as with PyTorch's
 //! `pack_padded_sequence`; a length of 0 gives an all-zero row. Without `lengths` every row runs all
 //! T steps, padding included.
@@ -90,6 +91,8 @@ pub struct BiLstm<T> {
 struct Cache<T> {
     steps: usize,
     shards: Vec<Shard<T>>,
+    /// the batch order the shards hold (longest first), when it is not the caller's
+    order: Option<Vec<usize>>,
 }
 
 /// One shard's input and activations, time-major.
@@ -205,15 +208,28 @@ impl<T: Real> BiLstm<T> {
         let hidden = self.hidden;
         let expected_input = self.weight_ih_l0.value.ncols();
         assert_eq!(input, expected_input, "BiLstm input size: expected {expected_input}, got {input}");
-        let lengths = match lengths {
+        // With lengths, the clips run longest first, so that at every step the clips still
+        // running are a prefix of each shard and the step's work is cut to them (as PyTorch's
+        // packed sequences do); the outputs go back to the caller's order at the end.
+        let (lengths, order) = match lengths {
             Some(lengths) => {
                 assert_eq!(lengths.len(), batch, "BiLstm lengths: expected one per clip ({batch}), got {}", lengths.len());
                 assert!(lengths.iter().all(|&l| l <= steps), "BiLstm lengths {lengths:?} exceed T = {steps}");
-                lengths.to_vec()
+                let order = longest_first(lengths);
+                let sorted = order.as_ref().map_or_else(|| lengths.to_vec(), |order| order.iter().map(|&b| lengths[b]).collect());
+                (sorted, order)
             }
-            None => vec![steps; batch],
+            None => (vec![steps; batch], None),
         };
         let weights = DIRECTIONS.map(|dir| self.weights(dir));
+        let x_sorted;
+        let x = match &order {
+            Some(order) => {
+                x_sorted = gather_rows(x, order);
+                x_sorted.view()
+            }
+            None => x,
+        };
         let x = x.as_standard_layout();
         let x_flat = x.as_slice().expect("standard layout");
         let run_shard = |rows: Range<usize>| {
@@ -235,7 +251,11 @@ impl<T: Real> BiLstm<T> {
         };
         let (ys, shards): (Vec<Array3<T>>, Vec<Shard<T>>) = shard_rows(batch).into_par_iter().map(run_shard).unzip();
         let y = concatenate_clips(&ys, (batch, steps, 2 * hidden));
-        self.cache = train.then_some(Cache { steps, shards });
+        let y = match &order {
+            Some(order) => scatter_rows(y.view(), order),
+            None => y,
+        };
+        self.cache = train.then_some(Cache { steps, shards, order });
         y
     }
 
@@ -248,6 +268,14 @@ impl<T: Real> BiLstm<T> {
         assert_eq!(dy.dim(), (batch, steps, 2 * hidden), "BiLstm dy shape: expected (B, T, 2H), got {:?}", dy.dim());
 
         let weights = DIRECTIONS.map(|dir| self.weights(dir));
+        let dy_sorted;
+        let dy = match &cache.order {
+            Some(order) => {
+                dy_sorted = gather_rows(dy, order);
+                dy_sorted.view()
+            }
+            None => dy,
+        };
         let dy = dy.as_standard_layout();
         let dy_flat = dy.as_slice().expect("standard layout");
         let backward_shard = |(rows, shard): (Range<usize>, &Shard<T>)| {
@@ -288,8 +316,13 @@ impl<T: Real> BiLstm<T> {
                 add_into(contiguous_mut(&mut bias_hh.grad), &g.bias);
             }
         }
+        let dx = concatenate_clips(&dxs, (batch, steps, input));
+        let dx = match &cache.order {
+            Some(order) => scatter_rows(dx.view(), order),
+            None => dx,
+        };
         self.cache = Some(cache);
-        concatenate_clips(&dxs, (batch, steps, input))
+        dx
     }
 
     /// The eight parameters under their PyTorch names, in PyTorch's order.
@@ -392,6 +425,38 @@ fn contiguous_mut<T, D: Dimension>(a: &mut Array<T, D>) -> &mut [T] {
     a.as_slice_mut().expect("BiLstm gradients are kept in standard layout")
 }
 
+/// How many rows run at step t: those with length > t, a prefix of rows sorted by length,
+/// longest first.
+fn active_rows(lengths: &[usize], t: usize) -> usize {
+    debug_assert!(lengths.windows(2).all(|w| w[0] >= w[1]), "BiLstm shards hold rows sorted by length, longest first");
+    lengths.partition_point(|&len| len > t)
+}
+
+/// Clip order longest first (ties in batch order), or None when the batch is in that order already.
+fn longest_first(lengths: &[usize]) -> Option<Vec<usize>> {
+    let mut order: Vec<usize> = (0..lengths.len()).collect();
+    order.sort_by_key(|&b| std::cmp::Reverse(lengths[b]));
+    (order.iter().enumerate().any(|(i, &b)| i != b)).then_some(order)
+}
+
+/// Rows of a (B, T, C) array in `order`: out[i] = a[order[i]].
+fn gather_rows<T: Real>(a: ArrayView3<T>, order: &[usize]) -> Array3<T> {
+    let mut out = Array3::zeros(a.dim());
+    for (mut row, &b) in out.outer_iter_mut().zip(order) {
+        row.assign(&a.index_axis(ndarray::Axis(0), b));
+    }
+    out
+}
+
+/// The inverse of [`gather_rows`]: out[order[i]] = a[i].
+fn scatter_rows<T: Real>(a: ArrayView3<T>, order: &[usize]) -> Array3<T> {
+    let mut out = Array3::zeros(a.dim());
+    for (row, &b) in a.outer_iter().zip(order) {
+        out.index_axis_mut(ndarray::Axis(0), b).assign(&row);
+    }
+    out
+}
+
 /// Slot `write` (mutable) and slot `read` of a buffer of `len`-element slots.
 fn two_slots<T>(buf: &mut [T], write: usize, read: usize, len: usize) -> (&mut [T], &[T]) {
     assert_ne!(write, read, "a step cannot read the slot it writes");
@@ -426,10 +491,13 @@ fn direction_forward<T: Real>(
         let t = dir.step(k, steps);
         let gates_t = &mut gates[t * batch * gate_cols..][..batch * gate_cols];
         let (h_t, h_prev) = two_slots(&mut h, dir.out_slot(t), dir.prev_slot(t), slot);
-        weights.recurrent.gemm_acc(h_prev, batch, hidden, gates_t, gate_cols);
         let (c_t, c_prev) = two_slots(&mut c, dir.out_slot(t), dir.prev_slot(t), slot);
         let tanh_c_t = &mut tanh_c[t * slot..][..slot];
-        lstm_step_forward(h_t, c_t, tanh_c_t, gates_t, c_prev, lengths, t, hidden);
+        // Only the rows still running at t (a prefix: rows are sorted by length); the others keep
+        // their zero state, and their gates are never read.
+        let (active, state) = (active_rows(lengths, t), active_rows(lengths, t) * hidden);
+        weights.recurrent.gemm_acc(&h_prev[..state], active, hidden, &mut gates_t[..4 * state], gate_cols);
+        lstm_step_forward(&mut h_t[..state], &mut c_t[..state], &mut tanh_c_t[..state], &mut gates_t[..4 * state], &c_prev[..state], &lengths[..active], t, hidden);
     }
     DirectionState { gates, h, c, tanh_c }
 }
@@ -455,12 +523,16 @@ fn direction_backward<T: Real>(
         let dgates_t = &mut dgates[gate_range.clone()];
         let c_prev = &state.c[dir.prev_slot(t) * slot..][..slot];
         let (dh_t, tanh_c_t) = (&dh[t * slot..][..slot], &state.tanh_c[t * slot..][..slot]);
-        lstm_step_backward(dgates_t, &mut dc, dh_t, &state.gates[gate_range], c_prev, tanh_c_t, lengths, t, hidden);
+        // The rows running at t, as in forward; the others' da stays zero, and so does the dc of
+        // a row until its own last step is reached.
+        let (active, rows_state) = (active_rows(lengths, t), active_rows(lengths, t) * hidden);
+        let gates_t = &state.gates[gate_range][..4 * rows_state];
+        lstm_step_backward(&mut dgates_t[..4 * rows_state], &mut dc[..rows_state], &dh_t[..rows_state], gates_t, &c_prev[..rows_state], &tanh_c_t[..rows_state], &lengths[..active], t, hidden);
         if k > 0 {
             // Step t read the state of the step processed before it as h_prev: dh_before += da_t W_hh.
             let before = dir.step(k - 1, steps);
             let dh_before = &mut dh[before * slot..][..slot];
-            weights.recurrent_grad.gemm_acc(dgates_t, batch, gate_cols, dh_before, hidden);
+            weights.recurrent_grad.gemm_acc(&dgates_t[..4 * rows_state], active, gate_cols, &mut dh_before[..rows_state], hidden);
         }
     }
 
