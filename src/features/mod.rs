@@ -187,7 +187,7 @@ impl FeatureExtractor {
                 }
                 self.mel_bank.apply(&power, mel);
                 for (d, &p) in db.iter_mut().zip(mel.iter()) {
-                    *d = spectrum::decibels(p, 1.0, spectrum::AMIN);
+                    *d = spectrum::decibels(p, spectrum::AMIN);
                 }
                 self.piptrack.frame_peaks(&mag64, |_, pitch, magnitude| {
                     peaks.push(chroma::TuningPeak { magnitude, bin: self.tuning_histogram.bin(pitch) })

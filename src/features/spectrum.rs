@@ -16,20 +16,21 @@ pub const TOP_DB: f64 = 80.0;
 /// s: any 2-D layout -> the same shape
 pub fn power_to_db(s: ArrayView2<f64>, ref_value: f64, amin: f64, top_db: Option<f64>) -> Array2<f64> {
     assert!(amin >= f64::MIN_POSITIVE, "amin must be a positive normal float, got {amin}");
-    let mut db = s.mapv(|p| decibels(p, ref_value, amin));
+    let offset = decibels(ref_value.abs(), amin);
+    let mut db = s.mapv(|p| decibels(p, amin) - offset);
     if let Some(top) = top_db {
         clip_below_top(&mut db, top);
     }
     db
 }
 
-/// One value of [`power_to_db`] before the top_db clip: 10 log10(max(amin, p)) - 10 log10(max(amin, |ref|)),
-/// with a log10 that vectorises in a loop over a slice ([`log10_positive`], within 1e-14 of libm's).
+/// One value of [`power_to_db`] with ref 1, before the top_db clip: 10 log10(max(amin, p)), with a
+/// log10 that vectorises in a loop over a slice ([`log10_positive`], within 1e-14 of libm's).
 /// amin must be a positive normal float.
 #[inline]
-pub fn decibels(p: f64, ref_value: f64, amin: f64) -> f64 {
+pub fn decibels(p: f64, amin: f64) -> f64 {
     debug_assert!(amin >= f64::MIN_POSITIVE, "amin must be a positive normal float, got {amin}");
-    10.0 * log10_positive(amin.max(p)) - 10.0 * log10_positive(amin.max(ref_value.abs()))
+    10.0 * log10_positive(amin.max(p))
 }
 
 /// [`power_to_db`]'s clip: db = max(db, max(db) - top_db), the max over the whole array.
