@@ -32,8 +32,13 @@ pub const TUNING_RESOLUTION: f64 = 0.01;
 
 /// `librosa.hz_to_octs(f, tuning=tuning, bins_per_octave=bpo)`: octaves above A440/16 (C0 - 1/4).
 pub fn hz_to_octs(f: f64, tuning: f64, bins_per_octave: usize) -> f64 {
+    (f / octave_zero_hz(tuning, bins_per_octave)).log2()
+}
+
+/// hz_to_octs' reference, octave 0: A440 / 16 with A440 moved by `tuning` bins (27.5 Hz at 0).
+fn octave_zero_hz(tuning: f64, bins_per_octave: usize) -> f64 {
     let a440 = 440.0 * 2.0f64.powf(tuning / bins_per_octave as f64);
-    (f / (a440 / 16.0)).log2()
+    a440 / 16.0
 }
 
 /// Chroma filter bank, `librosa.filters.chroma(sr=sr, n_fft=n_fft, n_chroma=n_chroma,
@@ -163,15 +168,14 @@ impl Piptrack {
 pub struct TuningHistogram {
     edges: Vec<f64>,
     bins_per_octave: usize,
-    /// hz_to_octs' reference at tuning 0, A440 / 16 (= 27.5 Hz), computed as librosa does, once
+    /// hz_to_octs' reference at tuning 0 (27.5 Hz), computed once rather than per frequency
     octave_zero_hz: f64,
 }
 
 impl TuningHistogram {
     pub fn new(resolution: f64, bins_per_octave: usize) -> Self {
         let n_bins = (1.0 / resolution).ceil() as usize;
-        let a440 = 440.0 * 2.0f64.powf(0.0 / bins_per_octave as f64);
-        TuningHistogram { edges: linspace(-0.5, 0.5, n_bins + 1, true), bins_per_octave, octave_zero_hz: a440 / 16.0 }
+        TuningHistogram { edges: linspace(-0.5, 0.5, n_bins + 1, true), bins_per_octave, octave_zero_hz: octave_zero_hz(0.0, bins_per_octave) }
     }
 
     /// estimate_tuning's histogram: resolution 0.01.
