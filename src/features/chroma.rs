@@ -19,7 +19,7 @@
 //! Spectrograms here hold one frame per row, (T, F), the transpose of librosa's layout, so that
 //! each frame's spectrum is contiguous and can be handled as soon as its FFT is done.
 
-use ndarray::{Array2, ArrayView2};
+use ndarray::{Array2, ArrayView2, ArrayViewMut2};
 
 use super::spectrum::{fft_frequencies, linspace};
 
@@ -294,7 +294,7 @@ fn median(v: &mut [f64]) -> f64 {
 
 /// Normalise each frame (row) by its max |value| (librosa.util.normalize, norm=inf, over the
 /// chroma axis); frames whose max is below float32's tiny are left as they are.
-pub fn normalize_frames_inf(x: &mut Array2<f64>) {
+pub fn normalize_frames_inf(mut x: ArrayViewMut2<f64>) {
     for mut frame in x.rows_mut() {
         let len = frame.iter().fold(0.0f64, |m, &v| m.max(v.abs()));
         if len >= f32::MIN_POSITIVE as f64 {
@@ -320,7 +320,7 @@ pub fn chroma_stft(s: ArrayView2<f64>, sr: f64, n_chroma: usize, tuning: Option<
 pub fn chroma_with_bank(s: ArrayView2<f64>, bank: ArrayView2<f64>) -> Array2<f64> {
     assert_eq!(bank.ncols(), s.ncols(), "chroma bank has {} bins, spectrogram {}", bank.ncols(), s.ncols());
     let mut raw = s.dot(&bank.t());
-    normalize_frames_inf(&mut raw);
+    normalize_frames_inf(raw.view_mut());
     raw
 }
 

@@ -29,7 +29,7 @@ use std::collections::HashMap;
 use std::ops::Range;
 use std::sync::{Arc, Mutex, OnceLock};
 
-use ndarray::{s, Array2, ArrayView2, Axis};
+use ndarray::{s, Array2, ArrayView2, ArrayViewMut2, Axis};
 
 use rayon::prelude::*;
 
@@ -230,9 +230,8 @@ impl FeatureExtractor {
                     let frames = mag.len() / bins;
                     let mut raw = vec![0.0f32; frames * n_chroma];
                     bank.gemm_acc(mag, frames, bins, &mut raw, n_chroma);
-                    let mut raw = Array2::from_shape_vec((frames, n_chroma), raw.into_iter().map(f64::from).collect()).expect("whole frames");
-                    chroma::normalize_frames_inf(&mut raw);
-                    out.copy_from_slice(raw.as_slice().expect("fresh array"));
+                    out.iter_mut().zip(&raw).for_each(|(o, &v)| *o = v as f64);
+                    chroma::normalize_frames_inf(ArrayViewMut2::from_shape((frames, n_chroma), out).expect("whole frames"));
                 });
                 chroma
             },
