@@ -43,11 +43,11 @@
 //!
 //! # Lengths
 //! With `lengths`, row b is valid at t < lengths[b]; at invalid steps both directions hold h = c = 0
-//! and pass no gradient. The clips then run sorted longest first, so the rows valid at a step are
-//! a prefix of each shard and each step's GEMMs and gate passes cover only them. The forward direction's outputs past the end are therefore zero, and the
+//! and pass no gradient. The forward direction's outputs past the end are therefore zero, and the
 //! reverse direction starts from a zero state at the clip's own last step, as with PyTorch's
-//! `pack_padded_sequence`; a length of 0 gives an all-zero row. Without `lengths` every row runs all
-//! T steps, padding included.
+//! `pack_padded_sequence`; a length of 0 gives an all-zero row. The clips then run sorted longest
+//! first, so the rows valid at a step are a prefix of each shard and each step's GEMM and gate pass
+//! cover only them. Without `lengths` every row runs all T steps, padding included.
 
 use super::{Param, ParamRef};
 use crate::Real;
@@ -360,8 +360,9 @@ impl<T: Real> BiLstm<T> {
         };
         DirectionWeights {
             weight_ih: contiguous(&weight_ih.value),
-            recurrent: pack(weight_hh.value.t()),
-            recurrent_grad: pack(weight_hh.value.view()),
+            // PackedB reads any strides, so W_hh^T is W_hh's own slice with swapped strides.
+            recurrent: PackedB::pack(Mat::new(contiguous(&weight_hh.value), 4 * self.hidden, self.hidden).t()),
+            recurrent_grad: PackedB::pack(Mat::new(contiguous(&weight_hh.value), 4 * self.hidden, self.hidden)),
             bias: bias_ih.value.iter().zip(&bias_hh.value).map(|(&i, &h)| i + h).collect(),
             input: weight_ih.value.ncols(),
         }
@@ -406,13 +407,6 @@ fn add_into<T: Real>(sum: &mut [T], part: &[T]) {
 /// A parameter of the given shape, uniform(-bound, bound), filled in row-major order.
 fn uniform<T: Real, D: Dimension>(shape: impl ShapeBuilder<Dim = D>, bound: f64, rng: &mut impl Rng) -> Param<T, D> {
     Param::new(Array::from_shape_fn(shape, |_| T::c(rng.gen_range(-bound..bound))))
-}
-
-/// A (rows, cols) view packed for [`PackedB::gemm_acc`].
-fn pack<T: Real>(m: ndarray::ArrayView2<T>) -> PackedB<T> {
-    let (rows, cols) = m.dim();
-    let standard = m.as_standard_layout();
-    PackedB::pack(Mat::new(standard.as_slice().expect("standard layout"), rows, cols))
 }
 
 /// A parameter array as a row-major slice.
@@ -495,7 +489,8 @@ fn direction_forward<T: Real>(
         let tanh_c_t = &mut tanh_c[t * slot..][..slot];
         // Only the rows still running at t (a prefix: rows are sorted by length); the others keep
         // their zero state, and their gates are never read.
-        let (active, state) = (active_rows(lengths, t), active_rows(lengths, t) * hidden);
+        let active = active_rows(lengths, t);
+        let state = active * hidden;
         weights.recurrent.gemm_acc(&h_prev[..state], active, hidden, &mut gates_t[..4 * state], gate_cols);
         lstm_step_forward(&mut h_t[..state], &mut c_t[..state], &mut tanh_c_t[..state], &mut gates_t[..4 * state], &c_prev[..state], &lengths[..active], t, hidden);
     }
@@ -525,7 +520,8 @@ fn direction_backward<T: Real>(
         let (dh_t, tanh_c_t) = (&dh[t * slot..][..slot], &state.tanh_c[t * slot..][..slot]);
         // The rows running at t, as in forward; the others' da stays zero, and so does the dc of
         // a row until its own last step is reached.
-        let (active, rows_state) = (active_rows(lengths, t), active_rows(lengths, t) * hidden);
+        let active = active_rows(lengths, t);
+        let rows_state = active * hidden;
         let gates_t = &state.gates[gate_range][..4 * rows_state];
         lstm_step_backward(&mut dgates_t[..4 * rows_state], &mut dc[..rows_state], &dh_t[..rows_state], gates_t, &c_prev[..rows_state], &tanh_c_t[..rows_state], &lengths[..active], t, hidden);
         if k > 0 {
