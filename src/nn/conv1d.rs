@@ -140,6 +140,12 @@ fn last_nonzero_end<T: Real>(row: &[T]) -> usize {
     0
 }
 
+/// Where entry i of W' (O, K*C), i = o*K*C + k*C + c, sits in w (O, C, K): at (o*C + c)*K + k.
+fn weight_index(i: usize, channels: usize, kernel: usize) -> usize {
+    let (o, p) = (i / (kernel * channels), i % (kernel * channels));
+    (o * channels + p % channels) * kernel + p / channels
+}
+
 /// Clip ranges of the groups that share one GEMM, in order.
 fn groups(batch: usize, t_out: usize) -> Vec<Range<usize>> {
     let size = clips_per_gemm(batch, t_out);
@@ -170,13 +176,7 @@ impl<T: Real> Conv1d<T> {
     fn weight_by_frame(&self) -> Vec<T> {
         let (outputs, channels, kernel) = self.dims();
         let w = self.weight.value.as_slice().expect("weight is contiguous");
-        let mut reordered = vec![T::zero(); outputs * kernel * channels];
-        for (o, row) in reordered.chunks_exact_mut(kernel * channels).enumerate() {
-            for (p, v) in row.iter_mut().enumerate() {
-                *v = w[(o * channels + p % channels) * kernel + p / channels];
-            }
-        }
-        reordered
+        (0..outputs * kernel * channels).map(|i| w[weight_index(i, channels, kernel)]).collect()
     }
 
     /// x: (B, C, T) -> (B, O, T'). Caches the input only when `train`.
@@ -283,10 +283,8 @@ impl<T: Real> Conv1d<T> {
         let dbias_sum = self.bias.grad.as_slice_mut().expect("bias grad is contiguous");
         let mut dx_all = input_grad.then(|| Vec::with_capacity(batch * channels * t_in));
         for (dw, dbias, dx) in per_group {
-            for (o, dw_row) in dw.chunks_exact(width).enumerate() {
-                for (p, &g) in dw_row.iter().enumerate() {
-                    dw_sum[(o * channels + p % channels) * kernel + p / channels] += g;
-                }
+            for (i, &g) in dw.iter().enumerate() {
+                dw_sum[weight_index(i, channels, kernel)] += g;
             }
             for (sum, part) in dbias_sum.iter_mut().zip(&dbias) {
                 *sum += *part;
