@@ -85,10 +85,7 @@ mod tests {
     #[test]
     fn gemm_matches_reference_on_all_small_shapes_and_transposes() {
         let mut seed = 1u64;
-        let mut next = || {
-            seed = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
-            ((seed >> 33) as f64 / (1u64 << 31) as f64) - 0.5
-        };
+        let mut next = || crate::test_values::<f64>(1, &mut seed, 0.5)[0];
         for m in 0..7 {
             for k in 0..7 {
                 for n in 0..7 {

@@ -112,3 +112,15 @@ impl Real for f64 {
         matrixmultiply::dgemm(m, k, n, alpha, a, rsa, csa, b, rsb, csb, beta, c, rsc, csc)
     }
 }
+
+/// Deterministic test values, uniform in (-half_width, half_width), from a 64-bit LCG whose state
+/// the caller keeps (so successive calls continue the sequence).
+#[cfg(test)]
+pub(crate) fn test_values<T: Real>(n: usize, seed: &mut u64, half_width: f64) -> Vec<T> {
+    (0..n)
+        .map(|_| {
+            *seed = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            T::c((((*seed >> 33) as f64 / (1u64 << 31) as f64) * 2.0 - 1.0) * half_width)
+        })
+        .collect()
+}

@@ -220,12 +220,7 @@ mod tests {
 
     /// Deterministic values in (-2, 2), wide enough to reach the saturating parts of σ and tanh.
     fn values<T: Real>(n: usize, seed: &mut u64) -> Vec<T> {
-        (0..n)
-            .map(|_| {
-                *seed = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
-                T::c(((*seed >> 33) as f64 / (1u64 << 31) as f64) * 4.0 - 2.0)
-            })
-            .collect()
+        crate::test_values(n, seed, 2.0)
     }
 
     fn assert_close<T: Real>(name: &str, fast: &[T], reference: &[T], tolerance: f64) {

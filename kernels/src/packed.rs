@@ -142,10 +142,7 @@ mod tests {
     #[test]
     fn packed_gemm_matches_the_reference_on_ragged_shapes_and_strides() {
         let mut seed = 7u64;
-        let mut next = || {
-            seed = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
-            ((seed >> 33) as f64 / (1u64 << 31) as f64) - 0.5
-        };
+        let mut next = || crate::test_values::<f64>(1, &mut seed, 0.5)[0];
         for &(m, k, n) in &[(1, 1, 1), (7, 5, 3), (8, 80, 320), (13, 80, 33), (20, 320, 80), (9, 3, 17), (0, 4, 4), (3, 0, 5)] {
             for transposed in [false, true] {
                 let b: Vec<f64> = (0..k * n).map(|_| next()).collect();
