@@ -94,6 +94,9 @@ struct TrainingArgs {
     /// as fast (tempo and pitch together), e.g. 0.9,1.1; `off` for none (default: the recipe's).
     #[arg(long)]
     speed_perturb: Option<String>,
+    /// Mixup with λ ~ Beta(ALPHA, ALPHA) per batch, 0 for none (default: the recipe's).
+    #[arg(long)]
+    mixup: Option<f64>,
     #[arg(long, default_value_t = 0)]
     seed: u64,
     /// Worker threads (default: all cores).
@@ -132,6 +135,12 @@ impl TrainingArgs {
         }
         if let Some(text) = &self.speed_perturb {
             r.speed_perturb = parse_speed_factors(text).map_err(|reason| anyhow!("--speed-perturb: {reason}"))?;
+        }
+        if let Some(alpha) = self.mixup {
+            if !(alpha.is_finite() && alpha >= 0.0) {
+                bail!("--mixup takes Beta's alpha, a number >= 0 (0: off); got {alpha}");
+            }
+            r.mixup_alpha = alpha;
         }
         Ok(r)
     }

@@ -11,7 +11,7 @@ use ndarray::{Array, Array2, Array3, Dimension, ShapeBuilder};
 use rand::rngs::StdRng;
 use rand::seq::SliceRandom;
 use rand::SeedableRng;
-use ser::nn::{softmax_cross_entropy, BatchNorm1d, Conv1d, Dropout, Linear, MaxPool1d, Relu, TemporalPool};
+use ser::nn::{smoothed_targets, softmax_cross_entropy, softmax_cross_entropy_soft, BatchNorm1d, Conv1d, Dropout, Linear, MaxPool1d, Relu, TemporalPool};
 
 /// L = <y, w>.
 fn dot<D: Dimension>(y: Array<f64, D>, w: &[f64]) -> f64 {
@@ -186,4 +186,18 @@ fn softmax_cross_entropy_with_and_without_label_smoothing() {
         let numeric = numeric_wrt(&mut logits, |l| l.as_slice_mut().unwrap(), |l| softmax_cross_entropy(l.view(), &labels, smoothing).0);
         assert_grad(&format!("cross_entropy smoothing {smoothing} dlogits"), slice(&dlogits), &numeric);
     }
+}
+
+/// Mixup's targets: λ times one smoothed one-hot row plus 1 - λ times another.
+#[test]
+fn softmax_cross_entropy_with_mixed_soft_targets() {
+    let lambda: [f64; 4] = [0.7, 0.3, 1.0, 0.55];
+    let targets = smoothed_targets(&[3, 0, 7, 3], &lambda, 8, 0.1) + smoothed_targets(&[1, 0, 2, 5], &lambda.map(|l| 1.0 - l), 8, 0.1);
+    for row in targets.rows() {
+        assert!((row.sum() - 1.0).abs() < 1e-12);
+    }
+    let mut logits = random((4, 8), 801) * 4.0;
+    let (_, dlogits) = softmax_cross_entropy_soft(logits.view(), targets.view());
+    let numeric = numeric_wrt(&mut logits, |l| l.as_slice_mut().unwrap(), |l| softmax_cross_entropy_soft(l.view(), targets.view()).0);
+    assert_grad("cross_entropy mixed targets dlogits", slice(&dlogits), &numeric);
 }

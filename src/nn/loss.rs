@@ -1,11 +1,12 @@
 //! Softmax and mean softmax cross-entropy with label smoothing (PyTorch's
-//! `F.cross_entropy(logits, labels, label_smoothing=eps)`).
+//! `F.cross_entropy(logits, labels, label_smoothing=eps)`) or any soft targets (mixup's).
 //!
 //! Forward, for clip b with K classes, log-softmax computed stably by subtracting the row max:
 //!   logp[b, k] = z[b, k] - m_b - log sum_j exp(z[b, j] - m_b),   m_b = max_j z[b, j]
 //!   q[b, k]    = (1 - eps) [k = label_b] + eps / K                (the smoothed target)
 //!   L          = (1/B) sum_b sum_k -q[b, k] logp[b, k]
-//! Backward: since sum_k q[b, k] = 1, dL/dz[b, k] = (softmax(z)[b, k] - q[b, k]) / B.
+//! Backward: since sum_k q[b, k] = 1, dL/dz[b, k] = (softmax(z)[b, k] - q[b, k]) / B; the same
+//! holds for any target rows q that sum to 1 (mixup's λ q_i + (1 - λ) q_j).
 
 use crate::Real;
 use ndarray::{Array2, ArrayView2};
@@ -27,20 +28,37 @@ pub fn softmax<T: Real>(logits: ArrayView2<T>) -> Array2<T> {
 pub fn softmax_cross_entropy<T: Real>(logits: ArrayView2<T>, labels: &[usize], label_smoothing: f64) -> (T, Array2<T>) {
     let (batch, classes) = logits.dim();
     assert_eq!(labels.len(), batch, "one label per row of logits");
+    let targets = smoothed_targets(labels, &vec![T::one(); batch], classes, label_smoothing);
+    softmax_cross_entropy_soft(logits, targets.view())
+}
+
+/// The smoothed one-hot rows q (B, K) of `labels`, row b scaled by `weights[b]`:
+/// weights[b] * ((1 - eps) [k = label_b] + eps / K). Mixup adds two of them with weights λ, 1 - λ.
+pub fn smoothed_targets<T: Real>(labels: &[usize], weights: &[T], classes: usize, label_smoothing: f64) -> Array2<T> {
     assert!(labels.iter().all(|&l| l < classes), "labels must be < {classes}, got {labels:?}");
     assert!((0.0..=1.0).contains(&label_smoothing), "label_smoothing must be in [0, 1], got {label_smoothing}");
     let on_label = T::c(1.0 - label_smoothing);
     let everywhere = T::c(label_smoothing / classes as f64);
-    let inv_batch = T::one() / T::c(batch as f64);
+    let mut q = Array2::zeros((labels.len(), classes));
+    for ((mut row, &label), &w) in q.rows_mut().into_iter().zip(labels).zip(weights) {
+        row.fill(w * everywhere);
+        row[label] += w * on_label;
+    }
+    q
+}
 
+/// logits: (B, K), targets: (B, K) rows summing to 1 -> (mean loss, dL/dlogits (B, K)).
+pub fn softmax_cross_entropy_soft<T: Real>(logits: ArrayView2<T>, targets: ArrayView2<T>) -> (T, Array2<T>) {
+    let batch = logits.nrows();
+    assert_eq!(targets.dim(), logits.dim(), "one target row per row of logits");
+    let inv_batch = T::one() / T::c(batch as f64);
     let mut loss = T::zero();
-    let mut dlogits = Array2::zeros((batch, classes));
-    for ((z, mut dz), &label) in logits.rows().into_iter().zip(dlogits.rows_mut()).zip(labels) {
+    let mut dlogits = Array2::zeros(logits.dim());
+    for ((z, q), mut dz) in logits.rows().into_iter().zip(targets.rows()).zip(dlogits.rows_mut()) {
         let max = z.fold(T::neg_infinity(), |m, &v| m.max(v));
         let log_sum_exp = z.iter().map(|&v| (v - max).exp()).sum::<T>().ln();
-        for (k, (&zk, d)) in z.iter().zip(dz.iter_mut()).enumerate() {
+        for ((&zk, &target), d) in z.iter().zip(q).zip(dz.iter_mut()) {
             let logp = zk - max - log_sum_exp;
-            let target = everywhere + if k == label { on_label } else { T::zero() };
             loss -= target * logp;
             *d = (logp.exp() - target) * inv_batch;
         }

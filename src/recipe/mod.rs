@@ -44,6 +44,9 @@ pub struct Recipe {
     pub schedule: LrSchedule,
     /// Early stopping on validation accuracy, best epoch kept.
     pub patience: Option<usize>,
+    /// Mixup's Beta(α, α) parameter (0: off). Absent from runs made before it existed.
+    #[serde(default)]
+    pub mixup_alpha: f64,
 }
 
 /// Recipe names the command line accepts.
@@ -74,6 +77,7 @@ impl Recipe {
             label_smoothing: 0.0,
             schedule: LrSchedule::Constant,
             patience: None,
+            mixup_alpha: 0.0,
         }
     }
 
@@ -129,6 +133,7 @@ impl Recipe {
             label_smoothing: self.label_smoothing,
             schedule: self.schedule,
             patience: self.patience,
+            mixup_alpha: self.mixup_alpha,
             ..base.clone()
         }
     }

@@ -6,14 +6,15 @@ pub mod state;
 
 pub use metrics::Metrics;
 
-use crate::nn::loss::softmax_cross_entropy;
+use crate::nn::loss::{smoothed_targets, softmax_cross_entropy_soft};
 use crate::nn::model::{pad_batch, SerModel, NUM_CLASSES};
 use crate::optim::{clip_grad_norm, Adam};
 use crate::recipe::FeatureAugment;
-use ndarray::{Array2, ArrayView2, ArrayView3, Axis};
+use ndarray::{Array2, Array3, ArrayView2, ArrayView3, Axis};
 use rand::rngs::StdRng;
 use rand::seq::SliceRandom;
 use rand::SeedableRng;
+use rand_distr::{Beta, Distribution};
 use rayon::prelude::*;
 use serde::Serialize;
 
@@ -50,6 +51,9 @@ pub struct TrainConfig {
     /// the best epoch's weights (None: train every epoch and keep the last, as the study).
     #[serde(default)]
     pub patience: Option<usize>,
+    /// Mixup's Beta(α, α) parameter (0: off, as the study).
+    #[serde(default)]
+    pub mixup_alpha: f64,
 }
 
 impl Default for TrainConfig {
@@ -64,6 +68,7 @@ impl Default for TrainConfig {
             label_smoothing: 0.0,
             schedule: LrSchedule::Constant,
             patience: None,
+            mixup_alpha: 0.0,
         }
     }
 }
@@ -158,6 +163,34 @@ pub struct Trainer {
     pub augment: Option<FeatureAugment>,
 }
 
+/// Mixup's draw for a batch of `n` clips (Zhang et al. 2018): λ ~ Beta(α, α), once for the
+/// batch, and each clip's partner (a random permutation of the batch).
+pub fn draw_mixup(n: usize, alpha: f64, rng: &mut StdRng) -> (f32, Vec<usize>) {
+    let lambda = Beta::new(alpha, alpha).expect("mixup alpha is positive").sample(rng) as f32;
+    let mut partner: Vec<usize> = (0..n).collect();
+    partner.shuffle(rng);
+    (lambda, partner)
+}
+
+/// Mixup of a padded batch x: (B, 162, K) in place: x[b] = λ x[b] + (1 - λ) x[j(b)] over
+/// max(length b, length j(b)) frames (the shorter clip's zero padding is the training mean in
+/// standardised rows); returns the targets λ q(label b) + (1 - λ) q(label j(b)) (B, 8).
+pub fn mixup(x: &mut Array3<f32>, lengths: &mut [usize], labels: &[usize], lambda: f32, partner: &[usize], label_smoothing: f64) -> Array2<f32> {
+    let original = x.clone();
+    for (b, &j) in partner.iter().enumerate() {
+        let mut slot = x.index_axis_mut(Axis(0), b);
+        slot.zip_mut_with(&original.index_axis(Axis(0), j), |v, &w| *v = lambda * *v + (1.0 - lambda) * w);
+    }
+    let original_lengths = lengths.to_vec();
+    for (length, &j) in lengths.iter_mut().zip(partner) {
+        *length = (*length).max(original_lengths[j]);
+    }
+    let partner_labels: Vec<usize> = partner.iter().map(|&j| labels[j]).collect();
+    let n = labels.len();
+    smoothed_targets(labels, &vec![lambda; n], NUM_CLASSES, label_smoothing)
+        + smoothed_targets(&partner_labels, &vec![1.0 - lambda; n], NUM_CLASSES, label_smoothing)
+}
+
 /// The seed of one epoch's random draws.
 fn epoch_seed(seed: u64, epoch: usize) -> u64 {
     seed.wrapping_mul(0x9E37_79B9_7F4A_7C15).wrapping_add(epoch as u64).rotate_left(17) ^ 0x5EED_0F_5A_FF1E
@@ -199,7 +232,7 @@ impl Trainer {
             let progress = (epoch - 1) as f64 + step as f64 / steps as f64;
             self.adam.lr = self.config.lr * self.config.schedule.factor(progress, self.config.epochs);
             let labels: Vec<usize> = chunk.iter().map(|&i| train[i].label).collect();
-            let (x, lengths) = match &self.augment {
+            let (mut x, mut lengths) = match &self.augment {
                 None => pad_batch(&chunk.iter().map(|&i| train[i].features.view()).collect::<Vec<_>>()),
                 Some(augment) => {
                     let clips: Vec<Array2<f32>> = chunk
@@ -215,7 +248,14 @@ impl Trainer {
                     pad_batch(&clips.iter().map(|c| c.view()).collect::<Vec<_>>())
                 }
             };
-            total += self.train_step(model, x.view(), &lengths, &labels) as f64;
+            let targets = if self.config.mixup_alpha > 0.0 {
+                let mut rng = StdRng::seed_from_u64(seed ^ (step as u64 + 1).wrapping_mul(0x2545_F491_4F6C_DD1D));
+                let (lambda, partner) = draw_mixup(labels.len(), self.config.mixup_alpha, &mut rng);
+                mixup(&mut x, &mut lengths, &labels, lambda, &partner, self.config.label_smoothing)
+            } else {
+                smoothed_targets(&labels, &vec![1.0; labels.len()], NUM_CLASSES, self.config.label_smoothing)
+            };
+            total += self.train_step_on_targets(model, x.view(), &lengths, targets.view()) as f64;
         }
         total / steps as f64
     }
@@ -223,8 +263,14 @@ impl Trainer {
     /// One optimisation step on a padded batch x: (B, 162, K) with each clip's valid frames and
     /// label; returns the batch's loss.
     pub fn train_step(&mut self, model: &mut SerModel<f32>, x: ArrayView3<f32>, lengths: &[usize], labels: &[usize]) -> f32 {
+        let targets = smoothed_targets(labels, &vec![1.0; labels.len()], NUM_CLASSES, self.config.label_smoothing);
+        self.train_step_on_targets(model, x, lengths, targets.view())
+    }
+
+    /// One optimisation step towards target rows (B, 8) that sum to 1; returns the batch's loss.
+    pub fn train_step_on_targets(&mut self, model: &mut SerModel<f32>, x: ArrayView3<f32>, lengths: &[usize], targets: ArrayView2<f32>) -> f32 {
         let out = model.forward(x, lengths, true);
-        let (loss, dlogits) = softmax_cross_entropy(out.view(), labels, self.config.label_smoothing);
+        let (loss, dlogits) = softmax_cross_entropy_soft(out.view(), targets);
         model.zero_grad();
         model.backward(dlogits.view(), false);
         let mut params: Vec<_> = model.params().into_iter().map(|(_, p)| p).collect();
@@ -263,6 +309,31 @@ impl Trainer {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn mixup_mixes_each_clip_with_its_partner_by_the_lambda_of_its_targets() {
+        let (b, rows, k) = (4, 3, 5);
+        let lengths0 = vec![2, 5, 3, 4];
+        let x0 = Array3::from_shape_fn((b, rows, k), |(i, r, t)| if t < lengths0[i] { (100 * i + 10 * r + t) as f32 } else { 0.0 });
+        let labels = [0, 1, 2, 1];
+        let (lambda, partner) = (0.7f32, [2, 0, 2, 1]);
+        let (mut x, mut lengths) = (x0.clone(), lengths0.clone());
+        let targets = mixup(&mut x, &mut lengths, &labels, lambda, &partner, 0.1);
+        for (i, &j) in partner.iter().enumerate() {
+            let expected = x0.index_axis(Axis(0), i).mapv(|v| lambda * v) + x0.index_axis(Axis(0), j).mapv(|v| (1.0 - lambda) * v);
+            assert!(x.index_axis(Axis(0), i).iter().zip(&expected).all(|(a, e)| (a - e).abs() < 1e-3), "clip {i}");
+            assert_eq!(lengths[i], lengths0[i].max(lengths0[j]), "clip {i} covers its partner's frames");
+            let mut q = [0.1f32 / 8.0; 8];
+            q[labels[i]] += lambda * 0.9;
+            q[labels[j]] += (1.0 - lambda) * 0.9;
+            assert!(targets.row(i).iter().zip(q).all(|(a, e)| (a - e).abs() < 1e-6), "targets of clip {i}: {:?}", targets.row(i));
+        }
+        // The draw: one λ in (0, 1) and a permutation of the batch.
+        let (lambda, mut partner) = draw_mixup(16, 0.4, &mut StdRng::seed_from_u64(3));
+        assert!(lambda > 0.0 && lambda < 1.0);
+        partner.sort();
+        assert_eq!(partner, (0..16).collect::<Vec<_>>());
+    }
 
     #[test]
     fn warmup_cosine_rises_linearly_then_decays_to_zero() {
