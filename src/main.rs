@@ -97,6 +97,10 @@ struct TrainingArgs {
     /// Mixup with λ ~ Beta(ALPHA, ALPHA) per batch, 0 for none (default: the recipe's).
     #[arg(long)]
     mixup: Option<f64>,
+    /// Vocal-tract length perturbation: the mel axis scaled by a random factor in [1 - X, 1 + X]
+    /// per clip and epoch, MFCCs recomputed; 0 for none (default: the recipe's).
+    #[arg(long)]
+    vtlp: Option<f32>,
     #[arg(long, default_value_t = 0)]
     seed: u64,
     /// Worker threads (default: all cores).
@@ -141,6 +145,15 @@ impl TrainingArgs {
                 bail!("--mixup takes Beta's alpha, a number >= 0 (0: off); got {alpha}");
             }
             r.mixup_alpha = alpha;
+        }
+        if let Some(vtlp) = self.vtlp {
+            if !((0.0..0.5).contains(&vtlp)) {
+                bail!("--vtlp takes the largest warp |α - 1|, a number in [0, 0.5) such as 0.1; got {vtlp}");
+            }
+            if vtlp > 0.0 && !r.log_mel {
+                bail!("--vtlp warps dB mel rows; recipe {} feeds raw mel power (use --recipe improved)", r.name);
+            }
+            r.vtlp = vtlp;
         }
         Ok(r)
     }

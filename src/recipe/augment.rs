@@ -11,11 +11,21 @@
 //!   `freq_width` adjacent mel rows and `time_masks` spans of up to `time_width` frames (all rows)
 //!   are set to 0, the training mean once rows are standardised.
 //!
+//! - Vocal-tract length perturbation (VTLP, Jaitly & Hinton 2013) in the feature domain: the
+//!   spectrum's frequency axis is scaled by a random α in [1 - `vtlp`, 1 + `vtlp`], new(f) =
+//!   old(f / α), which moves formants as a longer or shorter vocal tract would. On the dB mel
+//!   rows, band m (centre f_m) takes the value at f_m / α, interpolated linearly between the two
+//!   bands whose centres (evenly spaced on the Slaney mel scale) surround it, clamped at the
+//!   edges; the MFCC rows are then recomputed from the warped dB bands as librosa computes them
+//!   (orthonormal DCT-II of the dB mel rows). ZCR, chroma and RMS are left as they are.
+//!
 //! Nothing here has parameters, so nothing needs a backward pass.
 
 use super::scaling::InputScaling;
-use crate::features::{MEL, MFCC, RMS};
-use ndarray::{s, Array2};
+use crate::features::mel::{hz_to_mel, mel_frequencies};
+use crate::features::mfcc::dct2_ortho;
+use crate::features::{FeatureConfig, MEL, MFCC, RMS};
+use ndarray::{s, Array2, Axis};
 use rand::rngs::StdRng;
 use rand::Rng;
 use serde::{Deserialize, Serialize};
@@ -37,6 +47,8 @@ pub struct FeatureAugment {
     /// Uniform gain in [-gain_db, gain_db] dB; 0 is off.
     pub gain_db: f32,
     pub spec_augment: Option<SpecAugment>,
+    /// Largest VTLP warp |α - 1|; 0 is off. Needs dB mel rows (`scaling.log_mel`).
+    pub vtlp: f32,
     /// The map the features went through, for the gain's affine form.
     pub scaling: InputScaling,
 }
@@ -44,6 +56,10 @@ pub struct FeatureAugment {
 impl FeatureAugment {
     /// x: (162, K) scaled features of a clip with `valid` real frames -> augmented in place.
     pub fn apply(&self, x: &mut Array2<f32>, valid: usize, rng: &mut StdRng) {
+        if self.vtlp > 0.0 {
+            let alpha = rng.gen_range(1.0 - self.vtlp..=1.0 + self.vtlp);
+            self.warp(x, alpha as f64);
+        }
         if self.gain_db > 0.0 {
             let db = rng.gen_range(-self.gain_db..=self.gain_db);
             self.gain(x, db);
@@ -74,6 +90,51 @@ impl FeatureAugment {
             }
         }
     }
+
+    /// Scales the frequency axis of x: (162, K) scaled features by `alpha` (see the module text).
+    pub fn warp(&self, x: &mut Array2<f32>, alpha: f64) {
+        assert!(self.scaling.log_mel, "VTLP warps dB mel rows; the recipe must take mel rows to dB");
+        let cfg = FeatureConfig::default();
+        let unscale = |x: &Array2<f32>, rows: std::ops::Range<usize>| {
+            let mut v = x.slice(s![rows.clone(), ..]).mapv(f64::from);
+            for (mut row, r) in v.axis_iter_mut(Axis(0)).zip(rows) {
+                let (m, sd) = self.scaling.row_stats(r);
+                row.mapv_inplace(|z| z * sd as f64 + m as f64);
+            }
+            v
+        };
+        let db = unscale(x, MEL);
+        let mut warped = Array2::<f64>::zeros(db.raw_dim());
+        for (band, (lower, frac)) in warp_sources(alpha, cfg.n_mels, cfg.sample_rate / 2.0).into_iter().enumerate() {
+            let upper = (lower + 1).min(cfg.n_mels - 1);
+            let mut out = warped.row_mut(band);
+            out.assign(&db.row(lower).mapv(|v| (1.0 - frac) * v));
+            out.scaled_add(frac, &db.row(upper));
+        }
+        let mfcc = dct2_ortho(cfg.n_mfcc, cfg.n_mels).dot(&warped);
+        for (rows, values) in [(MEL, &warped), (MFCC, &mfcc)] {
+            for (r, v) in rows.zip(values.rows()) {
+                let (m, sd) = self.scaling.row_stats(r);
+                x.row_mut(r).zip_mut_with(&v, |z, &v| *z = ((v - m as f64) / sd as f64) as f32);
+            }
+        }
+    }
+}
+
+/// For each of `n_mels` bands (centres evenly spaced on the Slaney mel scale from 0 to `fmax`,
+/// as librosa's filter bank puts them), the band below the source frequency f_m / alpha and the
+/// fraction of the way to the next one: (lower band, fraction), clamped to the first and last.
+pub fn warp_sources(alpha: f64, n_mels: usize, fmax: f64) -> Vec<(usize, f64)> {
+    let centres = &mel_frequencies(n_mels + 2, 0.0, fmax)[1..=n_mels];
+    let (first, step) = (hz_to_mel(centres[0]), hz_to_mel(centres[1]) - hz_to_mel(centres[0]));
+    centres
+        .iter()
+        .map(|&f| {
+            let position = ((hz_to_mel(f / alpha) - first) / step).clamp(0.0, (n_mels - 1) as f64);
+            let lower = (position.floor() as usize).min(n_mels - 2);
+            (lower, position - lower as f64)
+        })
+        .collect()
 }
 
 /// A random span of width 0..=max_width inside 0..len: (start, width).
@@ -91,11 +152,16 @@ mod tests {
 
     /// A voiced-like test signal: harmonics of 150 Hz with a slow amplitude contour.
     fn signal(gain: f32) -> Vec<f32> {
+        voice(gain, 1.0)
+    }
+
+    /// `signal` with every frequency scaled by `alpha` (the spectrum a VTLP warp imitates).
+    fn voice(gain: f32, alpha: f32) -> Vec<f32> {
         (0..16000)
             .map(|i| {
                 let t = i as f32 / 16000.0;
                 let env = 0.2 + 0.15 * (2.0 * std::f32::consts::PI * 2.0 * t).sin();
-                gain * env * (1..8).map(|h| (2.0 * std::f32::consts::PI * 150.0 * h as f32 * t).sin() / h as f32).sum::<f32>()
+                gain * env * (1..8).map(|h| (2.0 * std::f32::consts::PI * 150.0 * alpha * h as f32 * t).sin() / h as f32).sum::<f32>()
             })
             .collect()
     }
@@ -109,7 +175,7 @@ mod tests {
         let train = vec![Example { features: quiet.clone(), label: 0, name: String::new(), actor: 1 }];
         for (log_mel, standardize) in [(false, false), (true, true), (true, false)] {
             let scaling = InputScaling::fit_and_apply(&mut train.clone(), log_mel, standardize);
-            let aug = FeatureAugment { gain_db: 0.0, spec_augment: None, scaling: scaling.clone() };
+            let aug = FeatureAugment { gain_db: 0.0, spec_augment: None, vtlp: 0.0, scaling: scaling.clone() };
             let mut x = scaling.apply(quiet.clone());
             aug.gain(&mut x, db);
             let expected = scaling.apply(loud.clone());
@@ -126,6 +192,7 @@ mod tests {
         let aug = FeatureAugment {
             gain_db: 0.0,
             spec_augment: Some(SpecAugment { freq_masks: 2, freq_width: 10, time_masks: 2, time_width: 6 }),
+            vtlp: 0.0,
             scaling: InputScaling::identity(),
         };
         let mut rng = StdRng::seed_from_u64(3);
@@ -139,6 +206,66 @@ mod tests {
             for c in 0..40 {
                 let whole = x.column(c).iter().all(|&v| v == 0.0);
                 assert!(whole || x.slice(s![..MEL.start, c]).iter().all(|&v| v == 1.0));
+            }
+        }
+    }
+
+    fn fitted(features: &Array2<f32>) -> InputScaling {
+        InputScaling::fit_and_apply(&mut [Example { features: features.clone(), label: 0, name: String::new(), actor: 1 }], true, true)
+    }
+
+    #[test]
+    fn vtlp_without_a_warp_gives_back_the_mel_rows_and_librosas_mfccs() {
+        let features = extract(&signal(0.5), &FeatureConfig::default());
+        let scaling = fitted(&features);
+        let aug = FeatureAugment { gain_db: 0.0, spec_augment: None, vtlp: 0.1, scaling: scaling.clone() };
+        let before = scaling.apply(features);
+        let mut x = before.clone();
+        aug.warp(&mut x, 1.0);
+        // MFCC rows recomputed from the dB mel rows match the extracted ones: the DCT is librosa's.
+        let err = x.iter().zip(&before).fold(0f32, |m, (a, b)| m.max((a - b).abs()));
+        assert!(err < 1e-3, "an identity warp changed the standardised rows by {err}");
+    }
+
+    #[test]
+    fn vtlp_moves_the_mel_spectrum_as_scaling_the_voices_frequencies_does() {
+        let cfg = FeatureConfig::default();
+        let alpha = 1.1;
+        let features = extract(&voice(0.5, 1.0), &cfg);
+        let scaling = InputScaling::fit_and_apply(&mut [Example { features: features.clone(), label: 0, name: String::new(), actor: 1 }], true, false);
+        let aug = FeatureAugment { gain_db: 0.0, spec_augment: None, vtlp: 0.1, scaling: scaling.clone() };
+        let original = scaling.apply(features);
+        let mut warped = original.clone();
+        aug.warp(&mut warped, alpha);
+        let target = scaling.apply(extract(&voice(0.5, alpha as f32), &cfg));
+        // Mean |dB| difference over the bands between 300 Hz and 3 kHz (where the harmonics are)
+        // and the middle frames.
+        let centres = mel_frequencies(cfg.n_mels + 2, 0.0, 8000.0);
+        let bands: Vec<usize> = (0..cfg.n_mels).filter(|&m| (300.0..3000.0).contains(&centres[m + 1])).collect();
+        let distance = |x: &Array2<f32>| {
+            let mut total = 0.0;
+            for &m in &bands {
+                for t in 4..x.ncols() - 4 {
+                    total += (x[[MEL.start + m, t]] - target[[MEL.start + m, t]]).abs() as f64;
+                }
+            }
+            total / (bands.len() * (x.ncols() - 8)) as f64
+        };
+        let (unwarped, warped) = (distance(&original), distance(&warped));
+        assert!(warped < 0.5 * unwarped, "warped {warped:.2} dB vs unwarped {unwarped:.2} dB from the scaled voice");
+    }
+
+    #[test]
+    fn warp_sources_interpolate_between_the_bands_around_f_over_alpha() {
+        let centres = mel_frequencies(130, 0.0, 8000.0);
+        assert!(warp_sources(1.0, 128, 8000.0).iter().enumerate().all(|(m, &(lo, f))| (lo == m && f.abs() < 1e-9) || (lo + 1 == m && (f - 1.0).abs() < 1e-9)));
+        for alpha in [0.9, 1.1] {
+            for (m, (lo, frac)) in warp_sources(alpha, 128, 8000.0).into_iter().enumerate() {
+                let source = centres[m + 1] / alpha;
+                assert!((0.0..=1.0).contains(&frac));
+                if source > centres[1] && source < centres[128] {
+                    assert!(centres[lo + 1] <= source + 1e-9 && source <= centres[lo + 2] + 1e-9, "band {m}: {source} Hz not in band {lo}'s interval");
+                }
             }
         }
     }

@@ -47,6 +47,10 @@ pub struct Recipe {
     /// Mixup's Beta(α, α) parameter (0: off). Absent from runs made before it existed.
     #[serde(default)]
     pub mixup_alpha: f64,
+    /// Largest VTLP frequency warp |α - 1| (0: off; needs `log_mel`). Absent from runs made before
+    /// it existed.
+    #[serde(default)]
+    pub vtlp: f32,
 }
 
 /// Recipe names the command line accepts.
@@ -78,6 +82,7 @@ impl Recipe {
             schedule: LrSchedule::Constant,
             patience: None,
             mixup_alpha: 0.0,
+            vtlp: 0.0,
         }
     }
 
@@ -150,8 +155,8 @@ impl Recipe {
 
     /// The per-epoch augmentation (None when the recipe has none).
     pub fn feature_augment(&self, scaling: &InputScaling) -> Option<FeatureAugment> {
-        (self.gain_db > 0.0 || self.spec_augment.is_some())
-            .then(|| FeatureAugment { gain_db: self.gain_db, spec_augment: self.spec_augment, scaling: scaling.clone() })
+        (self.gain_db > 0.0 || self.spec_augment.is_some() || self.vtlp > 0.0)
+            .then(|| FeatureAugment { gain_db: self.gain_db, spec_augment: self.spec_augment, vtlp: self.vtlp, scaling: scaling.clone() })
     }
 }
 
