@@ -37,6 +37,9 @@ pub const META_PADDING: &str = "ser.padding";
 
 /// Metadata key for the training recipe (JSON of [`crate::recipe::Recipe`]).
 pub const META_RECIPE: &str = "ser.recipe";
+/// Metadata key of an ensemble's first member: JSON list of the other members' files, in the
+/// same folder; `eval` and `predict` load them too and average the probabilities.
+pub const META_ENSEMBLE: &str = "ser.ensemble_members";
 /// Metadata key for the input map the model expects (JSON of [`InputScaling`]); absent: raw features.
 pub const META_INPUT_SCALING: &str = "ser.input_scaling";
 

@@ -1,14 +1,13 @@
 //! The commands behind `ser eval`, `ser predict` and `ser features`.
 
-use crate::checkpoint::{Checkpoint, META_RECIPE};
+use crate::checkpoint::{Checkpoint, META_ENSEMBLE, META_RECIPE};
 use crate::data::pipeline::{self, DataConfig, Variant};
 use crate::data::EMOTIONS;
 use crate::features::{self, FeatureConfig};
-use crate::nn::loss::softmax;
 use crate::nn::model::{SerModel, NUM_CLASSES};
 use crate::recipe::InputScaling;
-use crate::train::{argmax_rows, logits, Example, Metrics, Scoring};
-use anyhow::{bail, Context, Result};
+use crate::train::{argmax_rows, mean_probabilities, Example, Metrics, Scoring};
+use anyhow::{anyhow, bail, Context, Result};
 use ndarray::Array2;
 use std::path::{Path, PathBuf};
 
@@ -21,11 +20,23 @@ struct Loaded {
     resample_like_notebook: bool,
 }
 
-/// Opens each checkpoint and checks that they all read audio the same way
-/// (an ensemble averages models that see the same clips).
+/// Opens each checkpoint, and the other members of an ensemble whose first member it is, and
+/// checks that they all read audio the same way (an ensemble averages models that see the same
+/// clips).
 fn load_models(weights: &[PathBuf]) -> Result<Vec<Loaded>> {
-    let mut loaded: Vec<Loaded> = Vec::new();
+    let mut paths = Vec::new();
     for path in weights {
+        paths.push(path.clone());
+        let ckpt = Checkpoint::open(path)?;
+        if let Some(list) = ckpt.metadata.get(META_ENSEMBLE) {
+            let files: Vec<String> = serde_json::from_str(list)
+                .map_err(|e| anyhow!("{}: metadata '{META_ENSEMBLE}' is not a list of file names: {e}", path.display()))?;
+            let folder = path.parent().unwrap_or(Path::new("."));
+            paths.extend(files.iter().map(|f| folder.join(f)));
+        }
+    }
+    let mut loaded: Vec<Loaded> = Vec::new();
+    for path in &paths {
         let ckpt = Checkpoint::open(path)?;
         let model = ckpt.load()?;
         let recipe = ckpt.metadata.get(META_RECIPE).and_then(|r| serde_json::from_str::<serde_json::Value>(r).ok());
@@ -33,7 +44,7 @@ fn load_models(weights: &[PathBuf]) -> Result<Vec<Loaded>> {
         let description = format!("checkpoint {} (recipe {name}, dropout {}, padding {})", path.display(), model.config.dropout, model.config.padding.name());
         let resample_like_notebook = ckpt.metadata.get("ser.resample_like_notebook").is_some_and(|v| v == "true");
         if loaded.first().is_some_and(|first| first.resample_like_notebook != resample_like_notebook) {
-            bail!("{}: trained on notebook-resampled features and {} not; an ensemble needs one input", path.display(), weights[0].display());
+            bail!("{}: trained on notebook-resampled features and {} not; an ensemble needs one input", path.display(), paths[0].display());
         }
         loaded.push(Loaded { description, model, scaling: ckpt.input_scaling()?, resample_like_notebook });
     }
@@ -47,7 +58,7 @@ fn ensemble_probabilities(models: &mut [Loaded], examples: &[Example], scoring: 
     for m in models.iter_mut() {
         let mut scaled = examples.to_vec();
         m.scaling.apply_all(&mut scaled);
-        sum += &softmax(logits(&mut m.model, &scaled, scoring).view());
+        sum += &mean_probabilities(std::slice::from_mut(&mut m.model), &scaled, scoring);
     }
     sum / models.len() as f32
 }
@@ -92,8 +103,8 @@ pub fn eval(weights: &[PathBuf], data: Option<&Path>, labels: Option<&Path>, par
     for m in &models {
         println!("{}", m.description);
     }
-    if weights.len() > 1 {
-        println!("ensemble of {} checkpoints (mean probabilities)", weights.len());
+    if models.len() > 1 {
+        println!("ensemble of {} checkpoints (mean probabilities)", models.len());
     }
     println!(
         "{} clips ({} skipped): accuracy {:.2} % batched ({} per batch), {:.2} % one clip at a time, macro-F1 {:.3}",

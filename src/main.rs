@@ -101,6 +101,10 @@ struct TrainingArgs {
     /// per clip and epoch, MFCCs recomputed; 0 for none (default: the recipe's).
     #[arg(long)]
     vtlp: Option<f32>,
+    /// Models per seed whose probabilities are averaged (member seeds derived from the seed; the
+    /// first checkpoint lists the others, so eval and predict load them all) (default: the recipe's).
+    #[arg(long)]
+    ensemble: Option<usize>,
     #[arg(long, default_value_t = 0)]
     seed: u64,
     /// Worker threads (default: all cores).
@@ -154,6 +158,12 @@ impl TrainingArgs {
                 bail!("--vtlp warps dB mel rows; recipe {} feeds raw mel power (use --recipe improved)", r.name);
             }
             r.vtlp = vtlp;
+        }
+        if let Some(members) = self.ensemble {
+            if members == 0 {
+                bail!("--ensemble takes the number of models per seed, at least 1");
+            }
+            r.ensemble = members;
         }
         Ok(r)
     }

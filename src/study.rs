@@ -7,7 +7,7 @@ use crate::nn::model::{ModelConfig, Padding, SerModel};
 use crate::recipe::{FeatureAugment, InputScaling, Recipe};
 use crate::stats::{paired_test, summarize, PairedTest, Summary};
 use crate::train::state::{load_state, save_state};
-use crate::train::{evaluate, EpochLog, Example, Metrics, Scoring, TrainConfig, Trainer};
+use crate::train::{evaluate_ensemble, EpochLog, Example, Metrics, Scoring, TrainConfig, Trainer};
 use anyhow::Context;
 use serde::Serialize;
 use std::collections::{BTreeMap, HashMap};
@@ -199,9 +199,10 @@ paired t-test p = {:.3}, sign test p = {:.3}, permutation test p = {:.3}. {}",
     )
 }
 
-pub fn split_result(model: &mut SerModel<f32>, examples: &[Example], batch: usize) -> SplitResult {
-    let metrics = evaluate(model, examples, Scoring::Batched(batch));
-    let accuracy_single_clip = evaluate(model, examples, Scoring::SingleClip).accuracy;
+/// The figures of `models` (one, or an ensemble's members, whose probabilities are averaged).
+pub fn split_result(models: &mut [SerModel<f32>], examples: &[Example], batch: usize) -> SplitResult {
+    let metrics = evaluate_ensemble(models, examples, Scoring::Batched(batch));
+    let accuracy_single_clip = evaluate_ensemble(models, examples, Scoring::SingleClip).accuracy;
     SplitResult { metrics, accuracy_single_clip }
 }
 
@@ -237,11 +238,58 @@ pub fn train_model(
 ) -> anyhow::Result<ModelResult> {
     std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
     let start = Instant::now();
-    let seed = plan.train.seed;
-    let name = plan.name;
+    let members = plan.recipe.ensemble.max(1);
+    let mut models = Vec::with_capacity(members);
+    let mut first = None;
+    for k in 0..members {
+        let (model, trainer) = train_member(data, &plan, k, dir, on_epoch)?;
+        first.get_or_insert(trainer);
+        models.push(model);
+    }
+    let trainer = first.expect("an ensemble has at least one member");
+    let train_seconds = start.elapsed().as_secs_f64();
+    let b = plan.train.batch_size;
+    Ok(ModelResult {
+        dropout: plan.model.dropout,
+        padding: plan.model.padding,
+        seed: plan.train.seed,
+        best_epoch: if plan.train.patience.is_some() { trainer.best_epoch() } else { None },
+        train: split_result(&mut models, &data.train, b),
+        val: (!data.val.is_empty()).then(|| split_result(&mut models, &data.val, b)),
+        test: data.test.as_ref().filter(|t| !t.is_empty()).map(|t| split_result(&mut models, t, b)),
+        history: trainer.history,
+        train_seconds,
+        checkpoint: dir.join(format!("{}.safetensors", plan.name)),
+    })
+}
+
+/// The training seed of ensemble member k of a model trained with `seed` (member 0 is the model
+/// itself, so a one-member recipe trains exactly what it did before ensembles existed).
+pub fn member_seed(seed: u64, k: usize) -> u64 {
+    seed ^ (k as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15)
+}
+
+/// File stem of ensemble member k of the model `name`.
+pub fn member_name(name: &str, k: usize) -> String {
+    if k == 0 { name.to_string() } else { format!("{name}.member-{k}") }
+}
+
+/// Trains (or resumes) ensemble member k of `plan` (member 0: the model itself). After every
+/// epoch the resumable `<member>.state.safetensors` is written, and the clean
+/// `<member>.safetensors` (every epoch, or only when validation improves under early stopping,
+/// whose best epoch is the one kept). Member 0's metadata lists the other members' files.
+fn train_member(
+    data: &DataSet,
+    plan: &ModelPlan<'_>,
+    k: usize,
+    dir: &Path,
+    on_epoch: &mut dyn FnMut(&str, u64, &EpochLog),
+) -> anyhow::Result<(SerModel<f32>, Trainer)> {
+    let seed = member_seed(plan.train.seed, k);
+    let name = member_name(plan.name, k);
     let mut model = SerModel::<f32>::new(plan.model, seed);
-    let mut trainer = Trainer::new(plan.train.clone());
-    trainer.augment = plan.augment;
+    let mut trainer = Trainer::new(TrainConfig { seed, ..plan.train.clone() });
+    trainer.augment = plan.augment.clone();
     let checkpoint = dir.join(format!("{name}.safetensors"));
     let state = dir.join(format!("{name}.state.safetensors"));
     if state.exists() {
@@ -257,6 +305,11 @@ pub fn train_model(
     if !plan.scaling.is_identity() {
         meta.insert(checkpoint::META_INPUT_SCALING.to_string(), serde_json::to_string(plan.scaling)?);
     }
+    let members = plan.recipe.ensemble.max(1);
+    if k == 0 && members > 1 {
+        let files: Vec<String> = (1..members).map(|m| format!("{}.safetensors", member_name(plan.name, m))).collect();
+        meta.insert(checkpoint::META_ENSEMBLE.to_string(), serde_json::to_string(&files)?);
+    }
     let early_stopping = plan.train.patience.is_some();
     trainer.fit(&mut model, &data.train, &data.val, |model, trainer| -> anyhow::Result<()> {
         let log = trainer.history.last().expect("an epoch was just logged");
@@ -265,7 +318,7 @@ pub fn train_model(
             checkpoint::save(model, &checkpoint, meta.clone())?;
         }
         save_state(&state, model, trainer)?;
-        on_epoch(name, seed, log);
+        on_epoch(&name, seed, log);
         Ok(())
     })?;
     if trainer.history.is_empty() {
@@ -273,20 +326,7 @@ pub fn train_model(
     } else if early_stopping {
         Checkpoint::open(&checkpoint)?.load_into(&mut model)?;
     }
-    let train_seconds = start.elapsed().as_secs_f64();
-    let b = plan.train.batch_size;
-    Ok(ModelResult {
-        dropout: plan.model.dropout,
-        padding: plan.model.padding,
-        seed,
-        best_epoch: if early_stopping { trainer.best_epoch() } else { None },
-        train: split_result(&mut model, &data.train, b),
-        val: (!data.val.is_empty()).then(|| split_result(&mut model, &data.val, b)),
-        test: data.test.as_ref().filter(|t| !t.is_empty()).map(|t| split_result(&mut model, t, b)),
-        history: trainer.history,
-        train_seconds,
-        checkpoint,
-    })
+    Ok((model, trainer))
 }
 
 /// Trains (or resumes) and evaluates both models of the ablation for one seed.

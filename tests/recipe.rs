@@ -3,7 +3,7 @@
 //! validation epoch, and the ablation accepts a recipe.
 
 use ser::audio::{write_wav, Audio};
-use ser::checkpoint::{Checkpoint, META_INPUT_SCALING, META_RECIPE};
+use ser::checkpoint::{Checkpoint, META_ENSEMBLE, META_INPUT_SCALING, META_RECIPE};
 use ser::data::pipeline::{self, DataConfig, Layout, SplitKind, VadMode};
 use ser::features::{extract, FeatureConfig};
 use ser::nn::loss::softmax;
@@ -178,6 +178,9 @@ fn a_malformed_recipe_override_is_refused_before_anything_is_written() {
         ("--speed-perturb", "0.9,fast", "error: --speed-perturb: 'fast' is not a number"),
         ("--speed-perturb", "1", "error: --speed-perturb: a factor of 1 is the original clip"),
         ("--speed-perturb", "4", "error: --speed-perturb: speed factor 4 is outside 0.5 to 2"),
+        ("--mixup", "nan", "error: --mixup takes Beta's alpha"),
+        ("--vtlp", "0.7", "error: --vtlp takes the largest warp"),
+        ("--ensemble", "0", "error: --ensemble takes the number of models per seed"),
     ] {
         let out = Command::new(env!("CARGO_BIN_EXE_ser")).args(["train", "--recipe", "improved", flag, value, "--out", out_dir.to_str().unwrap()]).output().unwrap();
         let stderr = String::from_utf8_lossy(&out.stderr);
@@ -242,4 +245,64 @@ fn train_takes_speed_factors_from_the_command_line() {
         let counts = &report["counts"];
         assert_eq!(counts["train_examples"].as_u64().unwrap(), copies * counts["train_clips"].as_u64().unwrap(), "{value}");
     }
+}
+
+#[test]
+fn an_ensemble_recipe_trains_its_members_and_eval_and_predict_load_them_from_the_first() {
+    let root = temp_dir("ensemble");
+    let data = root.join("clips");
+    write_clips(&data);
+    let run = root.join("run");
+    let ser = |args: &[&str]| Command::new(env!("CARGO_BIN_EXE_ser")).args(args).output().unwrap();
+    let out = ser(&["train", "--recipe", "improved", "--ensemble", "2", "--mixup", "0.4", "--vtlp", "0.1", "--epochs", "2", "--batch-size", "16", "--seed", "3"]
+        .into_iter()
+        .chain(["--no-cache", "--data", data.to_str().unwrap(), "--layout", "pool", "--out", run.to_str().unwrap()])
+        .collect::<Vec<_>>());
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let report: serde_json::Value = serde_json::from_slice(&std::fs::read(run.join("recipes.json")).unwrap()).unwrap();
+    let recipe = &report["rows"][0]["recipe"];
+    assert_eq!((recipe["ensemble"].as_u64(), recipe["mixup_alpha"].as_f64(), recipe["vtlp"].as_f64()), (Some(2), Some(0.4), Some(0.1)));
+
+    // The first checkpoint names the second; each is a whole model with its own seed.
+    let first = Checkpoint::open(&run.join("model.safetensors")).unwrap();
+    assert_eq!(first.metadata[META_ENSEMBLE], r#"["model.member-1.safetensors"]"#);
+    let second = Checkpoint::open(&run.join("model.member-1.safetensors")).unwrap();
+    assert!(!second.metadata.contains_key(META_ENSEMBLE));
+    assert_eq!(second.metadata["ser.seed"], ser::study::member_seed(3, 1).to_string());
+    assert_ne!(first.metadata["ser.seed"], second.metadata["ser.seed"]);
+
+    // `ser eval` on the first file scores the ensemble and gives the run's test figure.
+    let weights = run.join("model.safetensors");
+    let out = ser(&["eval", "--weights", weights.to_str().unwrap(), "--data", data.to_str().unwrap(), "--layout", "pool", "--seed", "3", "--part", "test", "--no-cache"]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let test = &report["rows"][0]["runs"][0]["test"];
+    let expected = format!("accuracy {:.2} % batched", 100.0 * test["accuracy"].as_f64().unwrap());
+    assert!(out.status.success() && stdout.contains("ensemble of 2 checkpoints") && stdout.contains(&expected), "{expected}: {stdout}");
+
+    // `ser predict` averages the two members' probabilities, each on its own scaled features.
+    let clip = std::fs::read_dir(&data).unwrap().next().unwrap().unwrap().path();
+    let out = ser(&["predict", "--json", "--weights", weights.to_str().unwrap(), clip.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let printed: Vec<f64> = ser::data::EMOTIONS.iter().map(|e| json[0]["probabilities"][e].as_f64().unwrap()).collect();
+    let cfg = DataConfig { augment: false, ..data_config() };
+    let raw = extract(&pipeline::prepare_audio(&clip, pipeline::Variant::Original, &cfg).unwrap(), &FeatureConfig::default());
+    let member_probs: Vec<Vec<f64>> = [&first, &second]
+        .iter()
+        .map(|ckpt| {
+            let mut model = ckpt.load::<f32>().unwrap();
+            let (batch, lengths) = pad_batch(&[ckpt.input_scaling().unwrap().apply(raw.clone()).view()]);
+            softmax(model.forward(batch.view(), &lengths, false).view()).row(0).iter().map(|&p| p as f64).collect()
+        })
+        .collect();
+    let diff = |a: &[f64], b: &[f64]| a.iter().zip(b).fold(0f64, |m, (x, y)| m.max((x - y).abs()));
+    let mean: Vec<f64> = member_probs[0].iter().zip(&member_probs[1]).map(|(a, b)| (a + b) / 2.0).collect();
+    assert!(diff(&printed, &mean) < 1e-6, "predict {printed:?} vs mean {mean:?}");
+    assert!(diff(&member_probs[0], &member_probs[1]) > 1e-3, "the members must differ for the test to mean anything");
+
+    // A missing member is an error naming its file.
+    std::fs::remove_file(run.join("model.member-1.safetensors")).unwrap();
+    let out = ser(&["predict", "--weights", weights.to_str().unwrap(), clip.to_str().unwrap()]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success() && stderr.contains("model.member-1.safetensors"), "{stderr}");
 }

@@ -51,6 +51,14 @@ pub struct Recipe {
     /// it existed.
     #[serde(default)]
     pub vtlp: f32,
+    /// Models trained per seed (member seeds derived from it) whose probabilities are averaged
+    /// at evaluation and prediction. Absent (1) from runs made before it existed.
+    #[serde(default = "one")]
+    pub ensemble: usize,
+}
+
+fn one() -> usize {
+    1
 }
 
 /// Recipe names the command line accepts.
@@ -83,6 +91,7 @@ impl Recipe {
             patience: None,
             mixup_alpha: 0.0,
             vtlp: 0.0,
+            ensemble: 1,
         }
     }
 

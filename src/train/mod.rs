@@ -6,7 +6,7 @@ pub mod state;
 
 pub use metrics::Metrics;
 
-use crate::nn::loss::{smoothed_targets, softmax_cross_entropy_soft};
+use crate::nn::loss::{smoothed_targets, softmax, softmax_cross_entropy_soft};
 use crate::nn::model::{pad_batch, SerModel, NUM_CLASSES};
 use crate::optim::{clip_grad_norm, Adam};
 use crate::recipe::FeatureAugment;
@@ -145,9 +145,24 @@ pub fn argmax_rows(logits: &Array2<f32>) -> Vec<usize> {
         .collect()
 }
 
+/// Class probabilities (N, 8) of `examples` averaged over `models` (an ensemble; one model gives
+/// its own softmax), eval mode.
+pub fn mean_probabilities(models: &mut [SerModel<f32>], examples: &[Example], scoring: Scoring) -> Array2<f32> {
+    let mut sum = Array2::<f32>::zeros((examples.len(), NUM_CLASSES));
+    for model in models.iter_mut() {
+        sum += &softmax(logits(model, examples, scoring).view());
+    }
+    sum / models.len().max(1) as f32
+}
+
 /// Metrics of the model on `examples`, eval mode.
 pub fn evaluate(model: &mut SerModel<f32>, examples: &[Example], scoring: Scoring) -> Metrics {
-    let predicted = argmax_rows(&logits(model, examples, scoring));
+    evaluate_ensemble(std::slice::from_mut(model), examples, scoring)
+}
+
+/// Metrics of the mean probabilities of `models` on `examples`, eval mode.
+pub fn evaluate_ensemble(models: &mut [SerModel<f32>], examples: &[Example], scoring: Scoring) -> Metrics {
+    let predicted = argmax_rows(&mean_probabilities(models, examples, scoring));
     let truth: Vec<usize> = examples.iter().map(|e| e.label).collect();
     Metrics::compute(&truth, &predicted, NUM_CLASSES)
 }
