@@ -66,7 +66,8 @@ struct DataArgs {
 #[derive(Args, Clone)]
 struct TrainingArgs {
     /// Training recipe: the study's, or the improved one (log-mel + standardised rows,
-    /// SpecAugment and gain, AdamW with warm-up + cosine, label smoothing, early stopping, masked padding).
+    /// SpecAugment and gain, AdamW with warm-up + cosine, label smoothing, mixup, an ensemble of 2
+    /// per seed, masked padding).
     #[arg(long, value_enum, default_value = "study")]
     recipe: RecipeName,
     /// Padding semantics (default: the recipe's; study for the study recipe, masked for improved).

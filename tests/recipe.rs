@@ -10,7 +10,7 @@ use ser::nn::loss::softmax;
 use ser::nn::model::{pad_batch, Padding};
 use ser::recipe::{ladder, Recipe};
 use ser::study::{run_study, DataSource, StudyConfig};
-use ser::train::{evaluate, Scoring, TrainConfig};
+use ser::train::{evaluate_ensemble, Scoring, TrainConfig};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -56,7 +56,8 @@ fn improved_recipe_checkpoint_carries_its_input_map_and_keeps_the_best_epoch() {
     let data = root.join("clips");
     write_clips(&data);
     let out = root.join("run");
-    let recipe = Recipe { epochs: 6, patience: Some(2), ..Recipe::improved() };
+    // One model (no ensemble): the early-stopping figures below are that model's.
+    let recipe = Recipe { epochs: 6, patience: Some(2), ensemble: 1, ..Recipe::improved() };
     let base = TrainConfig { batch_size: 16, seed: 4, ..TrainConfig::default() };
     let report = ladder::run_recipes(source(&data), &data_config(), &[("improved".into(), recipe.clone())], &base, 1, &out, |_, _, _, _| {}).unwrap();
     let md = ladder::write_report(&out, &report).unwrap();
@@ -161,11 +162,14 @@ fn ablation_with_the_improved_recipe_scales_inputs_for_both_models() {
         assert_eq!(saved.dropout, name == "dropout");
         assert!(ckpt.input_scaling().unwrap().log_mel, "{name}");
         assert_eq!(m.history.len(), 2);
-        // The reported test figure is that of the saved checkpoint on the scaled test clips.
+        // The reported test figure is that of the saved ensemble (the recipe's two members, the
+        // second named by the first) on the scaled test clips.
+        let members: Vec<String> = serde_json::from_str(&ckpt.metadata[META_ENSEMBLE]).unwrap();
+        assert_eq!(members, [format!("{name}.member-1.safetensors")]);
+        let mut models = vec![ckpt.load::<f32>().unwrap(), Checkpoint::open(&m.checkpoint.with_file_name(&members[0])).unwrap().load::<f32>().unwrap()];
         let raw = ser::study::load_for_seed(&data, &report.config.data, 2).unwrap();
         let (scaled, _) = ser::study::scale_dataset(raw, &report.config.recipe);
-        let mut model = ckpt.load::<f32>().unwrap();
-        let acc = evaluate(&mut model, scaled.test.as_ref().unwrap(), Scoring::SingleClip).accuracy;
+        let acc = evaluate_ensemble(&mut models, scaled.test.as_ref().unwrap(), Scoring::SingleClip).accuracy;
         assert_eq!(acc, m.test.as_ref().unwrap().accuracy_single_clip, "{name}");
     }
 }
