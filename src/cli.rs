@@ -24,31 +24,37 @@ struct Loaded {
 /// checks that they all read audio the same way (an ensemble averages models that see the same
 /// clips).
 fn load_models(weights: &[PathBuf]) -> Result<Vec<Loaded>> {
-    let mut paths = Vec::new();
-    for path in weights {
-        paths.push(path.clone());
-        let ckpt = Checkpoint::open(path)?;
-        if let Some(list) = ckpt.metadata.get(META_ENSEMBLE) {
-            let files: Vec<String> = serde_json::from_str(list)
-                .map_err(|e| anyhow!("{}: metadata '{META_ENSEMBLE}' is not a list of file names: {e}", path.display()))?;
-            let folder = path.parent().unwrap_or(Path::new("."));
-            paths.extend(files.iter().map(|f| folder.join(f)));
-        }
-    }
     let mut loaded: Vec<Loaded> = Vec::new();
-    for path in &paths {
+    for path in weights {
         let ckpt = Checkpoint::open(path)?;
-        let model = ckpt.load()?;
-        let recipe = ckpt.metadata.get(META_RECIPE).and_then(|r| serde_json::from_str::<serde_json::Value>(r).ok());
-        let name = recipe.as_ref().and_then(|r| r["name"].as_str().map(str::to_string)).unwrap_or_else(|| "study".into());
-        let description = format!("checkpoint {} (recipe {name}, dropout {}, padding {})", path.display(), model.config.dropout, model.config.padding.name());
-        let resample_like_notebook = ckpt.metadata.get("ser.resample_like_notebook").is_some_and(|v| v == "true");
-        if loaded.first().is_some_and(|first| first.resample_like_notebook != resample_like_notebook) {
-            bail!("{}: trained on notebook-resampled features and {} not; an ensemble needs one input", path.display(), paths[0].display());
+        let members = match ckpt.metadata.get(META_ENSEMBLE) {
+            Some(list) => serde_json::from_str::<Vec<String>>(list)
+                .map_err(|e| anyhow!("{}: metadata '{META_ENSEMBLE}' is not a list of file names: {e}", path.display()))?,
+            None => Vec::new(),
+        };
+        let folder = path.parent().unwrap_or(Path::new("."));
+        load_into(&mut loaded, ckpt, &weights[0])?;
+        for member in members {
+            load_into(&mut loaded, Checkpoint::open(&folder.join(member))?, &weights[0])?;
         }
-        loaded.push(Loaded { description, model, scaling: ckpt.input_scaling()?, resample_like_notebook });
     }
     Ok(loaded)
+}
+
+/// Loads one opened checkpoint after `loaded`, refusing one that reads audio differently from
+/// the first (from the file `first`).
+fn load_into(loaded: &mut Vec<Loaded>, ckpt: Checkpoint, first: &Path) -> Result<()> {
+    let path = &ckpt.path;
+    let model = ckpt.load()?;
+    let recipe = ckpt.metadata.get(META_RECIPE).and_then(|r| serde_json::from_str::<serde_json::Value>(r).ok());
+    let name = recipe.as_ref().and_then(|r| r["name"].as_str().map(str::to_string)).unwrap_or_else(|| "study".into());
+    let description = format!("checkpoint {} (recipe {name}, dropout {}, padding {})", path.display(), model.config.dropout, model.config.padding.name());
+    let resample_like_notebook = ckpt.metadata.get("ser.resample_like_notebook").is_some_and(|v| v == "true");
+    if loaded.first().is_some_and(|f| f.resample_like_notebook != resample_like_notebook) {
+        bail!("{}: trained on notebook-resampled features and {} not; an ensemble needs one input", path.display(), first.display());
+    }
+    loaded.push(Loaded { description, model, scaling: ckpt.input_scaling()?, resample_like_notebook });
+    Ok(())
 }
 
 /// Class probabilities (N, 8) of `examples` (raw features), averaged over the models, each
