@@ -28,8 +28,12 @@ pub fn softmax<T: Real>(logits: ArrayView2<T>) -> Array2<T> {
 pub fn softmax_cross_entropy<T: Real>(logits: ArrayView2<T>, labels: &[usize], label_smoothing: f64) -> (T, Array2<T>) {
     let (batch, classes) = logits.dim();
     assert_eq!(labels.len(), batch, "one label per row of logits");
-    let targets = smoothed_targets(labels, &vec![T::one(); batch], classes, label_smoothing);
-    softmax_cross_entropy_soft(logits, targets.view())
+    softmax_cross_entropy_soft(logits, label_targets(labels, classes, label_smoothing).view())
+}
+
+/// The smoothed one-hot rows q (B, K) of `labels`: (1 - eps) [k = label_b] + eps / K.
+pub fn label_targets<T: Real>(labels: &[usize], classes: usize, label_smoothing: f64) -> Array2<T> {
+    smoothed_targets(labels, &vec![T::one(); labels.len()], classes, label_smoothing)
 }
 
 /// The smoothed one-hot rows q (B, K) of `labels`, row b scaled by `weights[b]`:

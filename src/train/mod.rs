@@ -6,7 +6,7 @@ pub mod state;
 
 pub use metrics::Metrics;
 
-use crate::nn::loss::{smoothed_targets, softmax, softmax_cross_entropy_soft};
+use crate::nn::loss::{label_targets, smoothed_targets, softmax, softmax_cross_entropy_soft};
 use crate::nn::model::{pad_batch, SerModel, NUM_CLASSES};
 use crate::optim::{clip_grad_norm, Adam};
 use crate::recipe::FeatureAugment;
@@ -263,14 +263,15 @@ impl Trainer {
                     pad_batch(&clips.iter().map(|c| c.view()).collect::<Vec<_>>())
                 }
             };
-            let targets = if self.config.mixup_alpha > 0.0 {
+            let loss = if self.config.mixup_alpha > 0.0 {
                 let mut rng = StdRng::seed_from_u64(seed ^ (step as u64 + 1).wrapping_mul(0x2545_F491_4F6C_DD1D));
                 let (lambda, partner) = draw_mixup(labels.len(), self.config.mixup_alpha, &mut rng);
-                mixup(&mut x, &mut lengths, &labels, lambda, &partner, self.config.label_smoothing)
+                let targets = mixup(&mut x, &mut lengths, &labels, lambda, &partner, self.config.label_smoothing);
+                self.train_step_on_targets(model, x.view(), &lengths, targets.view())
             } else {
-                smoothed_targets(&labels, &vec![1.0; labels.len()], NUM_CLASSES, self.config.label_smoothing)
+                self.train_step(model, x.view(), &lengths, &labels)
             };
-            total += self.train_step_on_targets(model, x.view(), &lengths, targets.view()) as f64;
+            total += loss as f64;
         }
         total / steps as f64
     }
@@ -278,8 +279,7 @@ impl Trainer {
     /// One optimisation step on a padded batch x: (B, 162, K) with each clip's valid frames and
     /// label; returns the batch's loss.
     pub fn train_step(&mut self, model: &mut SerModel<f32>, x: ArrayView3<f32>, lengths: &[usize], labels: &[usize]) -> f32 {
-        let targets = smoothed_targets(labels, &vec![1.0; labels.len()], NUM_CLASSES, self.config.label_smoothing);
-        self.train_step_on_targets(model, x, lengths, targets.view())
+        self.train_step_on_targets(model, x, lengths, label_targets(labels, NUM_CLASSES, self.config.label_smoothing).view())
     }
 
     /// One optimisation step towards target rows (B, 8) that sum to 1; returns the batch's loss.
