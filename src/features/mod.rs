@@ -143,6 +143,11 @@ impl FeatureExtractor {
         &self.cfg
     }
 
+    /// The DCT the MFCC rows are computed with: (n_mfcc, n_mels).
+    pub fn dct(&self) -> ArrayView2<'_, f64> {
+        self.dct.view()
+    }
+
     /// The chroma bank of a tuning, transposed and packed for the frames' projection. Its entries
     /// are f32 values (librosa's dtype), so the f32 copy is exact.
     fn chroma_bank(&self, tuning: f64) -> Arc<PackedB<f32>> {
@@ -258,19 +263,21 @@ impl FeatureExtractor {
 ///
 /// samples: (N,) -> (cfg.rows(), 1 + N/hop); (162, K) with the default config.
 pub fn extract(samples: &[f32], cfg: &FeatureConfig) -> Array2<f32> {
+    shared_extractor(cfg).extract(samples)
+}
+
+/// The process-wide [`FeatureExtractor`] of `cfg` (built on first use).
+pub fn shared_extractor(cfg: &FeatureConfig) -> Arc<FeatureExtractor> {
     static CACHE: OnceLock<Mutex<Vec<Arc<FeatureExtractor>>>> = OnceLock::new();
-    let ex = {
-        let mut cache = CACHE.get_or_init(Default::default).lock().unwrap_or_else(|e| e.into_inner());
-        match cache.iter().find(|e| e.cfg == *cfg) {
-            Some(e) => e.clone(),
-            None => {
-                let e = Arc::new(FeatureExtractor::new(cfg));
-                cache.push(e.clone());
-                e
-            }
+    let mut cache = CACHE.get_or_init(Default::default).lock().unwrap_or_else(|e| e.into_inner());
+    match cache.iter().find(|e| e.cfg == *cfg) {
+        Some(e) => e.clone(),
+        None => {
+            let e = Arc::new(FeatureExtractor::new(cfg));
+            cache.push(e.clone());
+            e
         }
-    };
-    ex.extract(samples)
+    }
 }
 
 /// Per-row view of a group, e.g. `group(&feats, MEL)`.

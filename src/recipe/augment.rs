@@ -23,8 +23,7 @@
 
 use super::scaling::InputScaling;
 use crate::features::mel::{hz_to_mel, mel_frequencies};
-use crate::features::mfcc::dct2_ortho;
-use crate::features::{FeatureConfig, MEL, MFCC, RMS};
+use crate::features::{shared_extractor, FeatureConfig, MEL, MFCC, RMS};
 use ndarray::{s, Array2, Axis};
 use rand::rngs::StdRng;
 use rand::Rng;
@@ -111,7 +110,7 @@ impl FeatureAugment {
             out.assign(&db.row(lower).mapv(|v| (1.0 - frac) * v));
             out.scaled_add(frac, &db.row(upper));
         }
-        let mfcc = dct2_ortho(cfg.n_mfcc, cfg.n_mels).dot(&warped);
+        let mfcc = shared_extractor(&cfg).dct().dot(&warped);
         for (rows, values) in [(MEL, &warped), (MFCC, &mfcc)] {
             for (r, v) in rows.zip(values.rows()) {
                 let (m, sd) = self.scaling.row_stats(r);
