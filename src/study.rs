@@ -259,7 +259,7 @@ pub fn train_model(
         test: data.test.as_ref().filter(|t| !t.is_empty()).map(|t| split_result(&mut models, t, b)),
         history: trainer.history,
         train_seconds,
-        checkpoint: dir.join(format!("{}.safetensors", plan.name)),
+        checkpoint: dir.join(member_file(plan.name, 0)),
     })
 }
 
@@ -272,6 +272,11 @@ pub fn member_seed(seed: u64, k: usize) -> u64 {
 /// File stem of ensemble member k of the model `name`.
 pub fn member_name(name: &str, k: usize) -> String {
     if k == 0 { name.to_string() } else { format!("{name}.member-{k}") }
+}
+
+/// Checkpoint file name of ensemble member k of the model `name`.
+fn member_file(name: &str, k: usize) -> String {
+    format!("{}.safetensors", member_name(name, k))
 }
 
 /// Trains (or resumes) ensemble member k of `plan` (member 0: the model itself). After every
@@ -290,7 +295,7 @@ fn train_member(
     let mut model = SerModel::<f32>::new(plan.model, seed);
     let mut trainer = Trainer::new(TrainConfig { seed, ..plan.train.clone() });
     trainer.augment = plan.augment.clone();
-    let checkpoint = dir.join(format!("{name}.safetensors"));
+    let checkpoint = dir.join(member_file(plan.name, k));
     let state = dir.join(format!("{name}.state.safetensors"));
     if state.exists() {
         load_state(&state, &mut model, &mut trainer)?;
@@ -307,7 +312,7 @@ fn train_member(
     }
     let members = plan.recipe.ensemble.max(1);
     if k == 0 && members > 1 {
-        let files: Vec<String> = (1..members).map(|m| format!("{}.safetensors", member_name(plan.name, m))).collect();
+        let files: Vec<String> = (1..members).map(|m| member_file(plan.name, m)).collect();
         meta.insert(checkpoint::META_ENSEMBLE.to_string(), serde_json::to_string(&files)?);
     }
     let early_stopping = plan.train.patience.is_some();
