@@ -106,6 +106,10 @@ struct TrainingArgs {
     /// first checkpoint lists the others, so eval and predict load them all) (default: the recipe's).
     #[arg(long)]
     ensemble: Option<usize>,
+    /// Speaker-adversarial training: a speaker classifier on the pooled vector behind a gradient
+    /// reversal whose strength ramps up to this λ; 0 for none (default: the recipe's).
+    #[arg(long)]
+    speaker_adversary: Option<f64>,
     #[arg(long, default_value_t = 0)]
     seed: u64,
     /// Worker threads (default: all cores).
@@ -159,6 +163,12 @@ impl TrainingArgs {
                 bail!("--vtlp warps dB mel rows; recipe {} feeds raw mel power (use --recipe improved)", r.name);
             }
             r.vtlp = vtlp;
+        }
+        if let Some(lambda) = self.speaker_adversary {
+            if !(lambda.is_finite() && lambda >= 0.0) {
+                bail!("--speaker-adversary takes the largest reversal strength λ, a number >= 0 (0: off); got {lambda}");
+            }
+            r.speaker_adversary = lambda;
         }
         if let Some(members) = self.ensemble {
             if members == 0 {

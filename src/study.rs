@@ -295,6 +295,7 @@ fn train_member(
     let mut model = SerModel::<f32>::new(plan.model, seed);
     let mut trainer = Trainer::new(TrainConfig { seed, ..plan.train.clone() });
     trainer.augment = plan.augment.clone();
+    trainer.attach_adversary(crate::train::speakers(&data.train).len());
     let checkpoint = dir.join(member_file(plan.name, k));
     let state = dir.join(format!("{name}.state.safetensors"));
     if state.exists() {
@@ -317,13 +318,13 @@ fn train_member(
     }
     let early_stopping = plan.train.patience.is_some();
     trainer.fit(&mut model, &data.train, &data.val, |model, trainer| -> anyhow::Result<()> {
-        let log = trainer.history.last().expect("an epoch was just logged");
+        let log = trainer.history.last().expect("an epoch was just logged").clone();
         // Without validation clips there is no best epoch: every epoch is saved, the last kept.
         if !early_stopping || trainer.best_epoch().is_none_or(|best| best == log.epoch) {
             checkpoint::save(model, &checkpoint, meta.clone())?;
         }
         save_state(&state, model, trainer)?;
-        on_epoch(&name, seed, log);
+        on_epoch(&name, seed, &log);
         Ok(())
     })?;
     if trainer.history.is_empty() {

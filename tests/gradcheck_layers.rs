@@ -11,7 +11,7 @@ use ndarray::{Array, Array2, Array3, Dimension, ShapeBuilder};
 use rand::rngs::StdRng;
 use rand::seq::SliceRandom;
 use rand::SeedableRng;
-use ser::nn::{smoothed_targets, softmax_cross_entropy, softmax_cross_entropy_soft, BatchNorm1d, Conv1d, Dropout, Linear, MaxPool1d, Relu, TemporalPool};
+use ser::nn::{smoothed_targets, softmax_cross_entropy, softmax_cross_entropy_soft, BatchNorm1d, Conv1d, Dropout, Linear, MaxPool1d, Relu, SpeakerAdversary, TemporalPool};
 
 /// L = <y, w>.
 fn dot<D: Dimension>(y: Array<f64, D>, w: &[f64]) -> f64 {
@@ -160,6 +160,40 @@ fn batchnorm1d_training_mode() {
     assert_grad("batchnorm1d dweight", slice(&dw), &numeric_wrt(&mut state, |s| s.0.weight.value.as_slice_mut().unwrap(), loss));
     assert_grad("batchnorm1d dbias", slice(&db), &numeric_wrt(&mut state, |s| s.0.bias.value.as_slice_mut().unwrap(), loss));
     assert_eq!(state.0.num_batches_tracked, 1, "the checks must not touch the running statistics");
+}
+
+/// The speaker adversary: its own parameters' gradients as any layer's, and the gradient it hands
+/// the encoder, which must be the true dL/dpooled times -λ (the reversal).
+#[test]
+fn speaker_adversary_with_gradient_reversal() {
+    let reversal = 0.7;
+    let mut adversary = SpeakerAdversary::<f64>::new(6, 3, &mut StdRng::seed_from_u64(650));
+    adversary.reversal = reversal;
+    adversary.bn.weight.value = random(6, 651);
+    adversary.bn.bias.value = random(6, 652);
+    let x = random((5, 6), 653) * 2.0 + 0.3;
+    let y = adversary.forward(x.view());
+    let w = uniform(y.len(), 654);
+    let reversed = adversary.backward(Array2::from_shape_vec(y.raw_dim(), w.clone()).unwrap().view());
+    let grads: Vec<Vec<f64>> = adversary.params().into_iter().map(|(_, p)| p.grad.iter().copied().collect()).collect();
+    let mut state = (adversary, x);
+    let loss = |s: &mut (SpeakerAdversary<f64>, Array2<f64>)| dot(s.0.forward(s.1.view()), &w);
+    let numeric = numeric_wrt(&mut state, |s| s.1.as_slice_mut().unwrap(), loss);
+    let true_dx: Vec<f64> = reversed.iter().map(|v| v / -reversal).collect();
+    assert_grad("speaker_adversary dpooled / -λ", &true_dx, &numeric);
+    let tensors: [(&str, fn(&mut (SpeakerAdversary<f64>, Array2<f64>)) -> &mut [f64]); 6] = [
+        ("bn.weight", |s| s.0.bn.weight.value.as_slice_mut().unwrap()),
+        ("bn.bias", |s| s.0.bn.bias.value.as_slice_mut().unwrap()),
+        ("fc1.weight", |s| s.0.fc1.weight.value.as_slice_mut().unwrap()),
+        ("fc1.bias", |s| s.0.fc1.bias.value.as_slice_mut().unwrap()),
+        ("fc2.weight", |s| s.0.fc2.weight.value.as_slice_mut().unwrap()),
+        ("fc2.bias", |s| s.0.fc2.bias.value.as_slice_mut().unwrap()),
+    ];
+    let names: Vec<String> = state.0.params().into_iter().map(|(n, _)| n).collect();
+    for ((name, tensor), analytic) in tensors.into_iter().zip(&grads) {
+        assert!(names.iter().any(|n| n == name), "{name} is one of the adversary's parameters");
+        assert_grad(&format!("speaker_adversary d{name}"), analytic, &numeric_wrt(&mut state, tensor, loss));
+    }
 }
 
 #[test]

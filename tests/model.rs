@@ -144,6 +144,53 @@ fn learns_a_small_separable_task_to_100_percent() {
     assert_eq!(acc, 1.0);
 }
 
+/// Stopped after its first epoch and resumed from the state file, a speaker-adversarial run (with
+/// mixup and a schedule) gives the numbers of an uninterrupted one: the adversary and its Adam
+/// moments travel in the state; and the adversary does change training.
+#[test]
+fn a_speaker_adversarial_run_resumed_from_its_state_file_matches_an_uninterrupted_one() {
+    use ser::train::state::{load_state, save_state};
+    let mut data = separable(4);
+    for (i, e) in data.iter_mut().enumerate() {
+        e.actor = [3, 8, 12][i % 3];
+    }
+    let config = TrainConfig { epochs: 3, batch_size: 16, seed: 6, speaker_adversary: 0.5, mixup_alpha: 0.4, ..TrainConfig::default() };
+    let fresh = |config: &TrainConfig| {
+        let mut trainer = Trainer::new(config.clone());
+        trainer.attach_adversary(3);
+        (SerModel::<f32>::new(ModelConfig { dropout: true, padding: Padding::Masked }, 6), trainer)
+    };
+    let weights = |model: &mut SerModel<f32>, trainer: &mut Trainer| {
+        let mut all: Vec<Vec<f32>> = model.params().into_iter().map(|(_, p)| p.value.iter().copied().collect()).collect();
+        let (adversary, _) = trainer.adversary.as_mut().expect("an adversary");
+        all.extend(adversary.params().into_iter().map(|(_, p)| p.value.iter().copied().collect()));
+        all
+    };
+    let losses = |t: &Trainer| t.history.iter().map(|l| l.loss).collect::<Vec<_>>();
+    let (mut model, mut trainer) = fresh(&config);
+    trainer.fit(&mut model, &data, &[], |_, _| Ok::<(), ()>(())).unwrap();
+
+    let state = std::env::temp_dir().join(format!("ser-adversary-state-{}.safetensors", std::process::id()));
+    let (mut first, mut stopped) = fresh(&config);
+    let stop = stopped.fit(&mut first, &data, &[], |m, t| {
+        save_state(&state, m, t).unwrap();
+        Err(())
+    });
+    assert!(stop.is_err() && stopped.history.len() == 1, "stopped after epoch 1");
+    let (mut resumed, mut trainer2) = fresh(&config);
+    load_state(&state, &mut resumed, &mut trainer2).unwrap();
+    std::fs::remove_file(&state).unwrap();
+    trainer2.fit(&mut resumed, &data, &[], |_, _| Ok::<(), ()>(())).unwrap();
+    assert_eq!(losses(&trainer), losses(&trainer2));
+    assert!(weights(&mut model, &mut trainer) == weights(&mut resumed, &mut trainer2), "the same weights after epoch 3");
+
+    let without = TrainConfig { speaker_adversary: 0.0, ..config };
+    let (mut plain, mut plain_trainer) = fresh(&without);
+    plain_trainer.fit(&mut plain, &data, &[], |_, _| Ok::<(), ()>(())).unwrap();
+    assert!(plain_trainer.adversary.is_none());
+    assert_ne!(losses(&trainer), losses(&plain_trainer), "the reversed gradient changes training");
+}
+
 /// One training step's logits and every gradient with `threads` rayon threads: a batch of 150
 /// clips of 60..150 frames, enough for two BiLSTM shards and several convolution groups.
 fn step_on_threads(threads: usize, padding: Padding) -> (Vec<f32>, Vec<Vec<f32>>) {

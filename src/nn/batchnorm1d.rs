@@ -67,7 +67,8 @@ impl<T: Real> BatchNorm1d<T> {
     }
 
     /// x: (B, N) -> (B, N) exactly as `forward(x, true)`, ready for backward, but leaving the running
-    /// statistics alone (gradient checks call forward many times on one batch).
+    /// statistics alone (gradient checks call forward many times on one batch; the speaker
+    /// adversary, which only ever trains, keeps none).
     pub fn forward_train_no_update(&mut self, x: ArrayView2<T>) -> Array2<T> {
         let (mean, var) = self.batch_stats(x);
         self.normalise_and_cache(x, &mean, &var)

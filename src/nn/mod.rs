@@ -13,6 +13,7 @@ pub mod maxpool1d;
 pub mod model;
 pub mod param;
 pub mod relu;
+pub mod speaker_adversary;
 pub mod temporal_pool;
 
 pub use batchnorm1d::BatchNorm1d;
@@ -24,4 +25,5 @@ pub use loss::{smoothed_targets, softmax, softmax_cross_entropy, softmax_cross_e
 pub use maxpool1d::MaxPool1d;
 pub use param::{Param, ParamRef};
 pub use relu::Relu;
+pub use speaker_adversary::SpeakerAdversary;
 pub use temporal_pool::TemporalPool;

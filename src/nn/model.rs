@@ -26,6 +26,8 @@ use rand::SeedableRng;
 pub const INPUT_ROWS: usize = 162;
 /// Emotion classes.
 pub const NUM_CLASSES: usize = 8;
+/// Width of the pooled utterance vector (max and mean over time of the 160 BiLSTM outputs).
+pub const POOLED: usize = 320;
 /// Dropout probability of the authors' model.
 pub const DROPOUT_P: f64 = 0.25;
 
@@ -85,7 +87,7 @@ impl<T: Real> SerModel<T> {
         let conv1 = Conv1d::new(INPUT_ROWS, 60, 5, 2, &mut rng);
         let conv2 = Conv1d::new(60, 40, 3, 2, &mut rng);
         let lstm = BiLstm::new(40, 80, &mut rng);
-        let fc1 = Linear::new(320, 60, &mut rng);
+        let fc1 = Linear::new(POOLED, 60, &mut rng);
         let fc2 = Linear::new(60, 50, &mut rng);
         let fc3 = Linear::new(50, NUM_CLASSES, &mut rng);
         let dropout = |k: u64| config.dropout.then(|| Dropout::new(DROPOUT_P, seed.wrapping_mul(0x9E37_79B9).wrapping_add(k)));
@@ -97,7 +99,7 @@ impl<T: Real> SerModel<T> {
             pool2: MaxPool1d::new(5, 1),
             lstm,
             temporal: TemporalPool::default(),
-            bn: BatchNorm1d::new(320),
+            bn: BatchNorm1d::new(POOLED),
             fc1,
             drop1: dropout(1),
             relu1: Relu::default(),
@@ -119,6 +121,12 @@ impl<T: Real> SerModel<T> {
 
     /// x: (B, 162, K), lengths: each clip's valid frames (used when masked) -> logits (B, 8).
     pub fn forward(&mut self, x: ArrayView3<T>, lengths: &[usize], train: bool) -> Array2<T> {
+        let pooled = self.encode(x, lengths, train);
+        self.classify(pooled.view(), train)
+    }
+
+    /// x: (B, 162, K), lengths -> the pooled utterance vector (B, 320) that the head classifies.
+    pub fn encode(&mut self, x: ArrayView3<T>, lengths: &[usize], train: bool) -> Array2<T> {
         assert_eq!(x.shape()[1], INPUT_ROWS, "model input must have {INPUT_ROWS} feature rows");
         assert_eq!(lengths.len(), x.shape()[0], "one length per clip");
         let h = self.conv1.forward(x, train);
@@ -130,8 +138,12 @@ impl<T: Real> SerModel<T> {
         let steps: Vec<usize> = lengths.iter().map(|&l| self.steps_after_frontend(l).max(1)).collect();
         let mask = (self.config.padding == Padding::Masked).then_some(steps.as_slice());
         let h = self.lstm.forward(seq.view(), mask, train);
-        let h = self.temporal.forward(h.view(), mask, train);
-        let h = self.bn.forward(h.view(), train);
+        self.temporal.forward(h.view(), mask, train)
+    }
+
+    /// pooled: (B, 320) -> logits (B, 8).
+    pub fn classify(&mut self, pooled: ArrayView2<T>, train: bool) -> Array2<T> {
+        let h = self.bn.forward(pooled, train);
         let h = self.fc1.forward(h.view(), train);
         let h = match &mut self.drop1 {
             Some(d) => d.forward(h.view(), train),
@@ -149,6 +161,12 @@ impl<T: Real> SerModel<T> {
 
     /// dlogits: (B, 8) -> dx (B, 162, K) when `input_grad`. Adds into every parameter's gradient.
     pub fn backward(&mut self, dlogits: ArrayView2<T>, input_grad: bool) -> Option<Array3<T>> {
+        let dpooled = self.classify_backward(dlogits);
+        self.encode_backward(dpooled.view(), input_grad)
+    }
+
+    /// dlogits: (B, 8) -> dpooled (B, 320). Adds into the head's gradients.
+    pub fn classify_backward(&mut self, dlogits: ArrayView2<T>) -> Array2<T> {
         let d = self.fc3.backward(dlogits);
         let d = self.relu2.backward(d.view());
         let d = match &mut self.drop2 {
@@ -162,8 +180,13 @@ impl<T: Real> SerModel<T> {
             None => d,
         };
         let d = self.fc1.backward(d.view());
-        let d = self.bn.backward(d.view());
-        let d = self.temporal.backward(d.view());
+        self.bn.backward(d.view())
+    }
+
+    /// dpooled: (B, 320) -> dx (B, 162, K) when `input_grad`. Adds into the front end's and the
+    /// BiLSTM's gradients.
+    pub fn encode_backward(&mut self, dpooled: ArrayView2<T>, input_grad: bool) -> Option<Array3<T>> {
+        let d = self.temporal.backward(dpooled);
         let d = self.lstm.backward(d.view());
         // (B, T, 40) -> (B, 40, T)
         let d = d.permuted_axes([0, 2, 1]).as_standard_layout().into_owned();

@@ -55,6 +55,10 @@ pub struct Recipe {
     /// at evaluation and prediction. Absent (1) from runs made before it existed.
     #[serde(default = "one")]
     pub ensemble: usize,
+    /// Largest gradient-reversal strength of a speaker-adversarial head (0: off). Absent from runs
+    /// made before it existed.
+    #[serde(default)]
+    pub speaker_adversary: f64,
 }
 
 fn one() -> usize {
@@ -92,6 +96,7 @@ impl Recipe {
             mixup_alpha: 0.0,
             vtlp: 0.0,
             ensemble: 1,
+            speaker_adversary: 0.0,
         }
     }
 
@@ -160,6 +165,7 @@ impl Recipe {
             schedule: self.schedule,
             patience: self.patience,
             mixup_alpha: self.mixup_alpha,
+            speaker_adversary: self.speaker_adversary,
             ..base.clone()
         }
     }

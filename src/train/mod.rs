@@ -7,7 +7,8 @@ pub mod state;
 pub use metrics::Metrics;
 
 use crate::nn::loss::{label_targets, smoothed_targets, softmax, softmax_cross_entropy_soft};
-use crate::nn::model::{pad_batch, SerModel, NUM_CLASSES};
+use crate::nn::model::{pad_batch, SerModel, NUM_CLASSES, POOLED};
+use crate::nn::speaker_adversary::{reversal_ramp, SpeakerAdversary};
 use crate::optim::{clip_grad_norm, Adam};
 use crate::recipe::FeatureAugment;
 use ndarray::{Array2, Array3, ArrayView2, ArrayView3, Axis};
@@ -54,6 +55,10 @@ pub struct TrainConfig {
     /// Mixup's Beta(α, α) parameter (0: off, as the study).
     #[serde(default)]
     pub mixup_alpha: f64,
+    /// Largest gradient-reversal strength λ of a speaker-adversarial head on the pooled vector
+    /// (0: none, as the study).
+    #[serde(default)]
+    pub speaker_adversary: f64,
 }
 
 impl Default for TrainConfig {
@@ -69,6 +74,7 @@ impl Default for TrainConfig {
             schedule: LrSchedule::Constant,
             patience: None,
             mixup_alpha: 0.0,
+            speaker_adversary: 0.0,
         }
     }
 }
@@ -107,9 +113,16 @@ pub struct EpochLog {
     pub loss: f64,
     /// Per-sample accuracy on the training split, eval mode, batched.
     pub train_accuracy: f64,
-    /// Per-sample accuracy on the validation split, eval mode, batched.
+    /// Per-sample accuracy on the validation split, eval mode, batched (NaN without one, which
+    /// JSON writes as null).
+    #[serde(deserialize_with = "nan_from_null")]
     pub val_accuracy: f64,
     pub seconds: f64,
+}
+
+/// A number, or NaN where JSON has null (serde_json writes NaN as null and would not read it back).
+fn nan_from_null<'de, D: serde::Deserializer<'de>>(d: D) -> Result<f64, D::Error> {
+    Ok(<Option<f64> as serde::Deserialize>::deserialize(d)?.unwrap_or(f64::NAN))
 }
 
 /// How clips are grouped when scored.
@@ -176,6 +189,17 @@ pub struct Trainer {
     pub history: Vec<EpochLog>,
     /// Input augmentation drawn per clip and epoch (None: the study's fixed inputs).
     pub augment: Option<FeatureAugment>,
+    /// The speaker-adversarial head and its optimizer, made on the first epoch when the config
+    /// asks for one.
+    pub adversary: Option<(SpeakerAdversary<f32>, Adam<f32>)>,
+}
+
+/// Each distinct actor of `train`, in increasing order: the adversary's classes.
+pub fn speakers(train: &[Example]) -> Vec<u8> {
+    let mut actors: Vec<u8> = train.iter().map(|e| e.actor).collect();
+    actors.sort_unstable();
+    actors.dedup();
+    actors
 }
 
 /// Mixup's draw for a batch of `n` clips (Zhang et al. 2018): λ ~ Beta(α, α), once for the
@@ -200,10 +224,15 @@ pub fn mixup(x: &mut Array3<f32>, lengths: &mut [usize], labels: &[usize], lambd
     for (length, &j) in lengths.iter_mut().zip(partner) {
         *length = (*length).max(original_lengths[j]);
     }
+    mixed_targets(labels, lambda, partner, NUM_CLASSES, label_smoothing)
+}
+
+/// Mixup's targets (B, classes): λ q(label b) + (1 - λ) q(label j(b)).
+pub fn mixed_targets(labels: &[usize], lambda: f32, partner: &[usize], classes: usize, label_smoothing: f64) -> Array2<f32> {
     let partner_labels: Vec<usize> = partner.iter().map(|&j| labels[j]).collect();
     let n = labels.len();
-    smoothed_targets(labels, &vec![lambda; n], NUM_CLASSES, label_smoothing)
-        + smoothed_targets(&partner_labels, &vec![1.0 - lambda; n], NUM_CLASSES, label_smoothing)
+    smoothed_targets(labels, &vec![lambda; n], classes, label_smoothing)
+        + smoothed_targets(&partner_labels, &vec![1.0 - lambda; n], classes, label_smoothing)
 }
 
 /// The seed of one epoch's random draws.
@@ -215,7 +244,16 @@ impl Trainer {
     pub fn new(config: TrainConfig) -> Self {
         let mut adam = Adam::new(config.lr);
         adam.weight_decay = config.weight_decay;
-        Trainer { adam, config, history: Vec::new(), augment: None }
+        Trainer { adam, config, history: Vec::new(), augment: None, adversary: None }
+    }
+
+    /// Makes the speaker adversary for `speakers` training speakers when the config asks for one
+    /// and there is none yet (before loading a saved state, which then fills it in).
+    pub fn attach_adversary(&mut self, speakers: usize) {
+        if self.config.speaker_adversary > 0.0 && self.adversary.is_none() {
+            let mut rng = StdRng::seed_from_u64(self.config.seed ^ 0xAD7E_25A2);
+            self.adversary = Some((SpeakerAdversary::new(POOLED, speakers, &mut rng), Adam::new(self.config.lr)));
+        }
     }
 
     /// The epoch (1-based) with the best validation accuracy so far (the first of ties).
@@ -238,6 +276,9 @@ impl Trainer {
     pub fn train_epoch(&mut self, model: &mut SerModel<f32>, train: &[Example], epoch: usize) -> f64 {
         let seed = epoch_seed(self.config.seed, epoch);
         model.reseed_dropout(seed);
+        let speakers = speakers(train);
+        self.attach_adversary(speakers.len());
+        let speaker_of = |i: usize| speakers.binary_search(&train[i].actor).expect("a training actor");
         let mut order: Vec<usize> = (0..train.len()).collect();
         order.shuffle(&mut StdRng::seed_from_u64(seed));
         let mut total = 0.0;
@@ -263,14 +304,17 @@ impl Trainer {
                     pad_batch(&clips.iter().map(|c| c.view()).collect::<Vec<_>>())
                 }
             };
-            let loss = if self.config.mixup_alpha > 0.0 {
+            let speaker_labels: Vec<usize> = chunk.iter().map(|&i| speaker_of(i)).collect();
+            let (targets, speaker_targets) = if self.config.mixup_alpha > 0.0 {
                 let mut rng = StdRng::seed_from_u64(seed ^ (step as u64 + 1).wrapping_mul(0x2545_F491_4F6C_DD1D));
                 let (lambda, partner) = draw_mixup(labels.len(), self.config.mixup_alpha, &mut rng);
                 let targets = mixup(&mut x, &mut lengths, &labels, lambda, &partner, self.config.label_smoothing);
-                self.train_step_on_targets(model, x.view(), &lengths, targets.view())
+                (targets, mixed_targets(&speaker_labels, lambda, &partner, speakers.len(), 0.0))
             } else {
-                self.train_step(model, x.view(), &lengths, &labels)
+                (label_targets(&labels, NUM_CLASSES, self.config.label_smoothing), label_targets(&speaker_labels, speakers.len(), 0.0))
             };
+            let reversal = reversal_ramp(self.config.speaker_adversary, progress / self.config.epochs.max(1) as f64);
+            let loss = self.step(model, x.view(), &lengths, targets.view(), Some((speaker_targets.view(), reversal)));
             total += loss as f64;
         }
         total / steps as f64
@@ -279,15 +323,31 @@ impl Trainer {
     /// One optimisation step on a padded batch x: (B, 162, K) with each clip's valid frames and
     /// label; returns the batch's loss.
     pub fn train_step(&mut self, model: &mut SerModel<f32>, x: ArrayView3<f32>, lengths: &[usize], labels: &[usize]) -> f32 {
-        self.train_step_on_targets(model, x, lengths, label_targets(labels, NUM_CLASSES, self.config.label_smoothing).view())
+        self.step(model, x, lengths, label_targets(labels, NUM_CLASSES, self.config.label_smoothing).view(), None)
     }
 
-    /// One optimisation step towards target rows (B, 8) that sum to 1; returns the batch's loss.
-    pub fn train_step_on_targets(&mut self, model: &mut SerModel<f32>, x: ArrayView3<f32>, lengths: &[usize], targets: ArrayView2<f32>) -> f32 {
-        let out = model.forward(x, lengths, true);
+    /// One optimisation step towards target rows (B, 8) that sum to 1; returns the batch's
+    /// emotion loss. With an adversary, `speakers` holds its target rows (B, S) and the reversal
+    /// strength λ: the adversary steps towards the speakers and the encoder gets -λ times its
+    /// gradient at the pooled vector on top of the emotion head's.
+    fn step(&mut self, model: &mut SerModel<f32>, x: ArrayView3<f32>, lengths: &[usize], targets: ArrayView2<f32>, speakers: Option<(ArrayView2<f32>, f64)>) -> f32 {
+        let pooled = model.encode(x, lengths, true);
+        let out = model.classify(pooled.view(), true);
         let (loss, dlogits) = softmax_cross_entropy_soft(out.view(), targets);
         model.zero_grad();
-        model.backward(dlogits.view(), false);
+        let mut dpooled = model.classify_backward(dlogits.view());
+        if let (Some((adversary, adam)), Some((speaker_targets, reversal))) = (&mut self.adversary, speakers) {
+            adversary.reversal = reversal;
+            let guesses = adversary.forward(pooled.view());
+            let (_, dguesses) = softmax_cross_entropy_soft(guesses.view(), speaker_targets);
+            adversary.zero_grad();
+            dpooled += &adversary.backward(dguesses.view());
+            let mut params: Vec<_> = adversary.params().into_iter().map(|(_, p)| p).collect();
+            clip_grad_norm(&mut params, self.config.clip_norm);
+            adam.lr = self.adam.lr;
+            adam.update(&mut params);
+        }
+        model.encode_backward(dpooled.view(), false);
         let mut params: Vec<_> = model.params().into_iter().map(|(_, p)| p).collect();
         clip_grad_norm(&mut params, self.config.clip_norm);
         self.adam.update(&mut params);
@@ -302,7 +362,7 @@ impl Trainer {
         model: &mut SerModel<f32>,
         train: &[Example],
         val: &[Example],
-        mut on_epoch: impl FnMut(&mut SerModel<f32>, &Trainer) -> Result<(), E>,
+        mut on_epoch: impl FnMut(&mut SerModel<f32>, &mut Trainer) -> Result<(), E>,
     ) -> Result<(), E> {
         let scoring = Scoring::Batched(self.config.batch_size);
         for epoch in self.history.len() + 1..=self.config.epochs {
@@ -348,6 +408,39 @@ mod tests {
         assert!(lambda > 0.0 && lambda < 1.0);
         partner.sort();
         assert_eq!(partner, (0..16).collect::<Vec<_>>());
+    }
+
+    /// At λ = 0 the adversary learns but leaves the model's step exactly as without it; at λ > 0
+    /// the reversed gradient changes the step.
+    #[test]
+    fn the_speaker_adversary_moves_the_model_only_through_its_reversed_gradient() {
+        use crate::nn::model::{ModelConfig, Padding};
+        let (b, k) = (6, 40);
+        let x = Array3::from_shape_fn((b, crate::nn::model::INPUT_ROWS, k), |(i, r, t)| ((i * 31 + r * 7 + t * 3) % 17) as f32 / 8.0 - 1.0);
+        let lengths = vec![40, 35, 40, 33, 38, 40];
+        let targets = label_targets::<f32>(&[0, 1, 2, 3, 4, 5], NUM_CLASSES, 0.1);
+        let speaker_targets = label_targets::<f32>(&[0, 1, 2, 0, 1, 2], 3, 0.0);
+        let config = TrainConfig { speaker_adversary: 1.0, ..TrainConfig::default() };
+        let weights = |reversal: Option<f64>| {
+            let mut model = SerModel::<f32>::new(ModelConfig { dropout: false, padding: Padding::Masked }, 4);
+            let mut trainer = Trainer::new(config.clone());
+            if reversal.is_some() {
+                trainer.attach_adversary(3);
+            }
+            trainer.step(&mut model, x.view(), &lengths, targets.view(), reversal.map(|r| (speaker_targets.view(), r)));
+            let adversary_moved = trainer.adversary.as_mut().map(|(a, adam)| adam.step == 1 && a.params().iter().all(|(_, p)| p.grad.iter().any(|&g| g != 0.0)));
+            let values: Vec<Vec<f32>> = model.params().into_iter().map(|(_, p)| p.value.iter().copied().collect()).collect();
+            (values, adversary_moved)
+        };
+        let (alone, none) = weights(None);
+        let (at_zero, learnt) = weights(Some(0.0));
+        let (reversed, _) = weights(Some(1.0));
+        assert_eq!(none, None);
+        assert_eq!(learnt, Some(true), "the adversary stepped on gradients of every tensor");
+        assert_eq!(alone, at_zero, "λ = 0: the same model step");
+        assert_ne!(alone, reversed, "λ = 1: the reversed gradient reaches the model");
+        let e = |actor| Example { features: Array2::zeros((1, 1)), label: 0, name: String::new(), actor };
+        assert_eq!(speakers(&[e(7), e(2), e(7), e(11)]), [2, 7, 11]);
     }
 
     #[test]
