@@ -296,6 +296,9 @@ fn train_member(
     let mut trainer = Trainer::new(TrainConfig { seed, ..plan.train.clone() });
     trainer.augment = plan.augment.clone();
     trainer.attach_adversary(crate::train::speakers(&data.train).len());
+    if plan.recipe.curve_on_originals {
+        trainer.curve_clips = Some(data.train.iter().filter(|e| crate::data::pipeline::is_original(e)).cloned().collect());
+    }
     let checkpoint = dir.join(member_file(plan.name, k));
     let state = dir.join(format!("{name}.state.safetensors"));
     if state.exists() {

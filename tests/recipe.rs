@@ -10,7 +10,7 @@ use ser::nn::loss::softmax;
 use ser::nn::model::{pad_batch, Padding};
 use ser::recipe::{ladder, Recipe};
 use ser::study::{run_study, DataSource, StudyConfig};
-use ser::train::{evaluate_ensemble, Scoring, TrainConfig};
+use ser::train::{evaluate, evaluate_ensemble, Scoring, TrainConfig};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -166,11 +166,20 @@ fn ablation_with_the_improved_recipe_scales_inputs_for_both_models() {
         // second named by the first) on the scaled test clips.
         let members: Vec<String> = serde_json::from_str(&ckpt.metadata[META_ENSEMBLE]).unwrap();
         assert_eq!(members, [format!("{name}.member-1.safetensors")]);
-        let mut models = vec![ckpt.load::<f32>().unwrap(), Checkpoint::open(&m.checkpoint.with_file_name(&members[0])).unwrap().load::<f32>().unwrap()];
-        let raw = ser::study::load_for_seed(&data, &report.config.data, 2).unwrap();
+        let mut models = vec![ckpt.load::<f32>().unwrap()];
+        models.extend(members.iter().map(|f| Checkpoint::open(&m.checkpoint.with_file_name(f)).unwrap().load::<f32>().unwrap()));
+        // The data as the run had it: with the recipe's speed copies, which the input map was fitted on.
+        let raw = ser::study::load_for_seed(&data, &report.config.recipe.data_config(&report.config.data), 2).unwrap();
         let (scaled, _) = ser::study::scale_dataset(raw, &report.config.recipe);
         let acc = evaluate_ensemble(&mut models, scaled.test.as_ref().unwrap(), Scoring::SingleClip).accuracy;
         assert_eq!(acc, m.test.as_ref().unwrap().accuracy_single_clip, "{name}");
+        // Each epoch's training accuracy (the curve) is the first member's on the original clips
+        // only; the final training figure covers every example.
+        let originals: Vec<_> = scaled.train.iter().filter(|e| ser::data::pipeline::is_original(e)).cloned().collect();
+        assert_eq!(originals.len(), report.counts.train_clips);
+        let curve = evaluate(&mut models[0], &originals, Scoring::Batched(16)).accuracy;
+        assert_eq!(m.history.last().unwrap().train_accuracy, curve, "{name}");
+        assert_eq!(m.train.metrics.accuracy, evaluate_ensemble(&mut models, &scaled.train, Scoring::Batched(16)).accuracy, "{name}");
     }
 }
 

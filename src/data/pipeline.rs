@@ -112,6 +112,11 @@ impl Variant {
     }
 }
 
+/// True for an example made from a clip as it is, not from one of its augmented copies.
+pub fn is_original(e: &Example) -> bool {
+    e.name.rsplit_once('#').is_some_and(|(_, tag)| tag == Variant::Original.tag())
+}
+
 /// Counts of what was read and what was skipped, with the reasons.
 #[derive(Clone, Debug, Default, Serialize)]
 pub struct DataCounts {

@@ -111,7 +111,8 @@ pub struct EpochLog {
     pub epoch: usize,
     /// Mean training loss over the epoch's batches (train mode).
     pub loss: f64,
-    /// Per-sample accuracy on the training split, eval mode, batched.
+    /// Per-sample accuracy on the training split (or the clips `Trainer::curve_clips` names),
+    /// eval mode, batched.
     pub train_accuracy: f64,
     /// Per-sample accuracy on the validation split, eval mode, batched (NaN without one, which
     /// JSON writes as null).
@@ -192,6 +193,8 @@ pub struct Trainer {
     /// The speaker-adversarial head and its optimizer, made on the first epoch when the config
     /// asks for one.
     pub adversary: Option<(SpeakerAdversary<f32>, Adam<f32>)>,
+    /// The clips each epoch's training accuracy is scored on (None: the whole training set).
+    pub curve_clips: Option<Vec<Example>>,
 }
 
 /// Each distinct actor of `train`, in increasing order: the adversary's classes.
@@ -244,7 +247,7 @@ impl Trainer {
     pub fn new(config: TrainConfig) -> Self {
         let mut adam = Adam::new(config.lr);
         adam.weight_decay = config.weight_decay;
-        Trainer { adam, config, history: Vec::new(), augment: None, adversary: None }
+        Trainer { adam, config, history: Vec::new(), augment: None, adversary: None, curve_clips: None }
     }
 
     /// Makes the speaker adversary for `speakers` training speakers when the config asks for one
@@ -371,7 +374,7 @@ impl Trainer {
             }
             let start = std::time::Instant::now();
             let loss = self.train_epoch(model, train, epoch);
-            let train_accuracy = evaluate(model, train, scoring).accuracy;
+            let train_accuracy = evaluate(model, self.curve_clips.as_deref().unwrap_or(train), scoring).accuracy;
             let val_accuracy = if val.is_empty() { f64::NAN } else { evaluate(model, val, scoring).accuracy };
             let log = EpochLog { epoch, loss, train_accuracy, val_accuracy, seconds: start.elapsed().as_secs_f64() };
             self.history.push(log);
