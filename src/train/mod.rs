@@ -307,17 +307,24 @@ impl Trainer {
                     pad_batch(&clips.iter().map(|c| c.view()).collect::<Vec<_>>())
                 }
             };
-            let speaker_labels: Vec<usize> = chunk.iter().map(|&i| speaker_of(i)).collect();
-            let (targets, speaker_targets) = if self.config.mixup_alpha > 0.0 {
+            let mix = (self.config.mixup_alpha > 0.0).then(|| {
                 let mut rng = StdRng::seed_from_u64(seed ^ (step as u64 + 1).wrapping_mul(0x2545_F491_4F6C_DD1D));
-                let (lambda, partner) = draw_mixup(labels.len(), self.config.mixup_alpha, &mut rng);
-                let targets = mixup(&mut x, &mut lengths, &labels, lambda, &partner, self.config.label_smoothing);
-                (targets, mixed_targets(&speaker_labels, lambda, &partner, speakers.len(), 0.0))
-            } else {
-                (label_targets(&labels, NUM_CLASSES, self.config.label_smoothing), label_targets(&speaker_labels, speakers.len(), 0.0))
+                draw_mixup(labels.len(), self.config.mixup_alpha, &mut rng)
+            });
+            let targets = match &mix {
+                Some((lambda, partner)) => mixup(&mut x, &mut lengths, &labels, *lambda, partner, self.config.label_smoothing),
+                None => label_targets(&labels, NUM_CLASSES, self.config.label_smoothing),
             };
+            // The adversary's targets are the clips' speakers, mixed as the clips were.
+            let speaker_targets = self.adversary.is_some().then(|| {
+                let speaker_labels: Vec<usize> = chunk.iter().map(|&i| speaker_of(i)).collect();
+                match &mix {
+                    Some((lambda, partner)) => mixed_targets(&speaker_labels, *lambda, partner, speakers.len(), 0.0),
+                    None => label_targets(&speaker_labels, speakers.len(), 0.0),
+                }
+            });
             let reversal = reversal_ramp(self.config.speaker_adversary, progress / self.config.epochs.max(1) as f64);
-            let loss = self.step(model, x.view(), &lengths, targets.view(), Some((speaker_targets.view(), reversal)));
+            let loss = self.step(model, x.view(), &lengths, targets.view(), speaker_targets.as_ref().map(|t| (t.view(), reversal)));
             total += loss as f64;
         }
         total / steps as f64
