@@ -441,15 +441,12 @@ fn train(a: TrainArgs) -> Result<()> {
 
 fn recipe_ablation(a: RecipeAblationArgs) -> Result<()> {
     init_threads(a.threads)?;
-    let ladder = Recipe::ladder();
-    let chosen: Vec<usize> = a.rows.clone().unwrap_or_else(|| (0..ladder.len()).collect());
-    let mut rows = Vec::new();
-    for i in chosen {
-        let (added, mut recipe) = ladder.get(i).cloned().with_context(|| format!("--rows: the ladder has rows 0 to {}", ladder.len() - 1))?;
-        if let Some(e) = a.epochs {
+    let chosen: Vec<usize> = a.rows.clone().unwrap_or_else(|| (0..Recipe::ladder().len()).collect());
+    let mut rows = ladder::chosen_rows(&chosen).map_err(|reason| anyhow!("--rows: {reason}"))?;
+    if let Some(e) = a.epochs {
+        for (_, recipe) in &mut rows {
             recipe.epochs = e;
         }
-        rows.push((added.to_string(), recipe));
     }
     check_counts(a.seeds, rows.iter().map(|(_, r)| r.epochs).min().unwrap_or(1), a.batch_size)?;
     let base = TrainConfig { batch_size: a.batch_size, seed: a.seed, ..TrainConfig::default() };

@@ -18,6 +18,26 @@ use std::time::Instant;
 /// File stem of every checkpoint a recipe run writes.
 pub const MODEL_NAME: &str = "model";
 
+/// The ladder rows `chosen` (increasing indices into [`Recipe::ladder`]), each labelled with what
+/// it adds to the chosen row before it: its own piece when that is the ladder row before it,
+/// else every ladder row it stacks on top, e.g. "ladder rows 1-6 (last: + early stopping ...)".
+pub fn chosen_rows(chosen: &[usize]) -> Result<Vec<(String, Recipe)>, String> {
+    let ladder = Recipe::ladder();
+    let mut rows = Vec::new();
+    let mut previous: Option<usize> = None;
+    for &i in chosen {
+        let (added, recipe) = ladder.get(i).cloned().ok_or_else(|| format!("the ladder has rows 0 to {}", ladder.len() - 1))?;
+        if previous.is_some_and(|p| i <= p) {
+            return Err(format!("rows must increase, got {i} after {}", previous.unwrap_or(0)));
+        }
+        let first = previous.map_or(if i == 0 { 0 } else { 1 }, |p| p + 1);
+        let label = if first == i { format!("ladder row {i}: {added}") } else { format!("ladder rows {first}-{i} (last: {added})") };
+        rows.push((label, recipe));
+        previous = Some(i);
+    }
+    Ok(rows)
+}
+
 /// One recipe trained with every seed.
 #[derive(Clone, Debug, Serialize)]
 pub struct RecipeRow {
@@ -213,4 +233,24 @@ pub fn write_report(dir: &Path, r: &RecipeReport) -> anyhow::Result<PathBuf> {
     let md = dir.join("recipes.md");
     write_atomic(&md, markdown(r).as_bytes()).with_context(|| format!("writing {}", md.display()))?;
     Ok(md)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn chosen_rows_say_every_ladder_row_they_add() {
+        let ladder = Recipe::ladder();
+        let rows = chosen_rows(&[0, 6, 7, 9]).unwrap();
+        let labels: Vec<&str> = rows.iter().map(|(l, _)| l.as_str()).collect();
+        assert_eq!(labels[0], format!("ladder row 0: {}", ladder[0].0));
+        assert_eq!(labels[1], format!("ladder rows 1-6 (last: {})", ladder[6].0));
+        assert_eq!(labels[2], format!("ladder row 7: {}", ladder[7].0));
+        assert_eq!(labels[3], format!("ladder rows 8-9 (last: {})", ladder[9].0));
+        assert_eq!(rows[3].1, ladder[9].1, "each row is that ladder row's recipe");
+        assert_eq!(chosen_rows(&[3]).unwrap()[0].0, format!("ladder rows 1-3 (last: {})", ladder[3].0));
+        assert!(chosen_rows(&[2, 2]).unwrap_err().contains("must increase"));
+        assert!(chosen_rows(&[99]).unwrap_err().contains("rows 0 to"));
+    }
 }
