@@ -27,8 +27,8 @@ pub fn chosen_rows(chosen: &[usize]) -> Result<Vec<(String, Recipe)>, String> {
     let mut previous: Option<usize> = None;
     for &i in chosen {
         let (added, recipe) = ladder.get(i).cloned().ok_or_else(|| format!("the ladder has rows 0 to {}", ladder.len() - 1))?;
-        if previous.is_some_and(|p| i <= p) {
-            return Err(format!("rows must increase, got {i} after {}", previous.unwrap_or(0)));
+        if let Some(p) = previous.filter(|&p| i <= p) {
+            return Err(format!("rows must increase, got {i} after {p}"));
         }
         let first = previous.map_or(if i == 0 { 0 } else { 1 }, |p| p + 1);
         let label = if first == i { format!("ladder row {i}: {added}") } else { format!("ladder rows {first}-{i} (last: {added})") };
