@@ -12,6 +12,7 @@ use anyhow::Context;
 use serde::Serialize;
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Instant;
 
 /// Where the data came from.
@@ -238,11 +239,13 @@ pub fn train_model(
 ) -> anyhow::Result<ModelResult> {
     std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
     let start = Instant::now();
-    let members = plan.recipe.ensemble.max(1);
+    let members = plan.recipe.members();
+    // Scored after every epoch of every member, so picked out once.
+    let curve_clips = plan.recipe.curve_on_originals.then(|| Arc::new(data.train.iter().filter(|e| crate::data::pipeline::is_original(e)).cloned().collect()));
     let mut models = Vec::with_capacity(members);
     let mut first = None;
     for k in 0..members {
-        let (model, trainer) = train_member(data, &plan, k, dir, on_epoch)?;
+        let (model, trainer) = train_member(data, &plan, k, curve_clips.clone(), dir, on_epoch)?;
         first.get_or_insert(trainer);
         models.push(model);
     }
@@ -283,10 +286,12 @@ fn member_file(name: &str, k: usize) -> String {
 /// epoch the resumable `<member>.state.safetensors` is written, and the clean
 /// `<member>.safetensors` (every epoch, or only when validation improves under early stopping,
 /// whose best epoch is the one kept). Member 0's metadata lists the other members' files.
+/// `curve_clips`: what each epoch's training accuracy is scored on (None: every example).
 fn train_member(
     data: &DataSet,
     plan: &ModelPlan<'_>,
     k: usize,
+    curve_clips: Option<Arc<Vec<Example>>>,
     dir: &Path,
     on_epoch: &mut dyn FnMut(&str, u64, &EpochLog),
 ) -> anyhow::Result<(SerModel<f32>, Trainer)> {
@@ -296,9 +301,7 @@ fn train_member(
     let mut trainer = Trainer::new(TrainConfig { seed, ..plan.train.clone() });
     trainer.augment = plan.augment.clone();
     trainer.attach_adversary(crate::train::speakers(&data.train).len());
-    if plan.recipe.curve_on_originals {
-        trainer.curve_clips = Some(data.train.iter().filter(|e| crate::data::pipeline::is_original(e)).cloned().collect());
-    }
+    trainer.curve_clips = curve_clips;
     let checkpoint = dir.join(member_file(plan.name, k));
     let state = dir.join(format!("{name}.state.safetensors"));
     if state.exists() {
@@ -314,7 +317,7 @@ fn train_member(
     if !plan.scaling.is_identity() {
         meta.insert(checkpoint::META_INPUT_SCALING.to_string(), serde_json::to_string(plan.scaling)?);
     }
-    let members = plan.recipe.ensemble.max(1);
+    let members = plan.recipe.members();
     if k == 0 && members > 1 {
         let files: Vec<String> = (1..members).map(|m| member_file(plan.name, m)).collect();
         meta.insert(checkpoint::META_ENSEMBLE.to_string(), serde_json::to_string(&files)?);

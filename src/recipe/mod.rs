@@ -160,6 +160,11 @@ impl Recipe {
         rows
     }
 
+    /// Models trained per seed (at least one, whatever a saved recipe says).
+    pub fn members(&self) -> usize {
+        self.ensemble.max(1)
+    }
+
     pub fn model_config(&self) -> ModelConfig {
         ModelConfig { dropout: self.dropout, padding: self.padding }
     }

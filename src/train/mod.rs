@@ -18,6 +18,7 @@ use rand::SeedableRng;
 use rand_distr::{Beta, Distribution};
 use rayon::prelude::*;
 use serde::Serialize;
+use std::sync::Arc;
 
 /// One clip's features and label.
 #[derive(Clone, Debug)]
@@ -193,8 +194,9 @@ pub struct Trainer {
     /// The speaker-adversarial head and its optimizer, made on the first epoch when the config
     /// asks for one.
     pub adversary: Option<(SpeakerAdversary<f32>, Adam<f32>)>,
-    /// The clips each epoch's training accuracy is scored on (None: the whole training set).
-    pub curve_clips: Option<Vec<Example>>,
+    /// The clips each epoch's training accuracy is scored on (None: the whole training set);
+    /// shared, as an ensemble's members score the same ones.
+    pub curve_clips: Option<Arc<Vec<Example>>>,
 }
 
 /// Each distinct actor of `train`, in increasing order: the adversary's classes.
@@ -381,7 +383,7 @@ impl Trainer {
             }
             let start = std::time::Instant::now();
             let loss = self.train_epoch(model, train, epoch);
-            let train_accuracy = evaluate(model, self.curve_clips.as_deref().unwrap_or(train), scoring).accuracy;
+            let train_accuracy = evaluate(model, self.curve_clips.as_ref().map_or(train, |c| c.as_slice()), scoring).accuracy;
             let val_accuracy = if val.is_empty() { f64::NAN } else { evaluate(model, val, scoring).accuracy };
             let log = EpochLog { epoch, loss, train_accuracy, val_accuracy, seconds: start.elapsed().as_secs_f64() };
             self.history.push(log);
