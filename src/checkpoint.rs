@@ -4,8 +4,8 @@
 //! Tensors are stored as F32 (BatchNorm's `num_batches_tracked` as an I64 scalar, as PyTorch keeps
 //! it). ser's own settings (dropout, padding, feature input) go in the string metadata.
 
+use crate::data::InputScaling;
 use crate::nn::model::{ModelConfig, Padding, SerModel};
-use crate::recipe::InputScaling;
 use crate::Real;
 use safetensors::tensor::{Dtype, SafeTensors};
 use std::collections::{BTreeMap, HashMap};
@@ -28,6 +28,8 @@ pub enum CheckpointError {
     Metadata { path: PathBuf, key: String, value: String },
     #[error("{path}: metadata '{key}' is not usable: {reason}")]
     BadMetadata { path: PathBuf, key: String, reason: String },
+    #[error("{path}: trained on notebook-resampled features and {first} not, or the other way round; an ensemble needs one input")]
+    MixedInput { path: PathBuf, first: PathBuf },
 }
 
 /// Metadata key for the dropout switch ("true"/"false").
@@ -35,13 +37,20 @@ pub const META_DROPOUT: &str = "ser.dropout";
 /// Metadata key for the padding mode ("study"/"masked").
 pub const META_PADDING: &str = "ser.padding";
 
-/// Metadata key for the training recipe (JSON of [`crate::recipe::Recipe`]).
+/// Metadata key for the training recipe (JSON of the `Recipe` it was trained with).
 pub const META_RECIPE: &str = "ser.recipe";
 /// Metadata key of an ensemble's first member: JSON list of the other members' files, in the
 /// same folder; `eval` and `predict` load them too and average the probabilities.
 pub const META_ENSEMBLE: &str = "ser.ensemble_members";
 /// Metadata key for the input map the model expects (JSON of [`InputScaling`]); absent: raw features.
 pub const META_INPUT_SCALING: &str = "ser.input_scaling";
+/// Metadata key: the features came from audio resampled like the notebook's ("true"/"false"),
+/// so `predict` prepares new audio the same way.
+pub const META_RESAMPLE_LIKE_NOTEBOOK: &str = "ser.resample_like_notebook";
+/// Metadata key: the epochs the model was trained for.
+pub const META_EPOCHS: &str = "ser.epochs";
+/// Metadata key: the model's training seed.
+pub const META_SEED: &str = "ser.seed";
 
 /// One tensor to write: dtype name ("F32"/"I64"), shape, little-endian bytes.
 pub type RawTensor = (&'static str, Vec<usize>, Vec<u8>);
@@ -103,6 +112,18 @@ pub fn save<T: Real>(model: &mut SerModel<T>, path: &Path, metadata: HashMap<Str
         .map_err(|error| CheckpointError::Io { path: path.into(), error })
 }
 
+/// A checkpoint's model and the input it expects, ready to score raw features.
+pub struct LoadedModel {
+    pub path: PathBuf,
+    /// "checkpoint F (recipe R, dropout D, padding P)".
+    pub description: String,
+    pub model: SerModel<f32>,
+    /// The map from raw features to the model's input.
+    pub scaling: InputScaling,
+    /// The features must come from audio resampled like the notebook's.
+    pub resample_like_notebook: bool,
+}
+
 /// A parsed checkpoint file: its bytes and metadata.
 pub struct Checkpoint {
     pub path: PathBuf,
@@ -118,6 +139,50 @@ impl Checkpoint {
             .map_err(|e| CheckpointError::Format { path: path.into(), reason: e.to_string() })?;
         let metadata = meta.metadata().clone().unwrap_or_default();
         Ok(Checkpoint { path: path.into(), bytes, metadata })
+    }
+
+    /// Opens each checkpoint and the other members of an ensemble whose first member it is (listed
+    /// under [`META_ENSEMBLE`], in the same folder), and checks that they all read audio the same
+    /// way (an ensemble averages models that see the same clips). A missing member is an error
+    /// naming its file.
+    pub fn load_ensemble(weights: &[PathBuf]) -> Result<Vec<LoadedModel>, CheckpointError> {
+        let mut loaded: Vec<LoadedModel> = Vec::new();
+        for path in weights {
+            let ckpt = Checkpoint::open(path)?;
+            let members = match ckpt.metadata.get(META_ENSEMBLE) {
+                Some(list) => serde_json::from_str::<Vec<String>>(list).map_err(|e| CheckpointError::BadMetadata {
+                    path: path.clone(),
+                    key: META_ENSEMBLE.into(),
+                    reason: format!("not a list of file names: {e}"),
+                })?,
+                None => Vec::new(),
+            };
+            let folder = path.parent().unwrap_or(Path::new("."));
+            let mut add = |ckpt: Checkpoint| -> Result<(), CheckpointError> {
+                let model = ckpt.into_loaded()?;
+                if let Some(first) = loaded.first().filter(|f| f.resample_like_notebook != model.resample_like_notebook) {
+                    return Err(CheckpointError::MixedInput { path: model.path, first: first.path.clone() });
+                }
+                loaded.push(model);
+                Ok(())
+            };
+            add(ckpt)?;
+            for member in members {
+                add(Checkpoint::open(&folder.join(member))?)?;
+            }
+        }
+        Ok(loaded)
+    }
+
+    /// The model with its input map and a line describing it.
+    fn into_loaded(self) -> Result<LoadedModel, CheckpointError> {
+        let model = self.load()?;
+        let recipe = self.metadata.get(META_RECIPE).and_then(|r| serde_json::from_str::<serde_json::Value>(r).ok());
+        let name = recipe.as_ref().and_then(|r| r["name"].as_str().map(str::to_string)).unwrap_or_else(|| "study".into());
+        let description =
+            format!("checkpoint {} (recipe {name}, dropout {}, padding {})", self.path.display(), model.config.dropout, model.config.padding.name());
+        let resample_like_notebook = self.metadata.get(META_RESAMPLE_LIKE_NOTEBOOK).is_some_and(|v| v == "true");
+        Ok(LoadedModel { scaling: self.input_scaling()?, path: self.path, description, model, resample_like_notebook })
     }
 
     /// The model switches: from ser's metadata, else inferred (a file from PyTorch: dropout iff the

@@ -7,7 +7,8 @@ use common::{assert_grad, uniform};
 use ndarray::{Array2, Array3, ArrayView2};
 use ser::nn::loss::softmax_cross_entropy;
 use ser::nn::model::{pad_batch, ModelConfig, Padding, SerModel};
-use ser::train::{evaluate, Example, Scoring, TrainConfig, Trainer};
+use ser::data::Example;
+use ser::train::{evaluate, Scoring, TrainConfig, Trainer};
 
 /// Elements checked per tensor (all of a tensor would take minutes for the 48 600 conv weights).
 const SAMPLES_PER_TENSOR: usize = 24;
@@ -124,7 +125,7 @@ fn separable(n_per_class: usize) -> Vec<Example> {
             let k = 40 + (i * 13 + label * 7) % 30;
             let mut f = clip(k, (label * 1000 + i) as u64) * 0.3;
             f.slice_mut(ndarray::s![label * 20..label * 20 + 20, ..]).mapv_inplace(|v| v + 1.5);
-            out.push(Example { features: f, label, name: format!("{label}-{i}"), actor: 1 });
+            out.push(Example { name: format!("{label}-{i}"), ..Example::original(f, label, 1) });
         }
     }
     out

@@ -5,7 +5,8 @@
 
 use ndarray::Array2;
 use ndarray_npy::NpzReader;
-use ser::data::pipeline::{prepare_audio, DataConfig, Layout, SplitKind, Variant, VadMode};
+use ser::data::pipeline::{prepare_audio, DataConfig, Layout, SplitKind, VadMode};
+use ser::data::Variant;
 use ser::features::{extract, FeatureConfig, CHROMA, MEL, MFCC, RMS, ZCR};
 use std::path::PathBuf;
 

@@ -8,9 +8,11 @@ use ser::data::pipeline::{self, DataConfig, Layout, SplitKind, VadMode};
 use ser::features::{extract, FeatureConfig};
 use ser::nn::loss::softmax;
 use ser::nn::model::{pad_batch, Padding};
-use ser::recipe::{ladder, Recipe};
-use ser::study::{run_study, DataSource, StudyConfig};
-use ser::train::{evaluate, evaluate_ensemble, Scoring, TrainConfig};
+use ser::data::DataSource;
+use ser::experiments::ablation::{run_study, StudyConfig};
+use ser::experiments::recipes::run_recipes;
+use ser::recipe::{Recipe, RunSettings};
+use ser::train::{evaluate, evaluate_ensemble, Scoring};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -58,9 +60,9 @@ fn improved_recipe_checkpoint_carries_its_input_map_and_keeps_the_best_epoch() {
     let out = root.join("run");
     // One model (no ensemble): the early-stopping figures below are that model's.
     let recipe = Recipe { epochs: 6, patience: Some(2), ensemble: 1, ..Recipe::improved() };
-    let base = TrainConfig { batch_size: 16, seed: 4, ..TrainConfig::default() };
-    let report = ladder::run_recipes(source(&data), &data_config(), &[("improved".into(), recipe.clone())], &base, 1, &out, |_, _, _, _| {}).unwrap();
-    let md = ladder::write_report(&out, &report).unwrap();
+    let run = RunSettings { batch_size: 16, seed: 4, ..RunSettings::default() };
+    let report = run_recipes(source(&data), &data_config(), &[("improved".into(), recipe.clone())], &run, 1, &out, |_, _, _, _| {}).unwrap();
+    let md = ser::report::recipes::write_report(&out, &report).unwrap();
     assert!(std::fs::read_to_string(md).unwrap().contains("| 0 | improved |"));
     let run = &report.rows[0].runs[0];
 
@@ -89,7 +91,7 @@ fn improved_recipe_checkpoint_carries_its_input_map_and_keeps_the_best_epoch() {
     let printed: Vec<f64> = ser::data::EMOTIONS.iter().map(|e| json[0]["probabilities"][e].as_f64().unwrap()).collect();
     let mut model = ckpt.load::<f32>().unwrap();
     let cfg = DataConfig { augment: false, ..data_config() };
-    let raw = extract(&pipeline::prepare_audio(&clip, pipeline::Variant::Original, &cfg).unwrap(), &FeatureConfig::default());
+    let raw = extract(&pipeline::prepare_audio(&clip, ser::data::Variant::Original, &cfg).unwrap(), &FeatureConfig::default());
     let probs = |x: ndarray::Array2<f32>, model: &mut ser::nn::model::SerModel<f32>| -> Vec<f64> {
         let (batch, lengths) = pad_batch(&[x.view()]);
         softmax(model.forward(batch.view(), &lengths, false).view()).row(0).iter().map(|&p| p as f64).collect()
@@ -122,7 +124,7 @@ fn improved_recipe_checkpoint_carries_its_input_map_and_keeps_the_best_epoch() {
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     let averaged: Vec<f64> = ser::data::EMOTIONS.iter().map(|e| json[0]["probabilities"][e].as_f64().unwrap()).collect();
-    let raw = extract(&pipeline::prepare_audio(&clip, pipeline::Variant::Original, &cfg).unwrap(), &FeatureConfig::default());
+    let raw = extract(&pipeline::prepare_audio(&clip, ser::data::Variant::Original, &cfg).unwrap(), &FeatureConfig::default());
     let other_probs = probs(scaling.apply(raw), &mut other);
     let mean: Vec<f64> = scaled.iter().zip(&other_probs).map(|(a, b)| (a + b) / 2.0).collect();
     assert!(diff(&averaged, &mean) < 1e-6, "ensemble {averaged:?} vs mean {mean:?}");
@@ -147,8 +149,7 @@ fn ablation_with_the_improved_recipe_scales_inputs_for_both_models() {
     assert_eq!(recipe.padding, Padding::Masked);
     let cfg = StudyConfig {
         data: data_config(),
-        train: recipe.train_config(&TrainConfig { batch_size: 16, seed: 2, ..TrainConfig::default() }),
-        padding: recipe.padding,
+        run: RunSettings { batch_size: 16, seed: 2, ..RunSettings::default() },
         threads: 1,
         seeds: 1,
         recipe,
@@ -169,13 +170,13 @@ fn ablation_with_the_improved_recipe_scales_inputs_for_both_models() {
         let mut models = vec![ckpt.load::<f32>().unwrap()];
         models.extend(members.iter().map(|f| Checkpoint::open(&m.checkpoint.with_file_name(f)).unwrap().load::<f32>().unwrap()));
         // The data as the run had it: with the recipe's speed copies, which the input map was fitted on.
-        let raw = ser::study::load_for_seed(&data, &report.config.recipe.data_config(&report.config.data), 2).unwrap();
-        let (scaled, _) = ser::study::scale_dataset(raw, &report.config.recipe);
+        let raw = ser::experiments::run::load_data(&data, &report.config.recipe.plan(&report.config.run, &report.config.data, 2).data).unwrap();
+        let (scaled, _) = ser::experiments::run::scale_dataset(raw, &report.config.recipe);
         let acc = evaluate_ensemble(&mut models, scaled.test.as_ref().unwrap(), Scoring::SingleClip).accuracy;
         assert_eq!(acc, m.test.as_ref().unwrap().accuracy_single_clip, "{name}");
         // Each epoch's training accuracy (the curve) is the first member's on the original clips
         // only; the final training figure covers every example.
-        let originals: Vec<_> = scaled.train.iter().filter(|e| ser::data::pipeline::is_original(e)).cloned().collect();
+        let originals: Vec<_> = scaled.train.iter().filter(|e| e.is_original()).cloned().collect();
         assert_eq!(originals.len(), report.counts.train_clips);
         let curve = evaluate(&mut models[0], &originals, Scoring::Batched(16)).accuracy;
         assert_eq!(m.history.last().unwrap().train_accuracy, curve, "{name}");
@@ -218,7 +219,7 @@ fn speed_copies_are_made_for_the_training_split_only_and_cached() {
         assert_eq!(copies.iter().map(|e| e.name.clone()).collect::<Vec<_>>(), names, "clip {clip}");
         // Frames follow the length: a clip played f times as fast has 1/f times the hops (give or
         // take the rounding to whole hops).
-        let hops = |e: &ser::train::Example| (e.features.ncols() - 1) as f64;
+        let hops = |e: &ser::data::Example| (e.features.ncols() - 1) as f64;
         for (copy, factor) in copies[4..].iter().zip([0.9, 1.1]) {
             assert!((hops(copy) - hops(&copies[0]) / factor).abs() <= 1.5, "{}: {} hops vs {}", copy.name, hops(copy), hops(&copies[0]));
         }
@@ -232,7 +233,7 @@ fn speed_copies_are_made_for_the_training_split_only_and_cached() {
     let again = pipeline::load_dataset(&data, &cfg).unwrap();
     assert_eq!((again.counts.cache_misses, again.counts.cache_hits), (0, set.train.len() + set.val.len() + set.test.as_ref().unwrap().len()));
     let (copy, file) = (&again.train[5], data.join(set.train[0].name.trim_end_matches("#orig")));
-    let direct = extract(&pipeline::prepare_audio(&file, pipeline::Variant::Speed(1.1), &cfg).unwrap(), &FeatureConfig::default());
+    let direct = extract(&pipeline::prepare_audio(&file, ser::data::Variant::Speed(1.1), &cfg).unwrap(), &FeatureConfig::default());
     assert_eq!(copy.features, direct);
 
     // No augmentation, no speed copies either.
@@ -281,7 +282,7 @@ fn an_ensemble_recipe_trains_its_members_and_eval_and_predict_load_them_from_the
     assert_eq!(first.metadata[META_ENSEMBLE], r#"["model.member-1.safetensors"]"#);
     let second = Checkpoint::open(&run.join("model.member-1.safetensors")).unwrap();
     assert!(!second.metadata.contains_key(META_ENSEMBLE));
-    assert_eq!(second.metadata["ser.seed"], ser::study::member_seed(3, 1).to_string());
+    assert_eq!(second.metadata["ser.seed"], ser::experiments::run::member_seed(3, 1).to_string());
     assert_ne!(first.metadata["ser.seed"], second.metadata["ser.seed"]);
 
     // `ser eval` on the first file scores the ensemble and gives the run's test figure.
@@ -299,7 +300,7 @@ fn an_ensemble_recipe_trains_its_members_and_eval_and_predict_load_them_from_the
     let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     let printed: Vec<f64> = ser::data::EMOTIONS.iter().map(|e| json[0]["probabilities"][e].as_f64().unwrap()).collect();
     let cfg = DataConfig { augment: false, ..data_config() };
-    let raw = extract(&pipeline::prepare_audio(&clip, pipeline::Variant::Original, &cfg).unwrap(), &FeatureConfig::default());
+    let raw = extract(&pipeline::prepare_audio(&clip, ser::data::Variant::Original, &cfg).unwrap(), &FeatureConfig::default());
     let member_probs: Vec<Vec<f64>> = [&first, &second]
         .iter()
         .map(|ckpt| {

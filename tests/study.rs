@@ -5,9 +5,9 @@ use ser::audio::{write_wav, Audio};
 use ser::checkpoint::{self, Checkpoint};
 use ser::data::pipeline::{DataConfig, Layout, SplitKind, VadMode};
 use ser::nn::model::Padding;
-use ser::recipe::Recipe;
-use ser::study::{run_study, DataSource, StudyConfig, StudyReport};
-use ser::train::TrainConfig;
+use ser::data::DataSource;
+use ser::experiments::ablation::{run_study, StudyConfig, StudyReport};
+use ser::recipe::{Recipe, RunSettings};
 use std::path::{Path, PathBuf};
 
 fn temp_dir(name: &str) -> PathBuf {
@@ -43,11 +43,10 @@ fn config(seed: u64, cache: Option<PathBuf>) -> StudyConfig {
             noise_seed: seed,
             cache_dir: cache,
         },
-        train: TrainConfig { epochs: 2, batch_size: 16, seed, ..TrainConfig::default() },
-        padding: Padding::Study,
+        run: RunSettings { batch_size: 16, seed, ..RunSettings::default() },
         threads: 1,
         seeds: 1,
-        recipe: Recipe::study(),
+        recipe: Recipe { epochs: 2, padding: Padding::Study, ..Recipe::study() },
     }
 }
 
@@ -57,7 +56,7 @@ fn source(dir: &Path) -> DataSource {
 
 fn run(data: &Path, out: &Path, seed: u64, cache: Option<PathBuf>) -> StudyReport {
     let report = run_study(source(data), config(seed, cache), out, |_, _, _| {}).unwrap();
-    ser::report::summary::write_report(out, &report).unwrap();
+    ser::report::ablation::write_report(out, &report).unwrap();
     report
 }
 
@@ -144,14 +143,14 @@ fn resumed_run_gives_the_numbers_of_an_uninterrupted_one_and_seeds_are_summarise
     write_clips(&data, 4, 1);
     let cache = Some(root.join("cache"));
     let mut cfg = config(2, cache.clone());
-    cfg.train.epochs = 3;
+    cfg.recipe.epochs = 3;
     cfg.seeds = 2;
     let full = run_study(source(&data), cfg.clone(), &root.join("full"), |_, _, _| {}).unwrap();
 
     // "Interrupt" after epoch 1 of every model: train one epoch, then resume to three.
     let part = root.join("part");
     let mut short = cfg.clone();
-    short.train.epochs = 1;
+    short.recipe.epochs = 1;
     run_study(source(&data), short, &part, |_, _, _| {}).unwrap();
     let mut resumed_epochs = Vec::new();
     let resumed = run_study(source(&data), cfg, &part, |name, seed, log| resumed_epochs.push((name.to_string(), seed, log.epoch))).unwrap();

@@ -1,8 +1,15 @@
-//! Data: RAVDESS names and folders, splits, and the feature pipeline that turns clips into examples.
+//! Data: where it comes from, RAVDESS names and folders, splits, the feature pipeline that turns
+//! clips into examples, and the input map fitted on the training split.
 
+pub mod example;
 pub mod pipeline;
 pub mod ravdess;
+pub mod scaling;
+pub mod source;
 pub mod split;
 
+pub use example::{Example, Variant};
 pub use ravdess::{parse_name, ClipInfo, NameKind, EMOTIONS};
+pub use scaling::InputScaling;
+pub use source::{resolve_data, DataSource};
 pub use split::{split_files, split_speakers, Split};

@@ -6,7 +6,7 @@ use super::ravdess::{find_wavs, parse_name, ClipInfo, NameKind};
 use super::split::{split_files, split_speakers, Split};
 use crate::audio::{self, AudioError};
 use crate::features::{self, FeatureConfig};
-use crate::train::Example;
+use super::example::{Example, Variant};
 use ndarray::Array2;
 use rand::rngs::StdRng;
 use rand::SeedableRng;
@@ -65,7 +65,7 @@ pub struct DataConfig {
     /// Add the three augmented copies of each training clip (and the speed-perturbed ones).
     pub augment: bool,
     /// One more copy of each training clip per factor, played that many times as fast (with
-    /// `augment`); training commands take them from the recipe ([`crate::recipe::Recipe::data_config`]).
+    /// `augment`); training commands take them from the recipe (its `plan`).
     #[serde(default)]
     pub speed_factors: Vec<f64>,
     /// Seed of the pool split.
@@ -74,47 +74,6 @@ pub struct DataConfig {
     pub noise_seed: u64,
     /// Where feature matrices are cached; None disables the cache.
     pub cache_dir: Option<PathBuf>,
-}
-
-/// The kinds of copies made of a training clip.
-#[derive(Clone, Copy, Debug, PartialEq)]
-pub enum Variant {
-    Original,
-    /// Gaussian noise, sigma 0.01.
-    Noise,
-    /// Pitch shifted by this many semitones, duration kept.
-    Pitch(i32),
-    /// Played this many times as fast: tempo and pitch together.
-    Speed(f64),
-}
-
-impl Variant {
-    /// The study's training set: originals + 3 copies.
-    pub const TRAINING: [Variant; 4] = [Variant::Original, Variant::Noise, Variant::Pitch(3), Variant::Pitch(-3)];
-
-    /// What each training clip becomes: without `cfg.augment` the original alone, else the study's
-    /// four followed by one speed copy per factor.
-    pub fn for_training(cfg: &DataConfig) -> Vec<Variant> {
-        if !cfg.augment {
-            return vec![Variant::Original];
-        }
-        Variant::TRAINING.into_iter().chain(cfg.speed_factors.iter().map(|&f| Variant::Speed(f))).collect()
-    }
-
-    /// The suffix of an example's name (`file.wav#pitch+3`).
-    fn tag(self) -> String {
-        match self {
-            Variant::Original => "orig".into(),
-            Variant::Noise => "noise0.01".into(),
-            Variant::Pitch(n) => format!("pitch{n:+}"),
-            Variant::Speed(f) => format!("speed{f}"),
-        }
-    }
-}
-
-/// True for an example made from a clip as it is, not from one of its augmented copies.
-pub fn is_original(e: &Example) -> bool {
-    e.name.rsplit_once('#').is_some_and(|(_, tag)| tag == Variant::Original.tag())
 }
 
 /// Counts of what was read and what was skipped, with the reasons.
@@ -251,6 +210,7 @@ fn featurise(clips: &[ClipInfo], variants: &[Variant], cfg: &DataConfig, counts:
                         label: clip.emotion,
                         name: format!("{}#{}", clip.path.file_name().unwrap().to_string_lossy(), v.tag()),
                         actor: clip.actor,
+                        variant: v,
                     })
                 })
                 .collect::<Result<Vec<_>, AudioError>>()

@@ -3,20 +3,18 @@
 //! optimised. Each piece is a switch so that its contribution can be measured on its own
 //! ([`Recipe::ladder`]: one row per piece added).
 //!
-//! A recipe's input map ([`InputScaling`]) is fitted on the training split and travels in the
-//! checkpoint's metadata, so `ser predict` and `ser eval` apply it without being told.
+//! A recipe is configuration only: data that the runners in `experiments` read through one
+//! [`Recipe::plan`]. Its input map ([`InputScaling`]) is fitted on the training split and travels
+//! in the checkpoint's metadata, so `ser predict` and `ser eval` apply it without being told.
 
-pub mod augment;
 pub mod ladder;
-pub mod scaling;
-
-pub use augment::{FeatureAugment, SpecAugment};
-pub use scaling::InputScaling;
 
 use crate::audio::augment::speed_rates;
 use crate::data::pipeline::DataConfig;
+use crate::data::{Example, InputScaling};
 use crate::nn::model::{ModelConfig, Padding};
-use crate::train::{Example, LrSchedule, TrainConfig};
+use crate::train::augment::{FeatureAugment, SpecAugment};
+use crate::train::{LrSchedule, TrainConfig};
 use serde::{Deserialize, Serialize};
 
 /// Every switch of a recipe.
@@ -118,46 +116,10 @@ impl Recipe {
         }
     }
 
-    /// The study's recipe with one improvement added per row, in the order the pieces build on
-    /// each other; the last row is [`Recipe::improved`]. Each row: (what was added, recipe).
+    /// The study's recipe with one improvement added per row ([`ladder::rows`]); the last row is
+    /// [`Recipe::improved`]. Each row: (what was added, recipe).
     pub fn ladder() -> Vec<(&'static str, Recipe)> {
-        let mut r = Recipe { padding: Padding::Masked, ..Recipe::study() };
-        let mut rows = vec![("study recipe, masked padding", r.clone())];
-        let mut add = |what: &'static str, r: &Recipe| rows.push((what, r.clone()));
-        r.log_mel = true;
-        r.standardize = true;
-        add("+ log-mel and standardised rows", &r);
-        r.spec_augment = Some(SpecAugment { freq_masks: 2, freq_width: 12, time_masks: 2, time_width: 8 });
-        add("+ SpecAugment (2 mel bands <= 12, 2 spans <= 8 frames)", &r);
-        r.gain_db = 6.0;
-        add("+ random gain (±6 dB)", &r);
-        r.weight_decay = 1e-2;
-        r.schedule = LrSchedule::WarmupCosine { warmup_epochs: 3.0 };
-        r.lr = 3e-3;
-        add("+ AdamW (decay 0.01), warm-up 3 + cosine, peak lr 3e-3", &r);
-        r.label_smoothing = 0.1;
-        add("+ label smoothing 0.1", &r);
-        r.patience = Some(20);
-        add("+ early stopping (patience 20, best validation epoch kept)", &r);
-        // Across speakers early stopping on four validation voices cost accuracy, and stronger
-        // regularisation paid (session 3's search); the rows below train every epoch again.
-        r.patience = None;
-        r.weight_decay = 0.1;
-        r.spec_augment = Some(SpecAugment { freq_masks: 3, freq_width: 24, time_masks: 3, time_width: 20 });
-        add("+ weight decay 0.1, SpecAugment 3 bands <= 24 / 3 spans <= 20, no early stopping", &r);
-        r.mixup_alpha = 1.0;
-        add("+ mixup (α 1, λ uniform)", &r);
-        // Two members of 70 epochs each keep the training time within twice the study's (three of
-        // 60 scored lower on both speaker splits), the per-epoch training accuracy scored on the
-        // original clips only to spend less of it on the curves.
-        r.ensemble = 2;
-        r.epochs = 70;
-        r.curve_on_originals = true;
-        add("+ ensemble of 2 models of 70 epochs per seed (mean probabilities)", &r);
-        for (_, r) in rows.iter_mut().skip(1) {
-            r.name = "improved".into();
-        }
-        rows
+        ladder::rows()
     }
 
     /// Models trained per seed (at least one, whatever a saved recipe says).
@@ -165,28 +127,91 @@ impl Recipe {
         self.ensemble.max(1)
     }
 
-    pub fn model_config(&self) -> ModelConfig {
-        ModelConfig { dropout: self.dropout, padding: self.padding }
-    }
-
-    /// The training settings: the recipe's optimisation on `base`'s batch size, clip norm and seed.
-    pub fn train_config(&self, base: &TrainConfig) -> TrainConfig {
-        TrainConfig {
-            epochs: self.epochs,
-            lr: self.lr,
-            weight_decay: self.weight_decay,
-            label_smoothing: self.label_smoothing,
-            schedule: self.schedule,
-            patience: self.patience,
-            mixup_alpha: self.mixup_alpha,
-            speaker_adversary: self.speaker_adversary,
-            ..base.clone()
+    /// What this recipe trains one model with under `run` and `data`, with training seed `seed`
+    /// (the split stays `data.seed`'s; the augmentation noise follows the training seed). Every
+    /// runner unpacks a recipe here and nowhere else.
+    pub fn plan(&self, run: &RunSettings, data: &DataConfig, seed: u64) -> Plan {
+        Plan {
+            model: ModelConfig { dropout: self.dropout, padding: self.padding },
+            train: TrainConfig {
+                epochs: self.epochs,
+                batch_size: run.batch_size,
+                lr: self.lr,
+                clip_norm: run.clip_norm,
+                seed,
+                weight_decay: self.weight_decay,
+                label_smoothing: self.label_smoothing,
+                schedule: self.schedule,
+                patience: self.patience,
+                mixup_alpha: self.mixup_alpha,
+                speaker_adversary: self.speaker_adversary,
+            },
+            data: DataConfig { speed_factors: self.speed_perturb.clone(), noise_seed: seed, ..data.clone() },
         }
     }
 
-    /// The data settings: `base` with the recipe's speed-perturbed training copies.
-    pub fn data_config(&self, base: &DataConfig) -> DataConfig {
-        DataConfig { speed_factors: self.speed_perturb.clone(), ..base.clone() }
+    /// The recipe with the command line's overrides, each checked: the error names the flag and
+    /// says what it takes.
+    pub fn with_overrides(mut self, o: &Overrides) -> Result<Recipe, String> {
+        if let Some(p) = o.padding {
+            self.padding = p;
+        }
+        if let Some(e) = o.epochs {
+            if e == 0 {
+                return Err("--epochs must be at least 1".into());
+            }
+            self.epochs = e;
+        }
+        if let Some(lr) = o.lr {
+            if !(lr.is_finite() && lr > 0.0) {
+                return Err(format!("--lr takes a learning rate > 0; got {lr}"));
+            }
+            self.lr = lr;
+        }
+        if let Some(p) = o.patience {
+            self.patience = (p > 0).then_some(p);
+        }
+        if let Some(wd) = o.weight_decay {
+            self.weight_decay = wd;
+        }
+        if let Some(sa) = &o.spec_augment {
+            let &[freq_masks, freq_width, time_masks, time_width] = sa.as_slice() else {
+                return Err(format!("--spec-augment takes four numbers, FREQ_MASKS,FREQ_WIDTH,TIME_MASKS,TIME_WIDTH; got {}", sa.len()));
+            };
+            let sa = SpecAugment { freq_masks, freq_width, time_masks, time_width };
+            self.spec_augment = (sa.freq_masks + sa.time_masks > 0).then_some(sa);
+        }
+        if let Some(text) = &o.speed_perturb {
+            self.speed_perturb = parse_speed_factors(text).map_err(|reason| format!("--speed-perturb: {reason}"))?;
+        }
+        if let Some(alpha) = o.mixup {
+            if !(alpha.is_finite() && alpha >= 0.0) {
+                return Err(format!("--mixup takes Beta's alpha, a number >= 0 (0: off); got {alpha}"));
+            }
+            self.mixup_alpha = alpha;
+        }
+        if let Some(vtlp) = o.vtlp {
+            if !((0.0..0.5).contains(&vtlp)) {
+                return Err(format!("--vtlp takes the largest warp |α - 1|, a number in [0, 0.5) such as 0.1; got {vtlp}"));
+            }
+            if vtlp > 0.0 && !self.log_mel {
+                return Err(format!("--vtlp warps dB mel rows; recipe {} feeds raw mel power (use --recipe improved)", self.name));
+            }
+            self.vtlp = vtlp;
+        }
+        if let Some(lambda) = o.speaker_adversary {
+            if !(lambda.is_finite() && lambda >= 0.0) {
+                return Err(format!("--speaker-adversary takes the largest reversal strength λ, a number >= 0 (0: off); got {lambda}"));
+            }
+            self.speaker_adversary = lambda;
+        }
+        if let Some(members) = o.ensemble {
+            if members == 0 {
+                return Err("--ensemble takes the number of models per seed, at least 1".into());
+            }
+            self.ensemble = members;
+        }
+        Ok(self)
     }
 
     /// Fits the input map on the training split and applies it there.
@@ -199,6 +224,50 @@ impl Recipe {
         (self.gain_db > 0.0 || self.spec_augment.is_some() || self.vtlp > 0.0)
             .then(|| FeatureAugment { gain_db: self.gain_db, spec_augment: self.spec_augment, vtlp: self.vtlp, scaling: scaling.clone() })
     }
+}
+
+/// What a run sets beside its recipe: the batch, the gradient clipping and the first seed.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct RunSettings {
+    pub batch_size: usize,
+    /// Largest gradient norm (clipped above it).
+    pub clip_norm: f64,
+    /// The first training seed (and the split's seed).
+    pub seed: u64,
+}
+
+impl Default for RunSettings {
+    /// The study's: batches of 256, gradients clipped at norm 1, seed 0.
+    fn default() -> Self {
+        RunSettings { batch_size: 256, clip_norm: 1.0, seed: 0 }
+    }
+}
+
+/// A recipe unpacked for one model: what the trainer, the model and the data loader take.
+#[derive(Clone, Debug)]
+pub struct Plan {
+    pub model: ModelConfig,
+    pub train: TrainConfig,
+    pub data: DataConfig,
+}
+
+/// The pieces of a recipe the command line can override (None: the recipe's own).
+#[derive(Clone, Debug, Default)]
+pub struct Overrides {
+    pub padding: Option<Padding>,
+    pub epochs: Option<usize>,
+    pub lr: Option<f64>,
+    /// 0: no early stopping.
+    pub patience: Option<usize>,
+    pub weight_decay: Option<f64>,
+    /// FREQ_MASKS, FREQ_WIDTH, TIME_MASKS, TIME_WIDTH; all zero turns SpecAugment off.
+    pub spec_augment: Option<Vec<usize>>,
+    /// Factors such as `0.9,1.1`, or `off`.
+    pub speed_perturb: Option<String>,
+    pub mixup: Option<f64>,
+    pub vtlp: Option<f32>,
+    pub speaker_adversary: Option<f64>,
+    pub ensemble: Option<usize>,
 }
 
 /// `--speed-perturb`'s value: distinct factors such as `0.9,1.1`, or `off` for none. The error
@@ -275,9 +344,9 @@ mod tests {
             cache_dir: None,
         };
         let recipe = Recipe { speed_perturb: vec![0.9, 1.1], ..Recipe::improved() };
-        let cfg = recipe.data_config(&base);
+        let cfg = recipe.plan(&RunSettings::default(), &base, 4).data;
         assert_eq!(cfg.speed_factors, vec![0.9, 1.1]);
         assert_eq!((cfg.seed, cfg.noise_seed, cfg.augment, cfg.split), (3, 4, true, base.split));
-        assert!(Recipe::study().data_config(&base).speed_factors.is_empty());
+        assert!(Recipe::study().plan(&RunSettings::default(), &base, 4).data.speed_factors.is_empty());
     }
 }

@@ -1,7 +1,9 @@
-//! Reports of study runs: pictures (`plot`) and the report files (`summary`).
+//! Every report a run writes: the dropout ablation's (`ablation`: report.md, report.json and
+//! pictures), a recipe run's (`recipes`: recipes.md, recipes.json), and the pictures (`plot`).
 
+pub mod ablation;
 pub mod plot;
-pub mod summary;
+pub mod recipes;
 
 /// UTC time as `YYYY-MM-DD_HH-MM-SS`, for run folder names.
 pub fn timestamp() -> String {

@@ -1,35 +1,25 @@
 //! Training and evaluation loops for the study: softmax cross-entropy, Adam, gradient-norm
 //! clipping, shuffled mini-batches zero-padded to their longest clip.
 
+pub mod augment;
 pub mod metrics;
 pub mod state;
 
 pub use metrics::Metrics;
 
-use crate::nn::loss::{label_targets, smoothed_targets, softmax, softmax_cross_entropy_soft};
+use crate::nn::loss::{label_targets, softmax, softmax_cross_entropy_soft};
 use crate::nn::model::{pad_batch, SerModel, NUM_CLASSES, POOLED};
 use crate::nn::speaker_adversary::{reversal_ramp, SpeakerAdversary};
 use crate::optim::{clip_grad_norm, Adam};
-use crate::recipe::FeatureAugment;
-use ndarray::{Array2, Array3, ArrayView2, ArrayView3, Axis};
+use crate::data::Example;
+use augment::{draw_mixup, mixed_targets, mixup, FeatureAugment};
+use ndarray::{Array2, ArrayView2, ArrayView3, Axis};
 use rand::rngs::StdRng;
 use rand::seq::SliceRandom;
 use rand::SeedableRng;
-use rand_distr::{Beta, Distribution};
 use rayon::prelude::*;
 use serde::Serialize;
 use std::sync::Arc;
-
-/// One clip's features and label.
-#[derive(Clone, Debug)]
-pub struct Example {
-    /// (162, K) feature rows.
-    pub features: Array2<f32>,
-    pub label: usize,
-    /// The file (and augmentation) it came from.
-    pub name: String,
-    pub actor: u8,
-}
 
 /// The training settings of the study (its defaults) and their overrides.
 #[derive(Clone, Debug, Serialize, serde::Deserialize)]
@@ -207,39 +197,6 @@ pub fn speakers(train: &[Example]) -> Vec<u8> {
     actors
 }
 
-/// Mixup's draw for a batch of `n` clips (Zhang et al. 2018): λ ~ Beta(α, α), once for the
-/// batch, and each clip's partner (a random permutation of the batch).
-pub fn draw_mixup(n: usize, alpha: f64, rng: &mut StdRng) -> (f32, Vec<usize>) {
-    let lambda = Beta::new(alpha, alpha).expect("mixup alpha is positive").sample(rng) as f32;
-    let mut partner: Vec<usize> = (0..n).collect();
-    partner.shuffle(rng);
-    (lambda, partner)
-}
-
-/// Mixup of a padded batch x: (B, 162, K) in place: x[b] = λ x[b] + (1 - λ) x[j(b)] over
-/// max(length b, length j(b)) frames (the shorter clip's zero padding is the training mean in
-/// standardised rows); returns the targets λ q(label b) + (1 - λ) q(label j(b)) (B, 8).
-pub fn mixup(x: &mut Array3<f32>, lengths: &mut [usize], labels: &[usize], lambda: f32, partner: &[usize], label_smoothing: f64) -> Array2<f32> {
-    let original = x.clone();
-    for (b, &j) in partner.iter().enumerate() {
-        let mut slot = x.index_axis_mut(Axis(0), b);
-        slot.zip_mut_with(&original.index_axis(Axis(0), j), |v, &w| *v = lambda * *v + (1.0 - lambda) * w);
-    }
-    let original_lengths = lengths.to_vec();
-    for (length, &j) in lengths.iter_mut().zip(partner) {
-        *length = (*length).max(original_lengths[j]);
-    }
-    mixed_targets(labels, lambda, partner, NUM_CLASSES, label_smoothing)
-}
-
-/// Mixup's targets (B, classes): λ q(label b) + (1 - λ) q(label j(b)).
-pub fn mixed_targets(labels: &[usize], lambda: f32, partner: &[usize], classes: usize, label_smoothing: f64) -> Array2<f32> {
-    let partner_labels: Vec<usize> = partner.iter().map(|&j| labels[j]).collect();
-    let n = labels.len();
-    smoothed_targets(labels, &vec![lambda; n], classes, label_smoothing)
-        + smoothed_targets(&partner_labels, &vec![1.0 - lambda; n], classes, label_smoothing)
-}
-
 /// The seed of one epoch's random draws.
 fn epoch_seed(seed: u64, epoch: usize) -> u64 {
     seed.wrapping_mul(0x9E37_79B9_7F4A_7C15).wrapping_add(epoch as u64).rotate_left(17) ^ 0x5EED_0F_5A_FF1E
@@ -397,38 +354,13 @@ impl Trainer {
 mod tests {
     use super::*;
 
-    #[test]
-    fn mixup_mixes_each_clip_with_its_partner_by_the_lambda_of_its_targets() {
-        let (b, rows, k) = (4, 3, 5);
-        let lengths0 = vec![2, 5, 3, 4];
-        let x0 = Array3::from_shape_fn((b, rows, k), |(i, r, t)| if t < lengths0[i] { (100 * i + 10 * r + t) as f32 } else { 0.0 });
-        let labels = [0, 1, 2, 1];
-        let (lambda, partner) = (0.7f32, [2, 0, 2, 1]);
-        let (mut x, mut lengths) = (x0.clone(), lengths0.clone());
-        let targets = mixup(&mut x, &mut lengths, &labels, lambda, &partner, 0.1);
-        for (i, &j) in partner.iter().enumerate() {
-            let expected = x0.index_axis(Axis(0), i).mapv(|v| lambda * v) + x0.index_axis(Axis(0), j).mapv(|v| (1.0 - lambda) * v);
-            assert!(x.index_axis(Axis(0), i).iter().zip(&expected).all(|(a, e)| (a - e).abs() < 1e-3), "clip {i}");
-            assert_eq!(lengths[i], lengths0[i].max(lengths0[j]), "clip {i} covers its partner's frames");
-            let mut q = [0.1f32 / 8.0; 8];
-            q[labels[i]] += lambda * 0.9;
-            q[labels[j]] += (1.0 - lambda) * 0.9;
-            assert!(targets.row(i).iter().zip(q).all(|(a, e)| (a - e).abs() < 1e-6), "targets of clip {i}: {:?}", targets.row(i));
-        }
-        // The draw: one λ in (0, 1) and a permutation of the batch.
-        let (lambda, mut partner) = draw_mixup(16, 0.4, &mut StdRng::seed_from_u64(3));
-        assert!(lambda > 0.0 && lambda < 1.0);
-        partner.sort();
-        assert_eq!(partner, (0..16).collect::<Vec<_>>());
-    }
-
     /// At λ = 0 the adversary learns but leaves the model's step exactly as without it; at λ > 0
     /// the reversed gradient changes the step.
     #[test]
     fn the_speaker_adversary_moves_the_model_only_through_its_reversed_gradient() {
         use crate::nn::model::{ModelConfig, Padding};
         let (b, k) = (6, 40);
-        let x = Array3::from_shape_fn((b, crate::nn::model::INPUT_ROWS, k), |(i, r, t)| ((i * 31 + r * 7 + t * 3) % 17) as f32 / 8.0 - 1.0);
+        let x = ndarray::Array3::from_shape_fn((b, crate::nn::model::INPUT_ROWS, k), |(i, r, t)| ((i * 31 + r * 7 + t * 3) % 17) as f32 / 8.0 - 1.0);
         let lengths = vec![40, 35, 40, 33, 38, 40];
         let targets = label_targets::<f32>(&[0, 1, 2, 3, 4, 5], NUM_CLASSES, 0.1);
         let speaker_targets = label_targets::<f32>(&[0, 1, 2, 0, 1, 2], 3, 0.0);
@@ -451,7 +383,7 @@ mod tests {
         assert_eq!(learnt, Some(true), "the adversary stepped on gradients of every tensor");
         assert_eq!(alone, at_zero, "λ = 0: the same model step");
         assert_ne!(alone, reversed, "λ = 1: the reversed gradient reaches the model");
-        let e = |actor| Example { features: Array2::zeros((1, 1)), label: 0, name: String::new(), actor };
+        let e = |actor| Example::original(Array2::zeros((1, 1)), 0, actor);
         assert_eq!(speakers(&[e(7), e(2), e(7), e(11)]), [2, 7, 11]);
     }
 

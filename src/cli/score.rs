@@ -1,65 +1,54 @@
-//! The commands behind `ser eval`, `ser predict` and `ser features`.
+//! The scoring commands: `eval` (metrics of checkpoints on a folder) and `predict` (each file's
+//! emotion and probabilities).
 
-use crate::checkpoint::{Checkpoint, META_ENSEMBLE, META_RECIPE};
-use crate::data::pipeline::{self, DataConfig, Variant};
-use crate::data::EMOTIONS;
+use super::args::{data_config, DataArgs};
+use crate::checkpoint::{Checkpoint, LoadedModel};
+use crate::data::pipeline::{self, DataConfig};
+use crate::data::{Example, Variant, EMOTIONS};
 use crate::features::{self, FeatureConfig};
-use crate::nn::model::{SerModel, NUM_CLASSES};
-use crate::recipe::InputScaling;
-use crate::train::{argmax_rows, mean_probabilities, Example, Metrics, Scoring};
-use anyhow::{anyhow, bail, Context, Result};
+use crate::nn::model::NUM_CLASSES;
+use crate::train::{argmax_rows, mean_probabilities, Metrics, Scoring};
+use anyhow::{bail, Context, Result};
+use clap::Args;
 use ndarray::Array2;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
-/// A checkpoint's model and the input map it was trained on.
-struct Loaded {
-    /// "checkpoint F (recipe R, dropout D, padding P)".
-    description: String,
-    model: SerModel<f32>,
-    scaling: InputScaling,
-    resample_like_notebook: bool,
+#[derive(Args)]
+pub struct EvalArgs {
+    /// Checkpoint; several (repeat the flag) are an ensemble: their probabilities are averaged.
+    #[arg(long, required = true)]
+    pub weights: Vec<PathBuf>,
+    /// A CSV of `file,emotion` (files relative to --data, any names and sample rates): cross-corpus evaluation.
+    #[arg(long)]
+    pub labels: Option<PathBuf>,
+    /// Which clips to score: all, or the train/val/test part of the split made with --layout, --split and --seed.
+    #[arg(long, value_enum, default_value = "all")]
+    pub part: EvalPart,
+    #[command(flatten)]
+    pub data: DataArgs,
+    #[arg(long, default_value_t = 256)]
+    pub batch_size: usize,
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
 }
 
-/// Opens each checkpoint, and the other members of an ensemble whose first member it is, and
-/// checks that they all read audio the same way (an ensemble averages models that see the same
-/// clips).
-fn load_models(weights: &[PathBuf]) -> Result<Vec<Loaded>> {
-    let mut loaded: Vec<Loaded> = Vec::new();
-    for path in weights {
-        let ckpt = Checkpoint::open(path)?;
-        let members = match ckpt.metadata.get(META_ENSEMBLE) {
-            Some(list) => serde_json::from_str::<Vec<String>>(list)
-                .map_err(|e| anyhow!("{}: metadata '{META_ENSEMBLE}' is not a list of file names: {e}", path.display()))?,
-            None => Vec::new(),
-        };
-        let folder = path.parent().unwrap_or(Path::new("."));
-        load_into(&mut loaded, ckpt, &weights[0])?;
-        for member in members {
-            load_into(&mut loaded, Checkpoint::open(&folder.join(member))?, &weights[0])?;
-        }
-    }
-    Ok(loaded)
+#[derive(Args)]
+pub struct PredictArgs {
+    /// Checkpoint; several (repeat the flag) are an ensemble: their probabilities are averaged.
+    #[arg(long, required = true)]
+    pub weights: Vec<PathBuf>,
+    /// WAV files.
+    #[arg(required = true)]
+    pub clips: Vec<PathBuf>,
+    /// Print JSON instead of text.
+    #[arg(long)]
+    pub json: bool,
 }
 
-/// Loads one opened checkpoint after `loaded`, refusing one that reads audio differently from
-/// the first (from the file `first`).
-fn load_into(loaded: &mut Vec<Loaded>, ckpt: Checkpoint, first: &Path) -> Result<()> {
-    let path = &ckpt.path;
-    let model = ckpt.load()?;
-    let recipe = ckpt.metadata.get(META_RECIPE).and_then(|r| serde_json::from_str::<serde_json::Value>(r).ok());
-    let name = recipe.as_ref().and_then(|r| r["name"].as_str().map(str::to_string)).unwrap_or_else(|| "study".into());
-    let description = format!("checkpoint {} (recipe {name}, dropout {}, padding {})", path.display(), model.config.dropout, model.config.padding.name());
-    let resample_like_notebook = ckpt.metadata.get("ser.resample_like_notebook").is_some_and(|v| v == "true");
-    if loaded.first().is_some_and(|f| f.resample_like_notebook != resample_like_notebook) {
-        bail!("{}: trained on notebook-resampled features and {} not; an ensemble needs one input", path.display(), first.display());
-    }
-    loaded.push(Loaded { description, model, scaling: ckpt.input_scaling()?, resample_like_notebook });
-    Ok(())
-}
 
 /// Class probabilities (N, 8) of `examples` (raw features), averaged over the models, each
 /// applying its own input map.
-fn ensemble_probabilities(models: &mut [Loaded], examples: &[Example], scoring: Scoring) -> Array2<f32> {
+fn ensemble_probabilities(models: &mut [LoadedModel], examples: &[Example], scoring: Scoring) -> Array2<f32> {
     let mut sum = Array2::<f32>::zeros((examples.len(), NUM_CLASSES));
     for m in models.iter_mut() {
         let mut scaled = examples.to_vec();
@@ -83,10 +72,11 @@ pub enum EvalPart {
 /// `ser eval`: metrics of a checkpoint (or the mean probabilities of several: an ensemble) on
 /// the RAVDESS speech clips of a folder (all, or one part of a training split), or on any WAVs
 /// labelled by a CSV (cross-corpus evaluation).
-pub fn eval(weights: &[PathBuf], data: Option<&Path>, labels: Option<&Path>, part: EvalPart, cfg: &DataConfig, batch: usize) -> Result<()> {
-    let dir = data.context("--data is required for eval")?;
-    let mut models = load_models(weights)?;
-    let mut cfg = cfg.clone();
+pub fn eval(a: EvalArgs) -> Result<()> {
+    let (labels, part, batch) = (a.labels.as_deref(), a.part, a.batch_size);
+    let dir = a.data.data.as_deref().context("--data is required for eval")?;
+    let mut models = Checkpoint::load_ensemble(&a.weights)?;
+    let mut cfg = data_config(&a.data, a.seed, false);
     cfg.resample_like_notebook |= models[0].resample_like_notebook;
     let (examples, counts) = match (labels, part) {
         (Some(csv), EvalPart::All) => pipeline::load_labelled(dir, csv, &cfg)?,
@@ -137,8 +127,9 @@ pub fn eval(weights: &[PathBuf], data: Option<&Path>, labels: Option<&Path>, par
 
 /// `ser predict`: each file's emotion and the eight probabilities, scored alone (averaged over
 /// the checkpoints when several are given).
-pub fn predict(weights: &[PathBuf], clips: &[PathBuf], json: bool) -> Result<()> {
-    let mut models = load_models(weights)?;
+pub fn predict(a: PredictArgs) -> Result<()> {
+    let (clips, json) = (&a.clips, a.json);
+    let mut models = Checkpoint::load_ensemble(&a.weights)?;
     let cfg = DataConfig {
         layout: pipeline::Layout::Pool,
         vad: pipeline::VadMode::Auto,
@@ -156,7 +147,7 @@ pub fn predict(weights: &[PathBuf], clips: &[PathBuf], json: bool) -> Result<()>
     let mut rows = Vec::new();
     for path in clips {
         let samples = pipeline::prepare_audio(path, Variant::Original, &cfg)?;
-        let clip = Example { features: features::extract(&samples, &FeatureConfig::default()), label: 0, name: String::new(), actor: 0 };
+        let clip = Example::original(features::extract(&samples, &FeatureConfig::default()), 0, 0);
         let probs = ensemble_probabilities(&mut models, &[clip], Scoring::SingleClip);
         rows.push((path.display().to_string(), EMOTIONS[argmax_rows(&probs)[0]], probs.row(0).to_vec()));
     }
@@ -178,21 +169,3 @@ pub fn predict(weights: &[PathBuf], clips: &[PathBuf], json: bool) -> Result<()>
     Ok(())
 }
 
-/// `ser features`: the 162 x K matrix of one WAV file.
-pub fn features(wav: &Path, out: Option<&Path>, json: bool) -> Result<()> {
-    let audio = crate::audio::read_wav(wav)?;
-    let samples = crate::audio::resample(&audio.samples, audio.sample_rate, pipeline::SAMPLE_RATE)?;
-    let m = features::extract(&samples, &FeatureConfig::default());
-    if let Some(out) = out {
-        features::write_npy_f32(out, m.view()).with_context(|| format!("writing {}", out.display()))?;
-        eprintln!("wrote {} x {} float32 to {}", m.nrows(), m.ncols(), out.display());
-    }
-    if json {
-        let rows: Vec<Vec<f32>> = m.rows().into_iter().map(|r| r.to_vec()).collect();
-        println!("{}", serde_json::json!({ "file": wav.display().to_string(), "rows": m.nrows(), "frames": m.ncols(),
-            "row_groups": { "zcr": [0, 1], "chroma": [1, 13], "mfcc": [13, 33], "rms": [33, 34], "mel": [34, 162] }, "features": rows }));
-    } else if out.is_none() {
-        println!("{} x {} (use --out FILE.npy or --json)", m.nrows(), m.ncols());
-    }
-    Ok(())
-}

@@ -19,14 +19,21 @@
 //!   edges; the MFCC rows are then recomputed from the warped dB bands as librosa computes them
 //!   (orthonormal DCT-II of the dB mel rows). ZCR, chroma and RMS are left as they are.
 //!
+//! - Mixup (Zhang et al. 2018): each batch draws λ ~ Beta(α, α) and a partner for every clip,
+//!   and trains on λ x_i + (1 - λ) x_j towards λ y_i + (1 - λ) y_j.
+//!
 //! Nothing here has parameters, so nothing needs a backward pass.
 
-use super::scaling::InputScaling;
+use crate::data::InputScaling;
 use crate::features::mel::{hz_to_mel, mel_frequencies};
 use crate::features::{shared_extractor, FeatureConfig, MEL, MFCC, RMS};
-use ndarray::{s, Array2, Axis};
+use crate::nn::loss::smoothed_targets;
+use crate::nn::model::NUM_CLASSES;
+use ndarray::{s, Array2, Array3, Axis};
 use rand::rngs::StdRng;
+use rand::seq::SliceRandom;
 use rand::Rng;
+use rand_distr::{Beta, Distribution};
 use serde::{Deserialize, Serialize};
 
 /// SpecAugment's mask counts and widths.
@@ -142,11 +149,46 @@ fn span(rng: &mut StdRng, len: usize, max_width: usize) -> (usize, usize) {
     (rng.gen_range(0..=len - width), width)
 }
 
+// ---- Mixup (Zhang et al. 2018): pairs of clips and their targets mixed by one λ per batch.
+
+/// Mixup's draw for a batch of `n` clips (Zhang et al. 2018): λ ~ Beta(α, α), once for the
+/// batch, and each clip's partner (a random permutation of the batch).
+pub fn draw_mixup(n: usize, alpha: f64, rng: &mut StdRng) -> (f32, Vec<usize>) {
+    let lambda = Beta::new(alpha, alpha).expect("mixup alpha is positive").sample(rng) as f32;
+    let mut partner: Vec<usize> = (0..n).collect();
+    partner.shuffle(rng);
+    (lambda, partner)
+}
+
+/// Mixup of a padded batch x: (B, 162, K) in place: x[b] = λ x[b] + (1 - λ) x[j(b)] over
+/// max(length b, length j(b)) frames (the shorter clip's zero padding is the training mean in
+/// standardised rows); returns the targets λ q(label b) + (1 - λ) q(label j(b)) (B, 8).
+pub fn mixup(x: &mut Array3<f32>, lengths: &mut [usize], labels: &[usize], lambda: f32, partner: &[usize], label_smoothing: f64) -> Array2<f32> {
+    let original = x.clone();
+    for (b, &j) in partner.iter().enumerate() {
+        let mut slot = x.index_axis_mut(Axis(0), b);
+        slot.zip_mut_with(&original.index_axis(Axis(0), j), |v, &w| *v = lambda * *v + (1.0 - lambda) * w);
+    }
+    let original_lengths = lengths.to_vec();
+    for (length, &j) in lengths.iter_mut().zip(partner) {
+        *length = (*length).max(original_lengths[j]);
+    }
+    mixed_targets(labels, lambda, partner, NUM_CLASSES, label_smoothing)
+}
+
+/// Mixup's targets (B, classes): λ q(label b) + (1 - λ) q(label j(b)).
+pub fn mixed_targets(labels: &[usize], lambda: f32, partner: &[usize], classes: usize, label_smoothing: f64) -> Array2<f32> {
+    let partner_labels: Vec<usize> = partner.iter().map(|&j| labels[j]).collect();
+    let n = labels.len();
+    smoothed_targets(labels, &vec![lambda; n], classes, label_smoothing)
+        + smoothed_targets(&partner_labels, &vec![1.0 - lambda; n], classes, label_smoothing)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::features::{extract, FeatureConfig, ROWS};
-    use crate::train::Example;
+    use crate::data::Example;
     use rand::SeedableRng;
 
     /// A voiced-like test signal: harmonics of 150 Hz with a slow amplitude contour.
@@ -171,7 +213,7 @@ mod tests {
         let quiet = extract(&signal(0.5), &cfg);
         let db = 6.0f32;
         let loud = extract(&signal(0.5 * 10f32.powf(db / 20.0)), &cfg);
-        let train = vec![Example { features: quiet.clone(), label: 0, name: String::new(), actor: 1 }];
+        let train = vec![Example::original(quiet.clone(), 0, 1)];
         for (log_mel, standardize) in [(false, false), (true, true), (true, false)] {
             let scaling = InputScaling::fit_and_apply(&mut train.clone(), log_mel, standardize);
             let aug = FeatureAugment { gain_db: 0.0, spec_augment: None, vtlp: 0.0, scaling: scaling.clone() };
@@ -210,7 +252,7 @@ mod tests {
     }
 
     fn fitted(features: &Array2<f32>) -> InputScaling {
-        InputScaling::fit_and_apply(&mut [Example { features: features.clone(), label: 0, name: String::new(), actor: 1 }], true, true)
+        InputScaling::fit_and_apply(&mut [Example::original(features.clone(), 0, 1)], true, true)
     }
 
     #[test]
@@ -231,7 +273,7 @@ mod tests {
         let cfg = FeatureConfig::default();
         let alpha = 1.1;
         let features = extract(&voice(0.5, 1.0), &cfg);
-        let scaling = InputScaling::fit_and_apply(&mut [Example { features: features.clone(), label: 0, name: String::new(), actor: 1 }], true, false);
+        let scaling = InputScaling::fit_and_apply(&mut [Example::original(features.clone(), 0, 1)], true, false);
         let aug = FeatureAugment { gain_db: 0.0, spec_augment: None, vtlp: 0.1, scaling: scaling.clone() };
         let original = scaling.apply(features);
         let mut warped = original.clone();
@@ -267,5 +309,30 @@ mod tests {
                 }
             }
         }
+    }
+
+    #[test]
+    fn mixup_mixes_each_clip_with_its_partner_by_the_lambda_of_its_targets() {
+        let (b, rows, k) = (4, 3, 5);
+        let lengths0 = vec![2, 5, 3, 4];
+        let x0 = Array3::from_shape_fn((b, rows, k), |(i, r, t)| if t < lengths0[i] { (100 * i + 10 * r + t) as f32 } else { 0.0 });
+        let labels = [0, 1, 2, 1];
+        let (lambda, partner) = (0.7f32, [2, 0, 2, 1]);
+        let (mut x, mut lengths) = (x0.clone(), lengths0.clone());
+        let targets = mixup(&mut x, &mut lengths, &labels, lambda, &partner, 0.1);
+        for (i, &j) in partner.iter().enumerate() {
+            let expected = x0.index_axis(Axis(0), i).mapv(|v| lambda * v) + x0.index_axis(Axis(0), j).mapv(|v| (1.0 - lambda) * v);
+            assert!(x.index_axis(Axis(0), i).iter().zip(&expected).all(|(a, e)| (a - e).abs() < 1e-3), "clip {i}");
+            assert_eq!(lengths[i], lengths0[i].max(lengths0[j]), "clip {i} covers its partner's frames");
+            let mut q = [0.1f32 / 8.0; 8];
+            q[labels[i]] += lambda * 0.9;
+            q[labels[j]] += (1.0 - lambda) * 0.9;
+            assert!(targets.row(i).iter().zip(q).all(|(a, e)| (a - e).abs() < 1e-6), "targets of clip {i}: {:?}", targets.row(i));
+        }
+        // The draw: one λ in (0, 1) and a permutation of the batch.
+        let (lambda, mut partner) = draw_mixup(16, 0.4, &mut StdRng::seed_from_u64(3));
+        assert!(lambda > 0.0 && lambda < 1.0);
+        partner.sort();
+        assert_eq!(partner, (0..16).collect::<Vec<_>>());
     }
 }

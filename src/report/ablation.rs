@@ -2,10 +2,11 @@
 //! keys such as `models.dropout.test.accuracy`), and SVG pictures of the curves and confusions.
 
 use super::plot::{plot_confusion, plot_training_curves, Curve};
-use crate::recipe::Recipe;
 use crate::data::EMOTIONS;
+use crate::experiments::ablation::StudyReport;
+use crate::experiments::run::{ModelResult, SplitResult};
 use crate::fsio::write_atomic;
-use crate::study::{ModelResult, SplitResult, StudyReport};
+use crate::recipe::Recipe;
 use std::fmt::Write;
 use std::path::Path;
 
@@ -84,7 +85,7 @@ RAVDESS WAVs.\n",
             r.source.dir.display()
         );
     }
-    let _ = writeln!(o, "Data: `{}` ({}), layout `{:?}`, padding `{}`.\n", r.source.dir.display(), r.source.chosen_by, r.layout, r.config.padding.name());
+    let _ = writeln!(o, "Data: `{}` ({}), layout `{:?}`, padding `{}`.\n", r.source.dir.display(), r.source.chosen_by, r.layout, r.config.recipe.padding.name());
     if (Recipe { padding: Recipe::study().padding, ..r.config.recipe.clone() }) != Recipe::study() {
         let _ = writeln!(
             o,
@@ -157,13 +158,13 @@ Clips: train {} (x{} with augmentation = {} examples), validation {}, test {}. F
     for (file, reason) in c.unusable.iter().take(20) {
         let _ = writeln!(o, "- skipped `{file}`: {reason}");
     }
-    let t = &r.config.train;
+    let (run, recipe) = (&r.config.run, &r.config.recipe);
     let _ = writeln!(o, "## Settings\n");
     let _ = writeln!(
         o,
         "epochs {}, batch {}, Adam lr {}, gradient-norm clip {}, seed {}, threads {}, VAD `{:?}`, split `{:?}`, augmentation {}.\n\
 Features {:.1} s, wall time {:.1} s, ser {}.",
-        t.epochs, t.batch_size, t.lr, t.clip_norm, t.seed, r.config.threads, r.config.data.vad, r.config.data.split,
+        recipe.epochs, run.batch_size, recipe.lr, run.clip_norm, run.seed, r.config.threads, r.config.data.vad, r.config.data.split,
         r.config.data.augment, r.feature_seconds, r.wall_seconds, r.ser_version
     );
     o

@@ -8,7 +8,7 @@
 
 use crate::features::spectrum::{power_to_db, AMIN, TOP_DB};
 use crate::features::{MEL, ROWS};
-use crate::train::Example;
+use crate::data::Example;
 use ndarray::{Array2, ArrayViewMut2, Axis};
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
@@ -133,7 +133,7 @@ mod tests {
         use rand::{Rng, SeedableRng};
         let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
         let features = Array2::from_shape_fn((ROWS, frames), |(r, _)| (rng.gen::<f32>() + 0.1) * (r as f32 + 1.0));
-        Example { features, label: 0, name: String::new(), actor: 1 }
+        Example::original(features, 0, 1)
     }
 
     #[test]

@@ -1,0 +1,146 @@
+//! Argument types shared by several commands, and what they become.
+
+use anyhow::{bail, Result};
+use clap::Args;
+use crate::data::pipeline::{DataConfig, Layout, SplitKind, VadMode};
+use crate::nn::model::Padding;
+use crate::recipe::{Overrides, Recipe, RecipeName, RunSettings};
+use std::path::PathBuf;
+
+#[derive(Args, Clone)]
+pub struct DataArgs {
+    /// Data folder (else $SER_DATA, else ./data/ravdess, else the built-in synthetic corpus).
+    #[arg(long)]
+    pub data: Option<PathBuf>,
+    #[arg(long, value_enum, default_value = "auto")]
+    pub layout: Layout,
+    #[arg(long, value_enum, default_value = "auto")]
+    pub vad: VadMode,
+    /// How a pool is split: by file (the study) or by speaker.
+    #[arg(long, value_enum, default_value = "files")]
+    pub split: SplitKind,
+    /// Reproduce the notebook's input: clips resampled to 22 050 Hz, features told 16 000 Hz.
+    #[arg(long)]
+    pub resample_like_notebook: bool,
+    /// Feature cache folder.
+    #[arg(long, default_value = "runs/cache")]
+    pub cache: PathBuf,
+    /// Compute every feature afresh and cache nothing.
+    #[arg(long)]
+    pub no_cache: bool,
+}
+
+/// The recipe and its overrides, and the run settings, shared by `ablation` and `train`.
+#[derive(Args, Clone)]
+pub struct RecipeArgs {
+    /// Training recipe: the study's, or the improved one (log-mel + standardised rows,
+    /// SpecAugment and gain, AdamW with warm-up + cosine, label smoothing, mixup, an ensemble of 2
+    /// per seed, masked padding).
+    #[arg(long, value_enum, default_value = "study")]
+    pub recipe: RecipeName,
+    /// Padding semantics (default: the recipe's; study for the study recipe, masked for improved).
+    #[arg(long, value_enum)]
+    pub padding: Option<Padding>,
+    /// Epochs (default: the recipe's, 80).
+    #[arg(long)]
+    pub epochs: Option<usize>,
+    #[arg(long, default_value_t = 256)]
+    pub batch_size: usize,
+    /// Peak learning rate (default: the recipe's).
+    #[arg(long)]
+    pub lr: Option<f64>,
+    /// Early-stopping patience in epochs, 0 for none (default: the recipe's).
+    #[arg(long)]
+    pub patience: Option<usize>,
+    /// AdamW's decoupled weight decay (default: the recipe's).
+    #[arg(long)]
+    pub weight_decay: Option<f64>,
+    /// SpecAugment as FREQ_MASKS,FREQ_WIDTH,TIME_MASKS,TIME_WIDTH (mel rows, frames); 0,0,0,0 turns it off
+    /// (default: the recipe's).
+    #[arg(long, value_delimiter = ',')]
+    pub spec_augment: Option<Vec<usize>>,
+    /// Speed perturbation: one more copy of each training clip per factor, played that many times
+    /// as fast (tempo and pitch together), e.g. 0.9,1.1; `off` for none (default: the recipe's).
+    #[arg(long)]
+    pub speed_perturb: Option<String>,
+    /// Mixup with λ ~ Beta(ALPHA, ALPHA) per batch, 0 for none (default: the recipe's).
+    #[arg(long)]
+    pub mixup: Option<f64>,
+    /// Vocal-tract length perturbation: the mel axis scaled by a random factor in [1 - X, 1 + X]
+    /// per clip and epoch, MFCCs recomputed; 0 for none (default: the recipe's).
+    #[arg(long)]
+    pub vtlp: Option<f32>,
+    /// Models per seed whose probabilities are averaged (member seeds derived from the seed; the
+    /// first checkpoint lists the others, so eval and predict load them all) (default: the recipe's).
+    #[arg(long)]
+    pub ensemble: Option<usize>,
+    /// Speaker-adversarial training: a speaker classifier on the pooled vector behind a gradient
+    /// reversal whose strength ramps up to this λ; 0 for none (default: the recipe's).
+    #[arg(long)]
+    pub speaker_adversary: Option<f64>,
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    /// Worker threads (default: all cores).
+    #[arg(long)]
+    pub threads: Option<usize>,
+    /// Train without the augmented copies.
+    #[arg(long)]
+    pub no_augment: bool,
+}
+
+impl RecipeArgs {
+    /// The named recipe with the command line's overrides.
+    pub fn recipe(&self) -> Result<Recipe> {
+        let overrides = Overrides {
+            padding: self.padding,
+            epochs: self.epochs,
+            lr: self.lr,
+            patience: self.patience,
+            weight_decay: self.weight_decay,
+            spec_augment: self.spec_augment.clone(),
+            speed_perturb: self.speed_perturb.clone(),
+            mixup: self.mixup,
+            vtlp: self.vtlp,
+            speaker_adversary: self.speaker_adversary,
+            ensemble: self.ensemble,
+        };
+        Recipe::named(self.recipe).with_overrides(&overrides).map_err(anyhow::Error::msg)
+    }
+
+    pub fn run(&self) -> RunSettings {
+        RunSettings { batch_size: self.batch_size, seed: self.seed, ..RunSettings::default() }
+    }
+}
+
+pub fn data_config(d: &DataArgs, seed: u64, augment: bool) -> DataConfig {
+    DataConfig {
+        layout: d.layout,
+        vad: d.vad,
+        split: d.split,
+        resample_like_notebook: d.resample_like_notebook,
+        augment,
+        // The recipe's, set where it is known (Recipe::data_config).
+        speed_factors: Vec::new(),
+        seed,
+        noise_seed: seed,
+        cache_dir: (!d.no_cache).then(|| d.cache.join("features")),
+    }
+}
+
+/// Builds the global rayon pool with `--threads` (default: all cores); returns the thread count.
+pub fn init_threads(threads: Option<usize>) -> Result<usize> {
+    let threads = threads.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
+    if threads == 0 {
+        bail!("--threads must be at least 1");
+    }
+    let _ = rayon::ThreadPoolBuilder::new().num_threads(threads).build_global();
+    Ok(threads)
+}
+
+pub fn check_counts(seeds: usize, epochs: usize, batch_size: usize) -> Result<()> {
+    if seeds == 0 || epochs == 0 || batch_size == 0 {
+        bail!("--seeds, --epochs and --batch-size must be at least 1");
+    }
+    Ok(())
+}
+
