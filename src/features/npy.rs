@@ -1,67 +1,36 @@
-//! A 2-D float32 array as a `.npy` file (format v1.0): written by `ser features --out`, written
-//! and read back by the feature cache.
-//!
-//! Layout: magic `\x93NUMPY`, version 1.0, a little-endian u16 header length, the header dict
-//! `{'descr': '<f4', 'fortran_order': False, 'shape': (R, C), }` padded with spaces and a final
-//! newline so the data starts on a 64-byte boundary, then R*C little-endian f32 in C order.
+//! A 2-D float32 array as a `.npy` file (written and read by `ndarray-npy`): written by
+//! `ser features --out`, written and read back by the feature cache.
 
 use std::io::{Error, ErrorKind};
 use std::path::Path;
 
 use ndarray::{Array2, ArrayView2};
+use ndarray_npy::npy::header::Header;
+use ndarray_npy::{ReadNpyExt, WriteNpyExt};
 
-const MAGIC: &[u8] = b"\x93NUMPY\x01\x00";
-
-/// Writes `data` (R, C) to `path` atomically (see [`crate::fsio::write_atomic`]).
+/// Writes `data` (R, C) to `path` as '<f4' in C order, atomically (see
+/// [`crate::fsio::write_atomic`]).
 pub fn write_npy_f32(path: &Path, data: ArrayView2<f32>) -> std::io::Result<()> {
-    let (rows, cols) = data.dim();
-    let dict = format!("{{'descr': '<f4', 'fortran_order': False, 'shape': ({rows}, {cols}), }}");
-    // 6 magic + 2 version + 2 length + dict + padding + '\n' == multiple of 64.
-    let unpadded = 10 + dict.len() + 1;
-    let header_len = dict.len() + 1 + (64 - unpadded % 64) % 64;
-    let header_len_u16 =
-        u16::try_from(header_len).map_err(|_| Error::new(ErrorKind::InvalidInput, "npy header too long for v1.0"))?;
-    let mut bytes = Vec::with_capacity(10 + header_len + 4 * data.len());
-    bytes.extend_from_slice(MAGIC);
-    bytes.extend_from_slice(&header_len_u16.to_le_bytes());
-    bytes.extend_from_slice(dict.as_bytes());
-    bytes.resize(10 + header_len - 1, b' ');
-    bytes.push(b'\n');
-    // `iter` walks in logical (C) order whatever the memory layout.
-    for &v in data.iter() {
-        bytes.extend_from_slice(&v.to_le_bytes());
-    }
+    // ndarray-npy writes a Fortran-ordered array as such: keep every file in C order.
+    let data = data.as_standard_layout();
+    let mut bytes = Vec::with_capacity(128 + 4 * data.len());
+    data.write_npy(&mut bytes).map_err(Error::other)?;
     crate::fsio::write_atomic(path, &bytes)
 }
 
-/// Reads a file written by [`write_npy_f32`] (v1.0, '<f4', C order, 2-D); anything else,
-/// truncated or corrupt, is an `InvalidData` error.
+/// Reads a 2-D float32 `.npy` file; anything else, truncated or corrupt, is an `InvalidData` error.
 pub fn read_npy_f32(path: &Path) -> std::io::Result<Array2<f32>> {
     let bytes = std::fs::read(path)?;
-    let bad = |why: &str| Error::new(ErrorKind::InvalidData, format!("{}: {why}", path.display()));
-    if bytes.len() < 10 || &bytes[..8] != MAGIC {
-        return Err(bad("not a version 1.0 .npy file"));
+    let bad = |why: String| Error::new(ErrorKind::InvalidData, format!("{}: {why}", path.display()));
+    // A corrupt header's shape can claim any size, and `read_npy` allocates what it claims before
+    // reading: check the claim against the file first.
+    let mut rest = &bytes[..];
+    let header = Header::from_reader(&mut rest).map_err(|e| bad(e.to_string()))?;
+    let claimed = header.shape.iter().try_fold(4usize, |n, &d| n.checked_mul(d));
+    if claimed != Some(rest.len()) {
+        return Err(bad("data length does not match the shape".into()));
     }
-    let header_len = u16::from_le_bytes([bytes[8], bytes[9]]) as usize;
-    let header = bytes.get(10..10 + header_len).ok_or_else(|| bad("truncated header"))?;
-    let header = std::str::from_utf8(header).map_err(|_| bad("header is not text"))?;
-    if !header.contains("'descr': '<f4'") || !header.contains("'fortran_order': False") {
-        return Err(bad("not a C-order float32 array"));
-    }
-    let shape = header
-        .split("'shape': (")
-        .nth(1)
-        .and_then(|rest| rest.split(')').next())
-        .ok_or_else(|| bad("no shape in header"))?;
-    let dims: Vec<usize> = shape.split(',').map(str::trim).filter(|d| !d.is_empty()).map(|d| d.parse()).collect::<Result<_, _>>().map_err(|_| bad("bad shape"))?;
-    let [rows, cols] = dims[..] else { return Err(bad("not a 2-D array")) };
-    let data = &bytes[10 + header_len..];
-    // A corrupt header's shape can be any size: compare without overflowing.
-    if rows.checked_mul(cols).and_then(|n| n.checked_mul(4)) != Some(data.len()) {
-        return Err(bad("data length does not match the shape"));
-    }
-    let values = data.chunks_exact(4).map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])).collect();
-    Array2::from_shape_vec((rows, cols), values).map_err(|_| bad("bad shape"))
+    Array2::<f32>::read_npy(&bytes[..]).map_err(|e| bad(e.to_string()))
 }
 
 #[cfg(test)]
@@ -83,6 +52,10 @@ mod tests {
             write_npy_f32(&p, src.view()).unwrap();
             let bytes = std::fs::read(&p).unwrap();
             assert_eq!(bytes.len(), 128 + 15 * 4, "header should pad to 64 bytes");
+            // Version 1.0, then the dict: C order float32 whatever the memory layout.
+            let header = b"\x93NUMPY\x01\x00\x76\x00{'descr': '<f4', 'fortran_order': False, 'shape': (3, 5)";
+            assert_eq!(&bytes[..header.len()], header, "{:?}", String::from_utf8_lossy(&bytes[..128]));
+            assert_eq!(bytes[127], b'\n');
             let back = Array2::<f32>::read_npy(std::fs::File::open(&p).unwrap()).unwrap();
             assert_eq!(back, a);
             assert_eq!(read_npy_f32(&p).unwrap(), a);
@@ -93,6 +66,20 @@ mod tests {
         std::fs::write(&p, &bytes[..bytes.len() - 3]).unwrap();
         assert!(read_npy_f32(&p).is_err());
         std::fs::write(&p, b"garbage").unwrap();
+        assert!(read_npy_f32(&p).is_err());
+        // A shape far larger than the file is refused before anything is allocated for it.
+        let dict = b"{'descr': '<f4', 'fortran_order': False, 'shape': (1099511627776, 8), }\n";
+        let mut huge = b"\x93NUMPY\x01\x00".to_vec();
+        huge.extend((dict.len() as u16).to_le_bytes());
+        huge.extend(dict);
+        huge.extend([0u8; 32]);
+        std::fs::write(&p, huge).unwrap();
+        assert_eq!(read_npy_f32(&p).unwrap_err().kind(), ErrorKind::InvalidData);
+        // Other element types are refused, not reinterpreted.
+        let ints = ndarray::Array2::<i32>::zeros((2, 2));
+        let mut bytes = Vec::new();
+        ndarray_npy::WriteNpyExt::write_npy(&ints, &mut bytes).unwrap();
+        std::fs::write(&p, bytes).unwrap();
         assert!(read_npy_f32(&p).is_err());
         let empty = Array2::<f32>::zeros((162, 0));
         let p = dir.join("empty.npy");
