@@ -1,7 +1,7 @@
 //! Shared helpers for the gradient-check suite: the checks themselves live in the library
 //! (`ser::nn::gradcheck`, method and error measure in its docs); here, random inputs and the
 //! assertion that prints each tensor's error.
-#![allow(dead_code)]
+#![allow(dead_code, unused_imports)]
 
 use ndarray::{Array, Dimension, ShapeBuilder};
 use rand::rngs::StdRng;
