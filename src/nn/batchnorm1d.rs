@@ -15,7 +15,7 @@
 //! Without running statistics ([`BatchNorm1d::without_running_stats`], PyTorch's
 //! `track_running_stats=False`) both modes normalise with the batch's own.
 //!
-//! Reference: [`reference`], per feature and clip. Fast path: the same formulas as whole-array
+//! Reference: [`reference`](mod@reference), per feature and clip. Fast path: the same formulas as whole-array
 //! operations (ndarray broadcasting). Tests: fast = reference in tests/nn_reference.rs
 //! (`batchnorm1d_*`); gradient check in tests/gradcheck_layers.rs (`batchnorm1d_training_mode`).
 

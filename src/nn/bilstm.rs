@@ -36,7 +36,7 @@
 //! dx_t  = da_t W_ih + da_t' W_ih_reverse       (the two directions' da at the same t)
 //! ```
 //!
-//! Reference: [`reference`], these formulas one clip, step and element at a time.
+//! Reference: [`reference`](mod@reference), these formulas one clip, step and element at a time.
 //!
 //! # Fast path
 //! The cell's element-wise forward and backward are `ser_kernels::lstm`; everything else is GEMMs.

@@ -8,7 +8,7 @@
 //!   dx[b, c, t*s + k] += Σ_o dy[b, o, t] w[o, c, k]      for every t and k: an input step read
 //!                                                        by several windows collects from each
 //!
-//! Reference: [`reference`], those sums as loops.
+//! Reference: [`reference`](mod@reference), those sums as loops.
 //!
 //! # Fast path
 //! One GEMM over window rows read in place from a time-major copy of the input (see

@@ -5,7 +5,7 @@
 //!           dbias[o] = Σ_b dy[b, o]
 //!           dx[b, i] = Σ_o dy[b, o] W[o, i]                 dx (B, I) = dy (B, O) @ W (O, I)
 //!
-//! Reference: [`reference`], the sums above as loops. Fast path: the same three products as GEMMs.
+//! Reference: [`reference`](mod@reference), the sums above as loops. Fast path: the same three products as GEMMs.
 //! Tests: fast = reference in tests/nn_reference.rs (`linear_*`); gradient check in
 //! tests/gradcheck_layers.rs (`linear`).
 

@@ -6,7 +6,7 @@
 //! and with stride < K windows overlap, so one input can collect the gradient of several outputs.
 //! Ties go to the first maximum in the window, as PyTorch's CPU kernel does.
 //!
-//! Reference: [`reference`], one window at a time. Fast path: each offset k of the window
+//! Reference: [`reference`](mod@reference), one window at a time. Fast path: each offset k of the window
 //! competes for every output of a row at once (whole-row passes that vectorise), clips in
 //! parallel on rayon; each output depends on its own window only, so threads change nothing.
 //! Tests: fast = reference in tests/nn_reference.rs (`maxpool1d_*`); gradient check in

@@ -10,7 +10,7 @@
 //! The study pools over all T steps, zero padding included, so a clip's summary depends on the
 //! longest clip of its batch; passing lengths pools over each clip's real steps only.
 //!
-//! Reference: [`reference`], one clip and feature at a time. Fast path: the same loops over
+//! Reference: [`reference`](mod@reference), one clip and feature at a time. Fast path: the same loops over
 //! contiguous rows. Tests: fast = reference in tests/nn_reference.rs (`temporal_pool_*`);
 //! gradient check in tests/gradcheck_layers.rs (`temporal_pool`).
 
