@@ -135,8 +135,9 @@ fn main() -> ExitCode {
     show("d Conv1d(60->40)", "src/nn/conv1d.rs", d3.shape(), d2.shape());
     let d1 = model.pool1.backward(d2.view());
     show("d MaxPool1d", "src/nn/maxpool1d.rs", d2.shape(), d1.shape());
-    let skipped = model.conv1.backward(d1.view(), InputGrad::Skip);
-    println!("  {:<34} {:>16} -> {:<16} src/nn/conv1d.rs", "d Conv1d(162->60)", shape(d1.shape()), if skipped.is_none() { "dW, db only" } else { "?" });
+    // The first layer's input is data: only its weight and bias gradients are wanted.
+    assert!(model.conv1.backward(d1.view(), InputGrad::Skip).is_none(), "InputGrad::Skip returns no dx");
+    println!("  {:<34} {:>16} -> {:<16} src/nn/conv1d.rs", "d Conv1d(162->60)", shape(d1.shape()), "dw, dbias only");
     let grad_norm: f32 = model.params().iter().map(|(_, p)| p.grad.iter().map(|g| g * g).sum::<f32>()).sum::<f32>().sqrt();
     println!("  gradient norm over all {} tensors: {grad_norm:.4}", model.params().len());
 

@@ -148,11 +148,14 @@ fn bilstm_case<T: Real>(batch: usize, steps: usize, input: usize, hidden: usize,
     }
 }
 
+type LstmCase<'a> = (usize, usize, usize, usize, Option<&'a [usize]>);
+
 #[test]
 fn bilstm_matches_reference() {
     // 130 clips make two shards; their lengths 0..=3 repeat, so the sort interleaves them.
     let many: Vec<usize> = (0..130).map(|b| (b * 7 + 1) % 4).collect();
-    let cases: [(usize, usize, usize, usize, Option<&[usize]>); 7] = [
+    // (B, T, I, H, lengths)
+    let cases: [LstmCase; 7] = [
         (1, 1, 4, 3, None),
         (1, 1, 4, 3, Some(&[1])),
         (3, 5, 4, 3, Some(&[5, 0, 1])),

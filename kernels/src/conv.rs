@@ -86,6 +86,7 @@ mod tests {
 
     /// Simple, slow, correct direct convolution, the reference for the window-row GEMM.
     /// x: (C, T), w: (O, C, K), b: (O) -> y: (O, T').
+    #[allow(clippy::too_many_arguments)]
     fn conv1d_ref<T: Real>(
         x: &[T], w: &[T], b: &[T], channels: usize, t_in: usize, kernel: usize, stride: usize, y: &mut [T],
     ) {

@@ -73,6 +73,9 @@ use std::ops::Range;
 
 /// The formulas as loops, one clip, step and element at a time.
 pub mod reference {
+    // Index loops, so that each line reads as its formula.
+    #![allow(clippy::needless_range_loop)]
+
     use super::BiLstm;
     use crate::Real;
     use ndarray::{Array1, Array2, Array3, ArrayView1, ArrayView2, ArrayView3};
@@ -98,7 +101,12 @@ pub mod reference {
     /// The forward direction's weights, then the reverse direction's.
     fn directions<T: Real>(lstm: &BiLstm<T>) -> [Weights<'_, T>; 2] {
         [
-            Weights { weight_ih: lstm.weight_ih_l0.value.view(), weight_hh: lstm.weight_hh_l0.value.view(), bias_ih: lstm.bias_ih_l0.value.view(), bias_hh: lstm.bias_hh_l0.value.view() },
+            Weights {
+                weight_ih: lstm.weight_ih_l0.value.view(),
+                weight_hh: lstm.weight_hh_l0.value.view(),
+                bias_ih: lstm.bias_ih_l0.value.view(),
+                bias_hh: lstm.bias_hh_l0.value.view(),
+            },
             Weights {
                 weight_ih: lstm.weight_ih_l0_reverse.value.view(),
                 weight_hh: lstm.weight_hh_l0_reverse.value.view(),
@@ -191,7 +199,11 @@ pub mod reference {
         let weights = directions(lstm);
         let grads = [0, 1].map(|d| {
             let w = &weights[d];
-            let mut grads = DirectionGrads { weight_ih: Array2::zeros((4 * hidden, input)), weight_hh: Array2::zeros((4 * hidden, hidden)), bias: Array1::zeros(4 * hidden) };
+            let mut grads = DirectionGrads {
+                weight_ih: Array2::zeros((4 * hidden, input)),
+                weight_hh: Array2::zeros((4 * hidden, hidden)),
+                bias: Array1::zeros(4 * hidden),
+            };
             for b in 0..batch {
                 // dh and dc handed back by the step after, in the direction's order.
                 let (mut dh_next, mut dc_next) = (vec![T::zero(); hidden], vec![T::zero(); hidden]);

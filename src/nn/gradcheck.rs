@@ -52,7 +52,7 @@ pub fn check(analytic: &[f64], numeric: &[f64]) -> Result<f64, String> {
     if !numeric.iter().any(|x| x.abs() > 1e-9) {
         return Err("numeric gradient is all zero, the check would prove nothing".into());
     }
-    if !(err < TOLERANCE) {
+    if err.is_nan() || err >= TOLERANCE {
         return Err(format!("max rel error {err:.3e} >= {TOLERANCE:e}"));
     }
     Ok(err)
