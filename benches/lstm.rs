@@ -4,7 +4,7 @@ use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion};
 use ndarray::Array3;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
-use ser::nn::BiLstm;
+use ser::nn::{BiLstm, Mode};
 
 const BATCH: usize = 256;
 const INPUT: usize = 40;
@@ -18,11 +18,11 @@ fn bench_bilstm(c: &mut Criterion) {
         let x = Array3::from_shape_fn((BATCH, steps, INPUT), |_| rng.gen_range(-1.0f32..1.0));
         let dy = Array3::from_shape_fn((BATCH, steps, 2 * HIDDEN), |_| rng.gen_range(-1.0f32..1.0));
         group.bench_with_input(BenchmarkId::new("forward", steps), &steps, |b, _| {
-            b.iter(|| lstm.forward(x.view(), None, false))
+            b.iter(|| lstm.forward(x.view(), None, Mode::Eval))
         });
         group.bench_with_input(BenchmarkId::new("forward_backward", steps), &steps, |b, _| {
             b.iter(|| {
-                lstm.forward(x.view(), None, true);
+                lstm.forward(x.view(), None, Mode::Train);
                 lstm.backward(dy.view())
             })
         });

@@ -9,16 +9,16 @@ use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use ser::bench::{feature_clip, lstm_workload, study_model_and_trainer, training_batch, BATCH};
 use ser::features::{extract, FeatureConfig};
-use ser::nn::Conv1d;
+use ser::nn::{Conv1d, InputGrad, Mode};
 
 fn bench_bilstm(c: &mut Criterion) {
     let mut group = c.benchmark_group("bilstm_b256_i40_h80");
     for steps in [13, 30] {
         let (mut lstm, x, dy) = lstm_workload(steps, 1);
-        group.bench_with_input(BenchmarkId::new("forward", steps), &steps, |b, _| b.iter(|| lstm.forward(x.view(), None, false)));
+        group.bench_with_input(BenchmarkId::new("forward", steps), &steps, |b, _| b.iter(|| lstm.forward(x.view(), None, Mode::Eval)));
         group.bench_with_input(BenchmarkId::new("forward_backward", steps), &steps, |b, _| {
             b.iter(|| {
-                lstm.forward(x.view(), None, true);
+                lstm.forward(x.view(), None, Mode::Train);
                 lstm.backward(dy.view())
             })
         });
@@ -33,8 +33,8 @@ fn bench_conv1(c: &mut Criterion) {
     let dy = Array3::from_shape_simple_fn((BATCH, 60, conv.out_len(120)), || rng.gen_range(-1.0f32..1.0));
     c.bench_function("conv1d_162_60_k5_s2_b256_k120/forward_backward", |b| {
         b.iter(|| {
-            conv.forward(x.view(), true);
-            conv.backward(dy.view(), false)
+            conv.forward(x.view(), Mode::Train);
+            conv.backward(dy.view(), InputGrad::Skip)
         })
     });
 }

@@ -188,7 +188,7 @@ pub fn run(threads: usize) -> BenchReport {
     let lstm_ms = |steps: usize| {
         let (mut lstm, x, dy) = lstm_workload(steps, 1);
         1e3 * median_seconds(15, || {
-            lstm.forward(x.view(), None, true);
+            lstm.forward(x.view(), None, crate::nn::Mode::Train);
             lstm.backward(dy.view());
         })
     };

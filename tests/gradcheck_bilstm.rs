@@ -1,22 +1,17 @@
-//! BiLstm: gradient checks of dx and all eight parameters, and forward checks against a naive
-//! element-by-element implementation, against clips run alone, and between f32 and f64.
+//! BiLstm: gradient checks of dx and all eight parameters, and forward checks against clips run
+//! alone and between f32 and f64 (fast = the plain reference loops: tests/nn_reference.rs).
 
 mod common;
 
-use common::{assert_grad, numeric_grad, uniform};
+use common::{assert_grad, numeric_grad, random};
 use ndarray::{s, Array3};
 use rand::rngs::StdRng;
 use rand::SeedableRng;
-use ser::nn::BiLstm;
+use ser::nn::{BiLstm, Mode};
 
 const INPUT: usize = 4;
 const HIDDEN: usize = 3;
 const BATCH: usize = 3;
-
-/// Deterministic uniform(-1, 1) array of the given shape.
-fn random(shape: (usize, usize, usize), seed: u64) -> Array3<f64> {
-    Array3::from_shape_vec(shape, uniform(shape.0 * shape.1 * shape.2, seed)).expect("length matches shape")
-}
 
 fn bilstm(input: usize, hidden: usize, seed: u64) -> BiLstm<f64> {
     BiLstm::new(input, hidden, &mut StdRng::seed_from_u64(seed))
@@ -24,7 +19,7 @@ fn bilstm(input: usize, hidden: usize, seed: u64) -> BiLstm<f64> {
 
 /// L = sum(y * w), evaluated without caching.
 fn loss(lstm: &mut BiLstm<f64>, x: &Array3<f64>, lengths: Option<&[usize]>, w: &Array3<f64>) -> f64 {
-    (lstm.forward(x.view(), lengths, false) * w).sum()
+    (lstm.forward(x.view(), lengths, Mode::Eval) * w).sum()
 }
 
 /// Checks dx and every parameter gradient of L = sum(y * w) by central differences.
@@ -33,7 +28,7 @@ fn gradcheck(steps: usize, lengths: Option<&[usize]>) {
     let mut lstm = bilstm(INPUT, HIDDEN, 1);
     let mut x = random((BATCH, steps, INPUT), 2);
     let w = random((BATCH, steps, 2 * HIDDEN), 3);
-    lstm.forward(x.view(), lengths, true);
+    lstm.forward(x.view(), lengths, Mode::Train);
     let dx = lstm.backward(w.view());
 
     let numeric = numeric_grad(x.len(), |i, delta| {
@@ -97,65 +92,8 @@ fn gradcheck_t1_mixed_lengths() {
     gradcheck(1, Some(&[1, 0, 1]));
 }
 
-fn sigmoid(x: f64) -> f64 {
-    1.0 / (1.0 + (-x).exp())
-}
-
-/// x: (B, T, I) -> y: (B, T, 2H), straight from the formulas, one clip, step and element at a time.
-fn naive_forward(lstm: &BiLstm<f64>, x: &Array3<f64>, lengths: &[usize]) -> Array3<f64> {
-    let (batch, steps, input) = x.dim();
-    let hidden = lstm.hidden;
-    let mut y = Array3::zeros((batch, steps, 2 * hidden));
-    let directions = [
-        (&lstm.weight_ih_l0, &lstm.weight_hh_l0, &lstm.bias_ih_l0, &lstm.bias_hh_l0, false),
-        (&lstm.weight_ih_l0_reverse, &lstm.weight_hh_l0_reverse, &lstm.bias_ih_l0_reverse, &lstm.bias_hh_l0_reverse, true),
-    ];
-    for (d, (w_ih, w_hh, b_ih, b_hh, reverse)) in directions.into_iter().enumerate() {
-        for b in 0..batch {
-            let order: Vec<usize> = if reverse { (0..lengths[b]).rev().collect() } else { (0..lengths[b]).collect() };
-            let (mut h, mut c) = (vec![0.0; hidden], vec![0.0; hidden]);
-            for t in order {
-                let mut a = vec![0.0; 4 * hidden];
-                for (r, a) in a.iter_mut().enumerate() {
-                    *a = b_ih.value[r] + b_hh.value[r];
-                    for k in 0..input {
-                        *a += w_ih.value[[r, k]] * x[[b, t, k]];
-                    }
-                    for k in 0..hidden {
-                        *a += w_hh.value[[r, k]] * h[k];
-                    }
-                }
-                for j in 0..hidden {
-                    let i = sigmoid(a[j]);
-                    let f = sigmoid(a[hidden + j]);
-                    let g = a[2 * hidden + j].tanh();
-                    let o = sigmoid(a[3 * hidden + j]);
-                    c[j] = f * c[j] + i * g;
-                    h[j] = o * c[j].tanh();
-                    y[[b, t, d * hidden + j]] = h[j];
-                }
-            }
-        }
-    }
-    y
-}
-
 fn max_abs_diff<'a>(a: impl IntoIterator<Item = &'a f64>, b: impl IntoIterator<Item = &'a f64>) -> f64 {
     a.into_iter().zip(b).fold(0.0, |m, (x, y)| m.max((x - y).abs()))
-}
-
-#[test]
-fn forward_matches_naive_formulas() {
-    let (batch, steps, input, hidden) = (3, 7, 4, 5);
-    let mut lstm = bilstm(input, hidden, 4);
-    let x = random((batch, steps, input), 5);
-    for lengths in [None, Some([7, 3, 5])] {
-        let y = lstm.forward(x.view(), lengths.as_ref().map(|l| &l[..]), false);
-        let expected = naive_forward(&lstm, &x, &lengths.unwrap_or([steps; 3]));
-        let err = max_abs_diff(&y, &expected);
-        println!("forward vs naive, lengths {lengths:?}: max abs diff {err:.3e}");
-        assert!(err < 1e-12, "lengths {lengths:?}: max abs diff {err:.3e}");
-    }
 }
 
 #[test]
@@ -165,9 +103,9 @@ fn padded_clip_matches_clip_run_alone() {
     let mut lstm = bilstm(INPUT, HIDDEN, 6);
     // The padding is random, not zero, so any leak of it into valid outputs shows.
     let x = random((lengths.len(), steps, INPUT), 7);
-    let y = lstm.forward(x.view(), Some(&lengths), false);
+    let y = lstm.forward(x.view(), Some(&lengths), Mode::Eval);
     for (b, &len) in lengths.iter().enumerate() {
-        let alone = lstm.forward(x.slice(s![b..b + 1, ..len, ..]), None, false);
+        let alone = lstm.forward(x.slice(s![b..b + 1, ..len, ..]), None, Mode::Eval);
         let err = max_abs_diff(y.slice(s![b, ..len, ..]), alone.slice(s![0, .., ..]));
         assert!(err < 1e-12, "clip {b} (length {len}): batched vs alone max abs diff {err:.3e}");
         assert!(y.slice(s![b, len.., ..]).iter().all(|&v| v == 0.0), "clip {b}: outputs past length {len} are not zero");
@@ -186,8 +124,8 @@ fn f32_and_f64_agree() {
     }
     let x64 = random((batch, steps, input), 9);
     let dy64 = random((batch, steps, 2 * hidden), 10);
-    let y64 = lstm64.forward(x64.view(), Some(&lengths), true);
-    let y32 = lstm32.forward(x64.mapv(|v| v as f32).view(), Some(&lengths), true);
+    let y64 = lstm64.forward(x64.view(), Some(&lengths), Mode::Train);
+    let y32 = lstm32.forward(x64.mapv(|v| v as f32).view(), Some(&lengths), Mode::Train);
     let dx64 = lstm64.backward(dy64.view());
     let dx32 = lstm32.backward(dy64.mapv(|v| v as f32).view());
 

@@ -2,28 +2,21 @@
 //!
 //! Each check builds a layer, runs a training forward on a random input, backpropagates a random
 //! dL/dy = w (so L = <y, w>), then perturbs every element of the input and of each parameter and
-//! compares (see tests/common for the error measure).
+//! compares (method and error measure: `ser::nn::gradcheck`).
 
 mod common;
 
-use common::{assert_grad, numeric_grad, rel_error, uniform};
+use common::{assert_grad, numeric_wrt, random, rel_error, uniform};
 use ndarray::{Array, Array2, Array3, Dimension, ShapeBuilder};
 use rand::rngs::StdRng;
 use rand::seq::SliceRandom;
 use rand::SeedableRng;
-use ser::nn::{smoothed_targets, softmax_cross_entropy, softmax_cross_entropy_soft, BatchNorm1d, Conv1d, Dropout, Linear, MaxPool1d, Relu, SpeakerAdversary, TemporalPool};
+use ser::nn::{smoothed_targets, softmax_cross_entropy, softmax_cross_entropy_soft, BatchNorm1d, Conv1d, Dropout, InputGrad, Linear, MaxPool1d, Mode, Relu, SpeakerAdversary, TemporalPool};
 
 /// L = <y, w>.
 fn dot<D: Dimension>(y: Array<f64, D>, w: &[f64]) -> f64 {
     assert_eq!(y.len(), w.len(), "loss weights and output differ in length");
     y.iter().zip(w).map(|(a, b)| a * b).sum()
-}
-
-/// A uniform(-1, 1) array of the given shape.
-fn random<D: Dimension, Sh: ShapeBuilder<Dim = D>>(shape: Sh, seed: u64) -> Array<f64, D> {
-    let shape = shape.into_shape_with_order();
-    let n = shape.size();
-    Array::from_shape_vec(shape, uniform(n, seed)).expect("uniform gives the right count")
 }
 
 /// Distinct values 0.01 apart in random order, so that no perturbation of 1e-5 changes an arg-max.
@@ -32,19 +25,6 @@ fn distinct<D: Dimension, Sh: ShapeBuilder<Dim = D>>(shape: Sh, seed: u64) -> Ar
     let mut values: Vec<f64> = (0..shape.size()).map(|i| i as f64 * 0.01 - 1.0).collect();
     values.shuffle(&mut StdRng::seed_from_u64(seed));
     Array::from_shape_vec(shape, values).expect("one value per element")
-}
-
-/// Central-difference gradient of `loss(state)` with respect to the tensor `tensor` picks out of
-/// `state`; each element is restored exactly after its two evaluations.
-fn numeric_wrt<S>(state: &mut S, tensor: fn(&mut S) -> &mut [f64], mut loss: impl FnMut(&mut S) -> f64) -> Vec<f64> {
-    let n = tensor(state).len();
-    numeric_grad(n, |i, delta| {
-        let original = tensor(state)[i];
-        tensor(state)[i] = original + delta;
-        let l = loss(state);
-        tensor(state)[i] = original;
-        l
-    })
 }
 
 fn slice<D: Dimension>(a: &Array<f64, D>) -> &[f64] {
@@ -64,22 +44,22 @@ fn conv1d() {
         let seed = 100 * case as u64;
         let mut conv = Conv1d::<f64>::new(channels, outputs, kernel, stride, &mut StdRng::seed_from_u64(seed));
         let x = random((batch, channels, t_in), seed + 1);
-        let y = conv.forward(x.view(), true);
+        let y = conv.forward(x.view(), Mode::Train);
         let w = uniform(y.len(), seed + 2);
         let dy = Array3::from_shape_vec(y.raw_dim(), w.clone()).unwrap();
-        let dx = conv.backward(dy.view(), true).expect("input_grad = true returns dx");
+        let dx = conv.backward(dy.view(), InputGrad::Needed).expect("InputGrad::Needed returns dx");
         let (dw, db) = (conv.weight.grad.clone(), conv.bias.grad.clone());
 
-        // Without input_grad: no dx, and the same parameter gradients added again (up to the
-        // rounding of a different summation order).
-        conv.forward(x.view(), true);
-        assert!(conv.backward(dy.view(), false).is_none());
+        // Skipping the input gradient: no dx, and the same parameter gradients added again (up
+        // to the rounding of a different summation order).
+        conv.forward(x.view(), Mode::Train);
+        assert!(conv.backward(dy.view(), InputGrad::Skip).is_none());
         assert!(rel_error(slice(&conv.weight.grad), slice(&(&dw * 2.0))) < 1e-12, "weight grad without input_grad");
         assert!(rel_error(slice(&conv.bias.grad), slice(&(&db * 2.0))) < 1e-12, "bias grad without input_grad");
 
         let name = format!("conv1d B{batch} C{channels} O{outputs} K{kernel} s{stride} T{t_in}");
         let mut state = (conv, x);
-        let loss = |s: &mut (Conv1d<f64>, Array3<f64>)| dot(s.0.forward(s.1.view(), false), &w);
+        let loss = |s: &mut (Conv1d<f64>, Array3<f64>)| dot(s.0.forward(s.1.view(), Mode::Eval), &w);
         assert_grad(&format!("{name} dx"), slice(&dx), &numeric_wrt(&mut state, |s| s.1.as_slice_mut().unwrap(), loss));
         assert_grad(&format!("{name} dweight"), slice(&dw), &numeric_wrt(&mut state, |s| s.0.weight.value.as_slice_mut().unwrap(), loss));
         assert_grad(&format!("{name} dbias"), slice(&db), &numeric_wrt(&mut state, |s| s.0.bias.value.as_slice_mut().unwrap(), loss));
@@ -93,11 +73,11 @@ fn maxpool1d() {
         let seed = 200 + 10 * case as u64;
         let mut pool = MaxPool1d::new(kernel, stride);
         let x = distinct((2, 3, t_in), seed);
-        let y = pool.forward(x.view(), true);
+        let y = pool.forward(x.view(), Mode::Train);
         let w = uniform(y.len(), seed + 1);
         let dx = pool.backward(Array3::from_shape_vec(y.raw_dim(), w.clone()).unwrap().view());
         let mut state = (pool, x);
-        let numeric = numeric_wrt(&mut state, |s| s.1.as_slice_mut().unwrap(), |s| dot(s.0.forward(s.1.view(), false), &w));
+        let numeric = numeric_wrt(&mut state, |s| s.1.as_slice_mut().unwrap(), |s| dot(s.0.forward(s.1.view(), Mode::Eval), &w));
         assert_grad(&format!("maxpool1d K{kernel} s{stride} T{t_in} dx"), slice(&dx), &numeric);
     }
 }
@@ -106,12 +86,12 @@ fn maxpool1d() {
 fn linear() {
     let mut linear = Linear::<f64>::new(5, 4, &mut StdRng::seed_from_u64(300));
     let x = random((3, 5), 301);
-    let y = linear.forward(x.view(), true);
+    let y = linear.forward(x.view(), Mode::Train);
     let w = uniform(y.len(), 302);
     let dx = linear.backward(Array2::from_shape_vec(y.raw_dim(), w.clone()).unwrap().view());
     let (dw, db) = (linear.weight.grad.clone(), linear.bias.grad.clone());
     let mut state = (linear, x);
-    let loss = |s: &mut (Linear<f64>, Array2<f64>)| dot(s.0.forward(s.1.view(), false), &w);
+    let loss = |s: &mut (Linear<f64>, Array2<f64>)| dot(s.0.forward(s.1.view(), Mode::Eval), &w);
     assert_grad("linear dx", slice(&dx), &numeric_wrt(&mut state, |s| s.1.as_slice_mut().unwrap(), loss));
     assert_grad("linear dweight", slice(&dw), &numeric_wrt(&mut state, |s| s.0.weight.value.as_slice_mut().unwrap(), loss));
     assert_grad("linear dbias", slice(&db), &numeric_wrt(&mut state, |s| s.0.bias.value.as_slice_mut().unwrap(), loss));
@@ -122,11 +102,11 @@ fn relu() {
     let mut relu = Relu::new();
     // At least 0.1 away from the kink at 0, where the derivative jumps.
     let x = random((4, 6), 400).mapv(|v| v + 0.1 * v.signum());
-    let y = relu.forward(x.view(), true);
+    let y = relu.forward(x.view(), Mode::Train);
     let w = uniform(y.len(), 401);
     let dx = relu.backward(Array2::from_shape_vec(y.raw_dim(), w.clone()).unwrap().view());
     let mut state = (relu, x);
-    let numeric = numeric_wrt(&mut state, |s| s.1.as_slice_mut().unwrap(), |s| dot(s.0.forward(s.1.view(), false), &w));
+    let numeric = numeric_wrt(&mut state, |s| s.1.as_slice_mut().unwrap(), |s| dot(s.0.forward(s.1.view(), Mode::Eval), &w));
     assert_grad("relu dx", slice(&dx), &numeric);
 }
 
@@ -134,13 +114,18 @@ fn relu() {
 fn dropout_with_a_fixed_mask() {
     let mut dropout = Dropout::<f64>::new(0.25, 500);
     let x = random((6, 8), 501);
-    let y = dropout.forward(x.view(), true);
+    // Every evaluation reseeds, so every training forward draws the same mask.
+    let forward = |dropout: &mut Dropout<f64>, x: &Array2<f64>| {
+        dropout.reseed(500);
+        dropout.forward(x.view(), Mode::Train)
+    };
+    let y = forward(&mut dropout, &x);
     let dropped = y.iter().filter(|&&v| v == 0.0).count();
     assert!(dropped > 0 && dropped < y.len(), "the mask should both keep and drop, dropped {dropped} of {}", y.len());
     let w = uniform(y.len(), 502);
     let dx = dropout.backward(Array2::from_shape_vec(y.raw_dim(), w.clone()).unwrap().view());
     let mut state = (dropout, x);
-    let numeric = numeric_wrt(&mut state, |s| s.1.as_slice_mut().unwrap(), |s| dot(s.0.forward_with_last_mask(s.1.view()), &w));
+    let numeric = numeric_wrt(&mut state, |s| s.1.as_slice_mut().unwrap(), |s| dot(forward(&mut s.0, &s.1), &w));
     assert_grad("dropout p0.25 dx", slice(&dx), &numeric);
 }
 
@@ -150,16 +135,17 @@ fn batchnorm1d_training_mode() {
     bn.weight.value = random(4, 600);
     bn.bias.value = random(4, 601);
     let x = random((5, 4), 602) * 3.0 + 0.5;
-    let y = bn.forward(x.view(), true);
+    let y = bn.forward(x.view(), Mode::Train);
     let w = uniform(y.len(), 603);
     let dx = bn.backward(Array2::from_shape_vec(y.raw_dim(), w.clone()).unwrap().view());
     let (dw, db) = (bn.weight.grad.clone(), bn.bias.grad.clone());
     let mut state = (bn, x);
-    let loss = |s: &mut (BatchNorm1d<f64>, Array2<f64>)| dot(s.0.forward_train_no_update(s.1.view()), &w);
+    // The training output reads the batch's statistics only, so updating the running ones at
+    // every evaluation changes nothing here.
+    let loss = |s: &mut (BatchNorm1d<f64>, Array2<f64>)| dot(s.0.forward(s.1.view(), Mode::Train), &w);
     assert_grad("batchnorm1d dx", slice(&dx), &numeric_wrt(&mut state, |s| s.1.as_slice_mut().unwrap(), loss));
     assert_grad("batchnorm1d dweight", slice(&dw), &numeric_wrt(&mut state, |s| s.0.weight.value.as_slice_mut().unwrap(), loss));
     assert_grad("batchnorm1d dbias", slice(&db), &numeric_wrt(&mut state, |s| s.0.bias.value.as_slice_mut().unwrap(), loss));
-    assert_eq!(state.0.num_batches_tracked, 1, "the checks must not touch the running statistics");
 }
 
 /// The speaker adversary: its own parameters' gradients as any layer's, and the gradient it hands
@@ -202,11 +188,11 @@ fn temporal_pool() {
     for (name, lengths) in [("all steps", None), ("lengths 5,3,1", Some(&lengths[..]))] {
         let mut pool = TemporalPool::new();
         let x = distinct((3, 5, 4), 700);
-        let y = pool.forward(x.view(), lengths, true);
+        let y = pool.forward(x.view(), lengths, Mode::Train);
         let w = uniform(y.len(), 701);
         let dx = pool.backward(Array2::from_shape_vec(y.raw_dim(), w.clone()).unwrap().view());
         let mut state = (pool, x);
-        let numeric = numeric_wrt(&mut state, |s| s.1.as_slice_mut().unwrap(), |s| dot(s.0.forward(s.1.view(), lengths, false), &w));
+        let numeric = numeric_wrt(&mut state, |s| s.1.as_slice_mut().unwrap(), |s| dot(s.0.forward(s.1.view(), lengths, Mode::Eval), &w));
         assert_grad(&format!("temporal_pool {name} dx"), slice(&dx), &numeric);
     }
 }

@@ -74,38 +74,34 @@ pub fn conv_out_len(t_in: usize, kernel: usize, stride: usize) -> usize {
     (t_in - kernel) / stride + 1
 }
 
-/// Simple, slow, correct direct convolution, the reference for the window-row GEMM.
-/// x: (C, T), w: (O, C, K), b: (O) -> y: (O, T').
-pub fn conv1d_ref<T: Real>(
-    x: &[T], w: &[T], b: &[T], channels: usize, t_in: usize, kernel: usize, stride: usize, y: &mut [T],
-) {
-    let t_out = conv_out_len(t_in, kernel, stride);
-    for (o, &bias) in b.iter().enumerate() {
-        for t in 0..t_out {
-            let mut acc = bias;
-            for c in 0..channels {
-                for k in 0..kernel {
-                    acc += w[(o * channels + c) * kernel + k] * x[c * t_in + t * stride + k];
-                }
-            }
-            y[o * t_out + t] = acc;
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::gemm::{gemm, Mat};
 
-    fn values(n: usize, seed: u64) -> Vec<f64> {
-        let mut state = seed.wrapping_mul(2862933555777941757).wrapping_add(3037000493);
-        (0..n)
-            .map(|_| {
-                state = state.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
-                ((state >> 33) as f64 / (1u64 << 31) as f64) - 0.5
-            })
-            .collect()
+    /// Uniform(-0.5, 0.5) test values, a fresh sequence per seed.
+    fn values(n: usize, mut seed: u64) -> Vec<f64> {
+        crate::test_values(n, &mut seed, 0.5)
+    }
+
+    /// Simple, slow, correct direct convolution, the reference for the window-row GEMM.
+    /// x: (C, T), w: (O, C, K), b: (O) -> y: (O, T').
+    #[allow(clippy::too_many_arguments)]
+    fn conv1d_ref<T: Real>(
+        x: &[T], w: &[T], b: &[T], channels: usize, t_in: usize, kernel: usize, stride: usize, y: &mut [T],
+    ) {
+        let t_out = conv_out_len(t_in, kernel, stride);
+        for (o, &bias) in b.iter().enumerate() {
+            for t in 0..t_out {
+                let mut acc = bias;
+                for c in 0..channels {
+                    for k in 0..kernel {
+                        acc += w[(o * channels + c) * kernel + k] * x[c * t_in + t * stride + k];
+                    }
+                }
+                y[o * t_out + t] = acc;
+            }
+        }
     }
 
     /// The time-major buffer read as overlapping rows, times W', is the direct convolution.

@@ -11,7 +11,7 @@ pub mod lstm;
 pub mod packed;
 pub mod reduce;
 
-pub use conv::{add_from_time_major, add_window_rows, conv1d_ref, conv_out_len, to_time_major, window_rows};
+pub use conv::{add_from_time_major, add_window_rows, conv_out_len, to_time_major, window_rows};
 pub use gemm::{gemm, gemm_ref, Mat};
 pub use reduce::{dot, dot_ref};
 pub use packed::PackedB;

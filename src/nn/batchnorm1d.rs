@@ -7,15 +7,101 @@
 //!   running_var  <- (1 - momentum) running_var  + momentum var * B / (B - 1)   (unbiased)
 //! Forward in evaluation uses the running statistics in place of mu and var.
 //! Backward in training, through mu and var as functions of x (per feature, means over the batch):
-//!   dbeta  += sum_b dy[b],   dgamma += sum_b dy[b] xhat[b],   g[b] = gamma dy[b]
-//!   dx[b]   = rstd * (g[b] - mean_b' g[b'] - xhat[b] * mean_b' (g[b'] xhat[b']))
-//! The two subtracted means are the paths through mu and through var.
+//!   dbeta  = sum_b dy[b],   dgamma = sum_b dy[b] xhat[b],   g[b] = gamma dy[b]
+//!   dx[b]  = rstd * (g[b] - mean_b' g[b'] - xhat[b] * mean_b' (g[b'] xhat[b']))
+//! The two subtracted means are the paths through mu and through var: dmu/dx[b] = 1/B and
+//! dvar/dx[b] = 2 (x[b] - mu) / B.
+//!
+//! Without running statistics ([`BatchNorm1d::without_running_stats`], PyTorch's
+//! `track_running_stats=False`) both modes normalise with the batch's own.
+//!
+//! Reference: [`reference`](mod@reference), per feature and clip. Fast path: the same formulas as whole-array
+//! operations (ndarray broadcasting). Tests: fast = reference in tests/nn_reference.rs
+//! (`batchnorm1d_*`); gradient check in tests/gradcheck_layers.rs (`batchnorm1d_training_mode`).
 
-use crate::nn::{Param, ParamRef};
+use crate::nn::{Mode, Param, ParamRef};
 use crate::Real;
 use ndarray::{Array1, Array2, ArrayView2, ArrayViewMutD, Axis, Ix1, Zip};
 
-/// Batch normalisation with learnable scale and shift and running statistics for evaluation.
+/// The formulas as loops, one feature at a time.
+pub mod reference {
+    use crate::Real;
+    use ndarray::{Array1, Array2, ArrayView1, ArrayView2};
+
+    /// x: (B, N) -> per-feature batch mean and biased variance, (N) each.
+    pub fn batch_stats<T: Real>(x: ArrayView2<T>) -> (Array1<T>, Array1<T>) {
+        let (batch, features) = x.dim();
+        let count = T::c(batch as f64);
+        let (mut mean, mut var) = (Array1::zeros(features), Array1::zeros(features));
+        for n in 0..features {
+            for b in 0..batch {
+                mean[n] += x[[b, n]];
+            }
+            mean[n] /= count;
+            for b in 0..batch {
+                var[n] += (x[[b, n]] - mean[n]) * (x[[b, n]] - mean[n]);
+            }
+            var[n] /= count;
+        }
+        (mean, var)
+    }
+
+    /// x: (B, N) normalised with `mean` and `var` (N), then scaled by gamma and shifted by beta
+    /// (N) -> y: (B, N). Training passes the batch's statistics, evaluation the running ones.
+    pub fn forward<T: Real>(
+        x: ArrayView2<T>, mean: ArrayView1<T>, var: ArrayView1<T>, gamma: ArrayView1<T>, beta: ArrayView1<T>, eps: f64,
+    ) -> Array2<T> {
+        let (batch, features) = x.dim();
+        let mut y = Array2::zeros((batch, features));
+        for n in 0..features {
+            let rstd = T::one() / (var[n] + T::c(eps)).sqrt();
+            for b in 0..batch {
+                y[[b, n]] = gamma[n] * (x[[b, n]] - mean[n]) * rstd + beta[n];
+            }
+        }
+        y
+    }
+
+    /// The running statistics (N) after one training batch x: (B, N).
+    pub fn updated_running_stats<T: Real>(
+        running_mean: ArrayView1<T>, running_var: ArrayView1<T>, x: ArrayView2<T>, momentum: f64,
+    ) -> (Array1<T>, Array1<T>) {
+        let (mean, var) = batch_stats(x);
+        let batch = x.nrows() as f64;
+        let (keep, m, unbiased) = (T::c(1.0 - momentum), T::c(momentum), T::c(batch / (batch - 1.0)));
+        let new_mean = Array1::from_shape_fn(mean.len(), |n| keep * running_mean[n] + m * mean[n]);
+        let new_var = Array1::from_shape_fn(var.len(), |n| keep * running_var[n] + m * var[n] * unbiased);
+        (new_mean, new_var)
+    }
+
+    /// Training-mode backward. x: (B, N), gamma: (N), dy: (B, N) ->
+    /// (dx (B, N), dgamma (N), dbeta (N)).
+    pub fn backward<T: Real>(x: ArrayView2<T>, gamma: ArrayView1<T>, eps: f64, dy: ArrayView2<T>) -> (Array2<T>, Array1<T>, Array1<T>) {
+        let (batch, features) = x.dim();
+        let count = T::c(batch as f64);
+        let (mean, var) = batch_stats(x);
+        let mut dx = Array2::zeros((batch, features));
+        let (mut dgamma, mut dbeta) = (Array1::zeros(features), Array1::zeros(features));
+        for n in 0..features {
+            let rstd = T::one() / (var[n] + T::c(eps)).sqrt();
+            let xhat = |b: usize| (x[[b, n]] - mean[n]) * rstd;
+            let (mut mean_g, mut mean_g_xhat) = (T::zero(), T::zero());
+            for b in 0..batch {
+                dbeta[n] += dy[[b, n]];
+                dgamma[n] += dy[[b, n]] * xhat(b);
+                mean_g += gamma[n] * dy[[b, n]] / count;
+                mean_g_xhat += gamma[n] * dy[[b, n]] * xhat(b) / count;
+            }
+            for b in 0..batch {
+                dx[[b, n]] = rstd * (gamma[n] * dy[[b, n]] - mean_g - xhat(b) * mean_g_xhat);
+            }
+        }
+        (dx, dgamma, dbeta)
+    }
+}
+
+/// Batch normalisation with learnable scale and shift and, unless built without, running
+/// statistics for evaluation.
 pub struct BatchNorm1d<T> {
     /// gamma, (N)
     pub weight: Param<T, Ix1>,
@@ -26,6 +112,8 @@ pub struct BatchNorm1d<T> {
     /// (N), unbiased
     pub running_var: Array1<T>,
     pub num_batches_tracked: u64,
+    /// false: batch statistics in both modes, and the running ones are left alone.
+    pub track_running_stats: bool,
     pub eps: f64,
     pub momentum: f64,
     /// Training-mode cache: xhat (B, N) and rstd (N).
@@ -41,37 +129,42 @@ impl<T: Real> BatchNorm1d<T> {
             running_mean: Array1::zeros(features),
             running_var: Array1::ones(features),
             num_batches_tracked: 0,
+            track_running_stats: true,
             eps: 1e-5,
             momentum: 0.1,
             cache: None,
         }
     }
 
-    /// x: (B, N) -> (B, N). Training normalises with batch statistics and updates the running ones;
-    /// evaluation normalises with the running statistics.
-    pub fn forward(&mut self, x: ArrayView2<T>, train: bool) -> Array2<T> {
-        if !train {
+    /// As [`BatchNorm1d::new`], but normalising with the batch's statistics in both modes and
+    /// keeping no running ones (PyTorch's `track_running_stats=False`).
+    pub fn without_running_stats(features: usize) -> Self {
+        BatchNorm1d { track_running_stats: false, ..BatchNorm1d::new(features) }
+    }
+
+    /// x: (B, N) -> (B, N). Training normalises with batch statistics, updates the running ones
+    /// and caches for backward; evaluation normalises with the running statistics.
+    pub fn forward(&mut self, x: ArrayView2<T>, mode: Mode) -> Array2<T> {
+        if mode == Mode::Eval && self.track_running_stats {
             self.cache = None;
             let rstd = self.running_var.mapv(|v| T::one() / (v + T::c(self.eps)).sqrt());
             let xhat = (&x - &self.running_mean) * &rstd;
             return xhat * &self.weight.value + &self.bias.value;
         }
         let (mean, var) = self.batch_stats(x);
-        let batch = T::c(x.nrows() as f64);
-        let (keep, m) = (T::c(1.0 - self.momentum), T::c(self.momentum));
-        let unbiased = batch / (batch - T::one());
-        Zip::from(&mut self.running_mean).and(&mean).for_each(|r, &mu| *r = keep * *r + m * mu);
-        Zip::from(&mut self.running_var).and(&var).for_each(|r, &v| *r = keep * *r + m * v * unbiased);
-        self.num_batches_tracked += 1;
-        self.normalise_and_cache(x, &mean, &var)
-    }
-
-    /// x: (B, N) -> (B, N) exactly as `forward(x, true)`, ready for backward, but leaving the running
-    /// statistics alone (gradient checks call forward many times on one batch; the speaker
-    /// adversary, which only ever trains, keeps none).
-    pub fn forward_train_no_update(&mut self, x: ArrayView2<T>) -> Array2<T> {
-        let (mean, var) = self.batch_stats(x);
-        self.normalise_and_cache(x, &mean, &var)
+        if mode == Mode::Train && self.track_running_stats {
+            let batch = T::c(x.nrows() as f64);
+            let (keep, m) = (T::c(1.0 - self.momentum), T::c(self.momentum));
+            let unbiased = batch / (batch - T::one());
+            Zip::from(&mut self.running_mean).and(&mean).for_each(|r, &mu| *r = keep * *r + m * mu);
+            Zip::from(&mut self.running_var).and(&var).for_each(|r, &v| *r = keep * *r + m * v * unbiased);
+            self.num_batches_tracked += 1;
+        }
+        let rstd = var.mapv(|v| T::one() / (v + T::c(self.eps)).sqrt());
+        let xhat = (&x - &mean) * &rstd;
+        let y = &xhat * &self.weight.value + &self.bias.value;
+        self.cache = mode.is_train().then_some((xhat, rstd));
+        y
     }
 
     /// x: (B, N) -> per-feature batch mean and biased variance, (N) each.
@@ -79,24 +172,15 @@ impl<T: Real> BatchNorm1d<T> {
         let (batch, features) = x.dim();
         assert_eq!(features, self.weight.value.len(), "BatchNorm1d features: expected {}, got {features}", self.weight.value.len());
         // PyTorch refuses this too: one value per feature has no spread, and B - 1 = 0 below.
-        assert!(batch > 1, "BatchNorm1d in training needs more than 1 value per feature, got a batch of {batch}");
+        assert!(batch > 1, "BatchNorm1d with batch statistics needs more than 1 value per feature, got a batch of {batch}");
         let mean = x.mean_axis(Axis(0)).expect("batch > 1");
         let var = (&x - &mean).mapv(|d| d * d).mean_axis(Axis(0)).expect("batch > 1");
         (mean, var)
     }
 
-    /// x: (B, N) -> y (B, N), caching xhat and rstd for backward.
-    fn normalise_and_cache(&mut self, x: ArrayView2<T>, mean: &Array1<T>, var: &Array1<T>) -> Array2<T> {
-        let rstd = var.mapv(|v| T::one() / (v + T::c(self.eps)).sqrt());
-        let xhat = (&x - mean) * &rstd;
-        let y = &xhat * &self.weight.value + &self.bias.value;
-        self.cache = Some((xhat, rstd));
-        y
-    }
-
     /// dy: (B, N) -> dx: (B, N); adds into weight.grad and bias.grad.
     pub fn backward(&mut self, dy: ArrayView2<T>) -> Array2<T> {
-        let (xhat, rstd) = self.cache.as_ref().expect("BatchNorm1d::backward needs a forward in training mode first");
+        let (xhat, rstd) = self.cache.as_ref().expect("BatchNorm1d::backward needs a training-mode forward first");
         assert_eq!(dy.dim(), xhat.dim(), "BatchNorm1d dy shape");
         self.bias.grad += &dy.sum_axis(Axis(0));
         self.weight.grad += &(&dy * xhat).sum_axis(Axis(0));
@@ -132,7 +216,7 @@ mod tests {
     fn training_forward_normalises_and_updates_running_stats_with_unbiased_variance() {
         let mut bn = BatchNorm1d::<f64>::new(2);
         let x = array![[1.0, 10.0], [2.0, 20.0], [6.0, 30.0]];
-        let y = bn.forward(x.view(), true);
+        let y = bn.forward(x.view(), Mode::Train);
         let rstd0 = 1.0 / (14.0f64 / 3.0 + 1e-5).sqrt();
         let rstd1 = 1.0 / (200.0f64 / 3.0 + 1e-5).sqrt();
         let expected = array![[-2.0 * rstd0, -10.0 * rstd1], [-rstd0, 0.0], [3.0 * rstd0, 10.0 * rstd1]];
@@ -141,10 +225,11 @@ mod tests {
         assert!((&bn.running_var - &array![0.9 + 0.7, 0.9 + 10.0]).iter().all(|d| d.abs() < 1e-12), "{}", bn.running_var);
         assert_eq!(bn.num_batches_tracked, 1);
 
-        let before = (bn.running_mean.clone(), bn.running_var.clone());
-        assert_eq!(bn.forward_train_no_update(x.view()), y);
-        assert_eq!((bn.running_mean.clone(), bn.running_var.clone()), before);
-        assert_eq!(bn.num_batches_tracked, 1);
+
+        let mut untracked = BatchNorm1d::<f64>::without_running_stats(2);
+        assert_eq!(untracked.forward(x.view(), Mode::Train), y);
+        assert_eq!(untracked.forward(x.view(), Mode::Eval), y, "without running statistics, evaluation uses the batch's");
+        assert_eq!((untracked.running_mean, untracked.running_var, untracked.num_batches_tracked), (array![0.0, 0.0], array![1.0, 1.0], 0));
     }
 
     #[test]
@@ -154,7 +239,7 @@ mod tests {
         bn.running_var = array![4.0, 0.25];
         bn.weight.value = array![2.0, 1.0];
         bn.bias.value = array![0.5, 0.0];
-        let y = bn.forward(array![[3.0, 0.0]].view(), false);
+        let y = bn.forward(array![[3.0, 0.0]].view(), Mode::Eval);
         let expected = [2.0 * 2.0 / (4.0f64 + 1e-5).sqrt() + 0.5, 1.0 / (0.25f64 + 1e-5).sqrt()];
         assert!((y[[0, 0]] - expected[0]).abs() < 1e-12 && (y[[0, 1]] - expected[1]).abs() < 1e-12, "{y}");
     }

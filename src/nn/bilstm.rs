@@ -1,9 +1,8 @@
 //! Bidirectional single-layer LSTM, numerically PyTorch's
 //! `nn.LSTM(I, H, batch_first=True, bidirectional=True)`.
 //!
-//! # Backward pass (backprop through time)
-//!
-//! Each direction is an ordinary LSTM; the reverse one reads the sequence from the end. Forward, per
+//! # Forward
+//! Each direction is an ordinary LSTM; the reverse one reads the sequence from the end. Per
 //! direction, for every step t in the direction's order (σ = sigmoid, B = batch, H = hidden):
 //! ```text
 //! a_t = x_t W_ih^T + b_ih + h_prev W_hh^T + b_hh        (B, 4H), blocks [i | f | g | o]
@@ -12,51 +11,234 @@
 //! y_t = [h_t of forward | h_t of reverse]                (B, 2H)
 //! ```
 //! where "prev" is t-1 for the forward direction and t+1 for the reverse one, and the state before
-//! the first step is zero. The loss reaches h_t by two paths: through y_t, and through step "next"
-//! (the one after t in the direction's order), which reads h_t as its h_prev. So backward walks
-//! each direction in the opposite order, carrying dh and dc:
+//! the first step is zero.
+//!
+//! Lengths: with `lengths`, row b is valid at t < lengths[b]; at invalid steps both directions
+//! hold h = c = 0 and pass no gradient. The forward direction's outputs past the end are therefore
+//! zero, and the reverse direction starts from a zero state at the clip's own last step, as with
+//! PyTorch's `pack_padded_sequence`; a length of 0 gives an all-zero row. Without `lengths` every
+//! row runs all T steps, padding included (the study's model).
+//!
+//! # Backward (backprop through time)
+//! The loss reaches h_t by two paths: through y_t, and through step "next" (the one after t in the
+//! direction's order), which reads h_t as its h_prev; c_t likewise reaches step next's c. So
+//! backward walks each direction in the opposite order, carrying dh and dc, starting from zero:
 //! ```text
-//! dh_t     = dy_t[this direction's half] + da_next W_hh                  (recurrent path)
-//! dc_t     = dc from step next (zero at the direction's last step)
-//! da_t     = cell'(dh_t, dc_t) -> also gives dc_prev = (dc_t + dh_t o (1 - tanh²c_t)) f
+//! dh_t  = dy_t[this direction's half] + da_next W_hh            (recurrent path)
+//! dc_t  = dc_prev handed back by step next + dh_t o (1 - tanh² c_t)
+//! da_i  = dc_t g i (1 - i)        da_f = dc_t c_prev f (1 - f)
+//! da_g  = dc_t i (1 - g²)         da_o = dh_t tanh(c_t) o (1 - o)
+//! dc_prev = dc_t f                (handed to the step before)
 //! ```
-//! (the element-wise cell derivative is written out in `ser_kernels::lstm`). Once every da_t is
-//! known, the parameter gradients are sums over all steps and rows, so each is a single GEMM:
+//! and the parameter and input gradients are sums over every step and row:
 //! ```text
-//! dW_hh += Σ_t da_t^T h_prev(t)      (4H, T·B) x (T·B, H)
-//! dW_ih += Σ_t da_t^T x_t            (4H, T·B) x (T·B, I)
-//! db_ih += Σ_t Σ_b da_t   (db_hh gets the same: both biases enter a_t alike)
-//! dx_t   = da_t W_ih + da_t' W_ih_reverse    (the two directions' da at the same t)
+//! dW_ih = Σ_t da_t^T x_t      dW_hh = Σ_t da_t^T h_prev(t)      db_ih = db_hh = Σ_t Σ_b da_t
+//! dx_t  = da_t W_ih + da_t' W_ih_reverse       (the two directions' da at the same t)
 //! ```
 //!
-//! # Layout and threads
-//! The batch is cut into shards of [`SHARD_CLIPS`] clips; each clip's recurrence is independent,
-//! so rayon runs the shards, and within a shard the two directions, in parallel, each with its own
-//! GEMMs. Inside a shard everything is
-//! time-major, row index t·Bs + b, so the all-steps GEMMs above and the input projection read
-//! contiguous (T·Bs, ·) matrices. States live in buffers of T+1 slots of (Bs, H): the forward
-//! direction's zero initial state is slot 0 and h_t is slot t+1; the reverse direction's h_t is
-//! slot t and its zero initial state slot T. Either way the T h_prev slots are contiguous, and so
-//! are the T output slots. Each shard sums its own parameter gradients; they are added to the
-//! layer's in shard order. Shards have a fixed size, not one per thread, so every number is the
-//! same whatever the thread count.
+//! Reference: [`reference`](mod@reference), these formulas one clip, step and element at a time.
 //!
-//! # Lengths
-//! With `lengths`, row b is valid at t < lengths[b]; at invalid steps both directions hold h = c = 0
-//! and pass no gradient. The forward direction's outputs past the end are therefore zero, and the
-//! reverse direction starts from a zero state at the clip's own last step, as with PyTorch's
-//! `pack_padded_sequence`; a length of 0 gives an all-zero row. The clips then run sorted longest
-//! first, so the rows valid at a step are a prefix of each shard and each step's GEMM and gate pass
-//! cover only them. Without `lengths` every row runs all T steps, padding included.
+//! # Fast path
+//! The cell's element-wise forward and backward are `ser_kernels::lstm`; everything else is GEMMs.
+//! Once every da_t is known, each parameter gradient above is a single GEMM over all steps:
+//! (4H, T·B) x (T·B, I) for dW_ih, (4H, T·B) x (T·B, H) for dW_hh; the input projection
+//! x W_ih^T + b of all steps is one GEMM before the recurrence, so each step adds only
+//! h_prev W_hh^T.
+//!
+//! Layout and threads: the batch is cut into shards of [`SHARD_CLIPS`] clips; each clip's
+//! recurrence is independent, so rayon runs the shards, and within a shard the two directions, in
+//! parallel, each with its own GEMMs. Inside a shard everything is time-major, row index t·Bs + b,
+//! so the all-steps GEMMs read contiguous (T·Bs, ·) matrices. States live in buffers of T+1 slots
+//! of (Bs, H): the forward direction's zero initial state is slot 0 and h_t is slot t+1; the
+//! reverse direction's h_t is slot t and its zero initial state slot T. Either way the T h_prev
+//! slots are contiguous, and so are the T output slots. Each shard sums its own parameter
+//! gradients; they are added to the layer's in shard order. Shards have a fixed size, not one per
+//! thread, so every number is the same whatever the thread count.
+//!
+//! Lengths: the clips run sorted longest first, so the rows valid at a step are a prefix of each
+//! shard and each step's GEMM and gate pass cover only them (as PyTorch's packed sequences do);
+//! the outputs go back to the caller's order at the end.
+//!
+//! Tests: fast = reference in tests/nn_reference.rs (`bilstm_*`); gradient check of dx and all
+//! eight parameters in tests/gradcheck_bilstm.rs.
 
-use super::{Param, ParamRef};
+use super::{Mode, Param, ParamRef};
 use crate::Real;
-use ndarray::{s, Array, Array3, ArrayView3, Dimension, Ix1, Ix2, ShapeBuilder};
+use ndarray::{s, Array, Array3, ArrayView3, Dimension, Ix1, Ix2};
 use rand::Rng;
 use rayon::prelude::*;
 use ser_kernels::gemm::{gemm, Mat};
 use ser_kernels::{lstm_step_backward, lstm_step_forward, PackedB};
 use std::ops::Range;
+
+/// The formulas as loops, one clip, step and element at a time.
+pub mod reference {
+    // Index loops, so that each line reads as its formula.
+    #![allow(clippy::needless_range_loop)]
+
+    use super::BiLstm;
+    use crate::Real;
+    use ndarray::{Array1, Array2, Array3, ArrayView1, ArrayView2, ArrayView3};
+
+    /// One direction's gradients: (4H, I), (4H, H), and (4H) for b_ih and b_hh alike.
+    pub struct DirectionGrads<T> {
+        pub weight_ih: Array2<T>,
+        pub weight_hh: Array2<T>,
+        pub bias: Array1<T>,
+    }
+
+    /// One direction's parameters.
+    struct Weights<'a, T> {
+        /// (4H, I)
+        weight_ih: ArrayView2<'a, T>,
+        /// (4H, H)
+        weight_hh: ArrayView2<'a, T>,
+        /// (4H) each
+        bias_ih: ArrayView1<'a, T>,
+        bias_hh: ArrayView1<'a, T>,
+    }
+
+    /// The forward direction's weights, then the reverse direction's.
+    fn directions<T: Real>(lstm: &BiLstm<T>) -> [Weights<'_, T>; 2] {
+        [
+            Weights {
+                weight_ih: lstm.weight_ih_l0.value.view(),
+                weight_hh: lstm.weight_hh_l0.value.view(),
+                bias_ih: lstm.bias_ih_l0.value.view(),
+                bias_hh: lstm.bias_hh_l0.value.view(),
+            },
+            Weights {
+                weight_ih: lstm.weight_ih_l0_reverse.value.view(),
+                weight_hh: lstm.weight_hh_l0_reverse.value.view(),
+                bias_ih: lstm.bias_ih_l0_reverse.value.view(),
+                bias_hh: lstm.bias_hh_l0_reverse.value.view(),
+            },
+        ]
+    }
+
+    /// What one step computed, kept for backward: its time index, the gates [i | f | g | o]
+    /// after their activations (4H), and the states it read and wrote (H each).
+    struct Step<T> {
+        t: usize,
+        gates: Vec<T>,
+        h_prev: Vec<T>,
+        c_prev: Vec<T>,
+        c: Vec<T>,
+        h: Vec<T>,
+    }
+
+    fn sigmoid<T: Real>(v: T) -> T {
+        T::one() / (T::one() + (-v).exp())
+    }
+
+    /// The valid steps of clip b in direction d's order (d = 0 forward, 1 reverse).
+    fn order(d: usize, len: usize) -> Vec<usize> {
+        if d == 0 { (0..len).collect() } else { (0..len).rev().collect() }
+    }
+
+    /// Runs one direction over clip b of x (B, T, I) at the steps `order`, from a zero state.
+    fn run<T: Real>(w: &Weights<T>, x: &ArrayView3<T>, b: usize, order: Vec<usize>) -> Vec<Step<T>> {
+        let (gates_len, input) = w.weight_ih.dim();
+        let hidden = gates_len / 4;
+        let (mut h, mut c) = (vec![T::zero(); hidden], vec![T::zero(); hidden]);
+        let mut steps = Vec::with_capacity(order.len());
+        for t in order {
+            let mut a = vec![T::zero(); 4 * hidden];
+            for (r, a_r) in a.iter_mut().enumerate() {
+                *a_r = w.bias_ih[r] + w.bias_hh[r];
+                for k in 0..input {
+                    *a_r += w.weight_ih[[r, k]] * x[[b, t, k]];
+                }
+                for k in 0..hidden {
+                    *a_r += w.weight_hh[[r, k]] * h[k];
+                }
+            }
+            let mut gates = vec![T::zero(); 4 * hidden];
+            let (mut c_new, mut h_new) = (vec![T::zero(); hidden], vec![T::zero(); hidden]);
+            for j in 0..hidden {
+                let (i, f, g, o) = (sigmoid(a[j]), sigmoid(a[hidden + j]), a[2 * hidden + j].tanh(), sigmoid(a[3 * hidden + j]));
+                (gates[j], gates[hidden + j], gates[2 * hidden + j], gates[3 * hidden + j]) = (i, f, g, o);
+                c_new[j] = f * c[j] + i * g;
+                h_new[j] = o * c_new[j].tanh();
+            }
+            steps.push(Step { t, gates, h_prev: h, c_prev: c, c: c_new.clone(), h: h_new.clone() });
+            (h, c) = (h_new, c_new);
+        }
+        steps
+    }
+
+    /// L_b: lengths[b], or T without lengths.
+    fn len_of(lengths: Option<&[usize]>, b: usize, steps: usize) -> usize {
+        lengths.map_or(steps, |lengths| lengths[b])
+    }
+
+    /// x: (B, T, I), lengths: (B) or None for all T -> y: (B, T, 2H), zero past each length.
+    pub fn forward<T: Real>(lstm: &BiLstm<T>, x: ArrayView3<T>, lengths: Option<&[usize]>) -> Array3<T> {
+        let (batch, steps, _) = x.dim();
+        let hidden = lstm.hidden;
+        let mut y = Array3::zeros((batch, steps, 2 * hidden));
+        for (d, w) in directions(lstm).iter().enumerate() {
+            for b in 0..batch {
+                for step in run(w, &x, b, order(d, len_of(lengths, b, steps))) {
+                    for j in 0..hidden {
+                        y[[b, step.t, d * hidden + j]] = step.h[j];
+                    }
+                }
+            }
+        }
+        y
+    }
+
+    /// x: (B, T, I), lengths as in forward, dy: (B, T, 2H) -> (dx (B, T, I), the forward and
+    /// reverse directions' gradients).
+    pub fn backward<T: Real>(lstm: &BiLstm<T>, x: ArrayView3<T>, lengths: Option<&[usize]>, dy: ArrayView3<T>) -> (Array3<T>, [DirectionGrads<T>; 2]) {
+        let (batch, steps, input) = x.dim();
+        let hidden = lstm.hidden;
+        let one = T::one();
+        let mut dx = Array3::zeros(x.dim());
+        let weights = directions(lstm);
+        let grads = [0, 1].map(|d| {
+            let w = &weights[d];
+            let mut grads = DirectionGrads {
+                weight_ih: Array2::zeros((4 * hidden, input)),
+                weight_hh: Array2::zeros((4 * hidden, hidden)),
+                bias: Array1::zeros(4 * hidden),
+            };
+            for b in 0..batch {
+                // dh and dc handed back by the step after, in the direction's order.
+                let (mut dh_next, mut dc_next) = (vec![T::zero(); hidden], vec![T::zero(); hidden]);
+                for step in run(w, &x, b, order(d, len_of(lengths, b, steps))).iter().rev() {
+                    let mut da = vec![T::zero(); 4 * hidden];
+                    for j in 0..hidden {
+                        let (i, f, g, o) = (step.gates[j], step.gates[hidden + j], step.gates[2 * hidden + j], step.gates[3 * hidden + j]);
+                        let tanh_c = step.c[j].tanh();
+                        let dh = dy[[b, step.t, d * hidden + j]] + dh_next[j];
+                        let dc = dc_next[j] + dh * o * (one - tanh_c * tanh_c);
+                        da[j] = dc * g * i * (one - i);
+                        da[hidden + j] = dc * step.c_prev[j] * f * (one - f);
+                        da[2 * hidden + j] = dc * i * (one - g * g);
+                        da[3 * hidden + j] = dh * tanh_c * o * (one - o);
+                        dc_next[j] = dc * f;
+                    }
+                    dh_next = vec![T::zero(); hidden];
+                    for (r, &da_r) in da.iter().enumerate() {
+                        grads.bias[r] += da_r;
+                        for k in 0..input {
+                            grads.weight_ih[[r, k]] += da_r * x[[b, step.t, k]];
+                            dx[[b, step.t, k]] += da_r * w.weight_ih[[r, k]];
+                        }
+                        for k in 0..hidden {
+                            grads.weight_hh[[r, k]] += da_r * step.h_prev[k];
+                            dh_next[k] += da_r * w.weight_hh[[r, k]];
+                        }
+                    }
+                }
+            }
+            grads
+        });
+        (dx, grads)
+    }
+}
 
 /// Clips per shard. With the two directions run side by side, the study's batch of 256 makes 4
 /// tasks. The recurrent GEMMs read W_hh packed once per pass ([`PackedB`]), whatever the shard size.
@@ -183,34 +365,33 @@ struct DirectionGrads<T> {
 }
 
 impl<T: Real> BiLstm<T> {
-    /// Every parameter uniform(-1/sqrt(H), 1/sqrt(H)), drawn in PyTorch's parameter order.
+    /// Every parameter uniform(-1/sqrt(H), 1/sqrt(H)), drawn in PyTorch's parameter order (H is
+    /// the fan-in of W_hh's rows, the bound PyTorch uses for every LSTM tensor).
     pub fn new(input: usize, hidden: usize, rng: &mut impl Rng) -> Self {
-        let bound = 1.0 / (hidden as f64).sqrt();
         let gates = 4 * hidden;
         // Struct fields are evaluated in the order written, which is PyTorch's.
         BiLstm {
-            weight_ih_l0: uniform((gates, input), bound, rng),
-            weight_hh_l0: uniform((gates, hidden), bound, rng),
-            bias_ih_l0: uniform(gates, bound, rng),
-            bias_hh_l0: uniform(gates, bound, rng),
-            weight_ih_l0_reverse: uniform((gates, input), bound, rng),
-            weight_hh_l0_reverse: uniform((gates, hidden), bound, rng),
-            bias_ih_l0_reverse: uniform(gates, bound, rng),
-            bias_hh_l0_reverse: uniform(gates, bound, rng),
+            weight_ih_l0: Param::uniform_fan_in((gates, input), hidden, rng),
+            weight_hh_l0: Param::uniform_fan_in((gates, hidden), hidden, rng),
+            bias_ih_l0: Param::uniform_fan_in(gates, hidden, rng),
+            bias_hh_l0: Param::uniform_fan_in(gates, hidden, rng),
+            weight_ih_l0_reverse: Param::uniform_fan_in((gates, input), hidden, rng),
+            weight_hh_l0_reverse: Param::uniform_fan_in((gates, hidden), hidden, rng),
+            bias_ih_l0_reverse: Param::uniform_fan_in(gates, hidden, rng),
+            bias_hh_l0_reverse: Param::uniform_fan_in(gates, hidden, rng),
             hidden,
             cache: None,
         }
     }
 
-    /// x: (B, T, I), lengths: (B) or None for all T -> y: (B, T, 2H); caches for backward when `train`.
-    pub fn forward(&mut self, x: ArrayView3<T>, lengths: Option<&[usize]>, train: bool) -> Array3<T> {
+    /// x: (B, T, I), lengths: (B) or None for all T -> y: (B, T, 2H); caches for backward in
+    /// training mode.
+    pub fn forward(&mut self, x: ArrayView3<T>, lengths: Option<&[usize]>, mode: Mode) -> Array3<T> {
         let (batch, steps, input) = x.dim();
         let hidden = self.hidden;
         let expected_input = self.weight_ih_l0.value.ncols();
         assert_eq!(input, expected_input, "BiLstm input size: expected {expected_input}, got {input}");
-        // With lengths, the clips run longest first, so that at every step the clips still
-        // running are a prefix of each shard and the step's work is cut to them (as PyTorch's
-        // packed sequences do); the outputs go back to the caller's order at the end.
+        // With lengths, the clips run longest first (see "Fast path" in the module docs).
         let (lengths, order) = match lengths {
             Some(lengths) => {
                 assert_eq!(lengths.len(), batch, "BiLstm lengths: expected one per clip ({batch}), got {}", lengths.len());
@@ -255,13 +436,13 @@ impl<T: Real> BiLstm<T> {
             Some(order) => scatter_rows(y.view(), order),
             None => y,
         };
-        self.cache = train.then_some(Cache { steps, shards, order });
+        self.cache = mode.is_train().then_some(Cache { steps, shards, order });
         y
     }
 
     /// dy: (B, T, 2H) -> dx: (B, T, I); adds into every parameter's grad.
     pub fn backward(&mut self, dy: ArrayView3<T>) -> Array3<T> {
-        let cache = self.cache.take().expect("BiLstm::backward needs a forward with train = true first");
+        let cache = self.cache.take().expect("BiLstm::backward needs a training-mode forward first");
         let (steps, hidden) = (cache.steps, self.hidden);
         let batch: usize = cache.shards.iter().map(|shard| shard.lengths.len()).sum();
         let input = self.weight_ih_l0.value.ncols();
@@ -402,11 +583,6 @@ fn add_into<T: Real>(sum: &mut [T], part: &[T]) {
     for (s, &p) in sum.iter_mut().zip(part) {
         *s += p;
     }
-}
-
-/// A parameter of the given shape, uniform(-bound, bound), filled in row-major order.
-fn uniform<T: Real, D: Dimension>(shape: impl ShapeBuilder<Dim = D>, bound: f64, rng: &mut impl Rng) -> Param<T, D> {
-    Param::new(Array::from_shape_fn(shape, |_| T::c(rng.gen_range(-bound..bound))))
 }
 
 /// A parameter array as a row-major slice.

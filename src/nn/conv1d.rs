@@ -1,10 +1,21 @@
-//! 1-D convolution without padding (PyTorch's `nn.Conv1d(C, O, K, stride)`), as one GEMM over
-//! window rows read in place from a time-major copy of the input (see `ser_kernels::conv`).
+//! 1-D convolution without padding (PyTorch's `nn.Conv1d(C, O, K, stride)`).
 //!
-//! y[b, o, t] = bias[o] + Σ_{c,k} w[o, c, k] x[b, c, t s + k]. With the clips' frames laid end to
-//! end time-major (`xt`, frame-major rows of C values), window t of clip b is K*C consecutive
-//! values, so all windows of a group of clips form a matrix A (M, K*C) read in place at a row
-//! stride of s*C, and, with W'[o, k*C + c] = w[o, c, k]:
+//! Forward, output step t reading input steps t*s .. t*s + K (s = stride, T' = (T - K) / s + 1):
+//!   y[b, o, t] = bias[o] + Σ_{c, k} w[o, c, k] x[b, c, t*s + k]
+//! Backward:
+//!   dw[o, c, k] = Σ_{b, t} dy[b, o, t] x[b, c, t*s + k]
+//!   dbias[o]    = Σ_{b, t} dy[b, o, t]
+//!   dx[b, c, t*s + k] += Σ_o dy[b, o, t] w[o, c, k]      for every t and k: an input step read
+//!                                                        by several windows collects from each
+//!
+//! Reference: [`reference`](mod@reference), those sums as loops.
+//!
+//! # Fast path
+//! One GEMM over window rows read in place from a time-major copy of the input (see
+//! `ser_kernels::conv`). With the clips' frames laid end to end time-major (`xt`, frame-major
+//! rows of C values), window t of clip b is K*C consecutive values, so all windows of a group of
+//! clips form a matrix A (M, K*C) read in place at a row stride of s*C, and, with
+//! W'[o, k*C + c] = w[o, c, k]:
 //!   forward    Y^T (M, O)  = A @ W'^T                       (W'^T packed once per call)
 //!   backward   dW' (O, K*C) += dY (O, M) @ A                 summed over the batch's windows
 //!              dbias[o]     += Σ_{b,t} dy[b, o, t]
@@ -12,20 +23,21 @@
 //!                             onto the K frames it read (overlapping windows add up)
 //! where dY holds dy on each clip's own window rows and zero on the rows that straddle two clips.
 //!
-//! # Skipped work
-//! A window that lies wholly in a clip's all-zero tail (the batch padding) outputs exactly the
-//! bias and adds nothing to dW, so forward finds each clip's last nonzero frame and copies and
-//! multiplies only the windows before it, filling the rest with the bias; backward does the same
-//! for dW when no input gradient is asked for (the first layer's case), since dx of the padding
-//! needs every window. The numbers are those of the full computation: the skipped products are
-//! all zero.
+//! Skipped work: a window that lies wholly in a clip's all-zero tail (the batch padding) outputs
+//! exactly the bias and adds nothing to dW, so forward finds each clip's last nonzero frame and
+//! copies and multiplies only the windows before it, filling the rest with the bias; backward
+//! does the same for dW when the input gradient is skipped ([`InputGrad::Skip`], the first
+//! layer's case), since dx of the padding needs every window. The numbers are those of the full
+//! computation: the skipped products are all zero.
 //!
-//! # Threads
-//! Groups of clips (each one GEMM) run in parallel on rayon. The groups depend on the batch and
-//! lengths only, and their weight gradients are added in group order, so the result is the same
-//! whatever the thread count.
+//! Threads: groups of clips (each one GEMM) run in parallel on rayon. The groups depend on the
+//! batch and lengths only, and their weight gradients are added in group order, so the result is
+//! the same whatever the thread count.
+//!
+//! Tests: fast = reference in tests/nn_reference.rs (`conv1d_*`); gradient check in
+//! tests/gradcheck_layers.rs (`conv1d`).
 
-use crate::nn::{Param, ParamRef};
+use crate::nn::{InputGrad, Mode, Param, ParamRef};
 use crate::Real;
 use ndarray::{Array3, ArrayView3, Ix1, Ix3};
 use rand::Rng;
@@ -33,6 +45,57 @@ use rayon::prelude::*;
 use ser_kernels::gemm::{gemm, Mat};
 use ser_kernels::{add_from_time_major, add_window_rows, conv_out_len, to_time_major, window_rows, PackedB};
 use std::ops::Range;
+
+/// The formulas as loops, one output element at a time.
+pub mod reference {
+    use crate::Real;
+    use ndarray::{Array1, Array3, ArrayView1, ArrayView3};
+
+    /// x: (B, C, T), weight: (O, C, K), bias: (O) -> y: (B, O, T').
+    pub fn forward<T: Real>(x: ArrayView3<T>, weight: ArrayView3<T>, bias: ArrayView1<T>, stride: usize) -> Array3<T> {
+        let ((batch, channels, t_in), (outputs, _, kernel)) = (x.dim(), weight.dim());
+        let t_out = (t_in - kernel) / stride + 1;
+        let mut y = Array3::zeros((batch, outputs, t_out));
+        for b in 0..batch {
+            for o in 0..outputs {
+                for t in 0..t_out {
+                    let mut sum = bias[o];
+                    for c in 0..channels {
+                        for k in 0..kernel {
+                            sum += weight[[o, c, k]] * x[[b, c, t * stride + k]];
+                        }
+                    }
+                    y[[b, o, t]] = sum;
+                }
+            }
+        }
+        y
+    }
+
+    /// x: (B, C, T), weight: (O, C, K), dy: (B, O, T') ->
+    /// (dx (B, C, T), dweight (O, C, K), dbias (O)).
+    pub fn backward<T: Real>(x: ArrayView3<T>, weight: ArrayView3<T>, stride: usize, dy: ArrayView3<T>) -> (Array3<T>, Array3<T>, Array1<T>) {
+        let ((batch, channels, _), (outputs, _, kernel), t_out) = (x.dim(), weight.dim(), dy.dim().2);
+        let mut dx = Array3::zeros(x.dim());
+        let mut dweight = Array3::zeros(weight.dim());
+        let mut dbias = Array1::zeros(outputs);
+        for b in 0..batch {
+            for o in 0..outputs {
+                for t in 0..t_out {
+                    let g = dy[[b, o, t]];
+                    dbias[o] += g;
+                    for c in 0..channels {
+                        for k in 0..kernel {
+                            dweight[[o, c, k]] += g * x[[b, c, t * stride + k]];
+                            dx[[b, c, t * stride + k]] += g * weight[[o, c, k]];
+                        }
+                    }
+                }
+            }
+        }
+        (dx, dweight, dbias)
+    }
+}
 
 /// A 1-D convolution layer with its cached input.
 pub struct Conv1d<T> {
@@ -179,8 +242,8 @@ impl<T: Real> Conv1d<T> {
         (0..outputs * kernel * channels).map(|i| w[weight_index(i, channels, kernel)]).collect()
     }
 
-    /// x: (B, C, T) -> (B, O, T'). Caches the input only when `train`.
-    pub fn forward(&mut self, x: ArrayView3<T>, train: bool) -> Array3<T> {
+    /// x: (B, C, T) -> (B, O, T'). Caches the input and its window rows in training mode.
+    pub fn forward(&mut self, x: ArrayView3<T>, mode: Mode) -> Array3<T> {
         let (outputs, channels, kernel) = self.dims();
         let (batch, x_channels, t_in) = x.dim();
         assert_eq!(x_channels, channels, "Conv1d input channels: expected {channels}, got {x_channels}");
@@ -214,15 +277,16 @@ impl<T: Real> Conv1d<T> {
                 }
             }
         });
-        self.cache = train.then(|| Cache { x: x.into_owned(), rows });
+        self.cache = mode.is_train().then(|| Cache { x: x.into_owned(), rows });
         y
     }
 
-    /// dy: (B, O, T') -> dx: (B, C, T) when `input_grad`; adds into weight.grad and bias.grad.
-    /// The first layer passes `input_grad = false` and skips the input gradient.
-    pub fn backward(&mut self, dy: ArrayView3<T>, input_grad: bool) -> Option<Array3<T>> {
+    /// dy: (B, O, T') -> dx: (B, C, T), `None` when `input_grad` is `Skip`; adds into
+    /// weight.grad and bias.grad.
+    pub fn backward(&mut self, dy: ArrayView3<T>, input_grad: InputGrad) -> Option<Array3<T>> {
+        let input_grad = input_grad == InputGrad::Needed;
         let (outputs, channels, kernel) = self.dims();
-        let cache = self.cache.as_ref().expect("Conv1d::backward needs a forward with train = true first");
+        let cache = self.cache.as_ref().expect("Conv1d::backward needs a training-mode forward first");
         let (batch, _, t_in) = cache.x.dim();
         let (t_out, stride) = (conv_out_len(t_in, kernel, self.stride), self.stride);
         assert_eq!(dy.dim(), (batch, outputs, t_out), "Conv1d dy shape");
@@ -307,44 +371,6 @@ mod tests {
     use super::*;
     use rand::rngs::StdRng;
     use rand::SeedableRng;
-    use ser_kernels::conv1d_ref;
-
-    #[test]
-    fn forward_matches_a_direct_convolution_in_f32_and_f64() {
-        // T' = 5 puts all clips in one GEMM; T' = 300 makes groups of 3 clips, the last one short.
-        for (t_in, t_out) in [(13, 5), (603, 300)] {
-            check_against_direct_convolution(5, t_in, t_out);
-        }
-    }
-
-    fn check_against_direct_convolution(batch: usize, t_in: usize, t_out: usize) {
-        let mut rng = StdRng::seed_from_u64(7);
-        let (channels, outputs, kernel, stride) = (4, 5, 5, 2);
-        let mut conv = Conv1d::<f64>::new(channels, outputs, kernel, stride, &mut rng);
-        let x = Array3::from_shape_simple_fn((batch, channels, t_in), || rng.gen_range(-1.0..1.0));
-        let y = conv.forward(x.view(), false);
-        assert_eq!(conv.out_len(t_in), t_out);
-        assert_eq!(y.dim(), (batch, outputs, t_out));
-
-        let w = conv.weight.value.as_slice().unwrap();
-        let bias = conv.bias.value.as_slice().unwrap();
-        for b in 0..batch {
-            let x_b = x.index_axis(ndarray::Axis(0), b).to_owned();
-            let mut expected = vec![0.0; outputs * t_out];
-            conv1d_ref(x_b.as_slice().unwrap(), w, bias, channels, t_in, kernel, stride, &mut expected);
-            for (a, e) in y.index_axis(ndarray::Axis(0), b).iter().zip(&expected) {
-                assert!((a - e).abs() < 1e-12, "{a} vs {e}");
-            }
-        }
-
-        let mut conv32 = Conv1d::<f32>::new(channels, outputs, kernel, stride, &mut rng);
-        conv32.weight.value = conv.weight.value.mapv(|v| v as f32);
-        conv32.bias.value = conv.bias.value.mapv(|v| v as f32);
-        let y32 = conv32.forward(x.mapv(|v| v as f32).view(), false);
-        for (a, e) in y32.iter().zip(y.iter()) {
-            assert!((*a as f64 - e).abs() < 1e-5, "f32 {a} vs f64 {e}");
-        }
-    }
 
     #[test]
     fn init_is_bounded_by_one_over_sqrt_fan_in() {

@@ -3,7 +3,12 @@
 //! Forward in training: m[i] = 1/(1-p) with probability 1-p, else 0 (a fresh draw every call);
 //!   y = x * m, so E[y] = x and evaluation needs no rescaling. In evaluation, y = x.
 //! Backward: dx = dy * m (the same mask).
+//!
+//! Reference: the fast path below is already the plain loop of these lines. A gradient check
+//! needs the same mask at every evaluation: [`Dropout::reseed`] with one seed before each forward.
+//! Tests: gradient check in tests/gradcheck_layers.rs (`dropout_with_a_fixed_mask`).
 
+use crate::nn::Mode;
 use crate::Real;
 use ndarray::{Array2, ArrayView2};
 use rand::rngs::StdRng;
@@ -29,29 +34,25 @@ impl<T: Real> Dropout<T> {
         self.rng = StdRng::seed_from_u64(seed);
     }
 
-    /// x: (B, N) -> (B, N). In training draws a new mask; in evaluation the identity.
-    pub fn forward(&mut self, x: ArrayView2<T>, train: bool) -> Array2<T> {
-        if !train {
+    /// x: (B, N) -> (B, N). In training draws a new mask and caches it; in evaluation the identity.
+    pub fn forward(&mut self, x: ArrayView2<T>, mode: Mode) -> Array2<T> {
+        if mode == Mode::Eval {
+            self.mask = None;
             return x.to_owned();
         }
         let keep = 1.0 - self.p;
         // p = 1 zeroes everything (PyTorch returns zeros rather than 0 * inf).
         let scale = if keep > 0.0 { T::c(1.0 / keep) } else { T::zero() };
         let rng = &mut self.rng;
-        self.mask = Some(Array2::from_shape_simple_fn(x.raw_dim(), || if rng.gen::<f64>() < keep { scale } else { T::zero() }));
-        self.forward_with_last_mask(x)
-    }
-
-    /// x: (B, N) -> (B, N), reusing the last training mask (gradient checks need a fixed mask).
-    pub fn forward_with_last_mask(&mut self, x: ArrayView2<T>) -> Array2<T> {
-        let mask = self.mask.as_ref().expect("Dropout has no mask: run forward with train = true first");
-        assert_eq!(x.dim(), mask.dim(), "Dropout input shape differs from the mask's");
-        &x * mask
+        let mask = Array2::from_shape_simple_fn(x.raw_dim(), || if rng.gen::<f64>() < keep { scale } else { T::zero() });
+        let y = &x * &mask;
+        self.mask = Some(mask);
+        y
     }
 
     /// dy: (B, N) -> dx: (B, N).
     pub fn backward(&mut self, dy: ArrayView2<T>) -> Array2<T> {
-        let mask = self.mask.as_ref().expect("Dropout::backward needs a forward with train = true first");
+        let mask = self.mask.as_ref().expect("Dropout::backward needs a training-mode forward first");
         assert_eq!(dy.dim(), mask.dim(), "Dropout dy shape");
         &dy * mask
     }
@@ -65,23 +66,23 @@ mod tests {
     fn keeps_three_quarters_scaled_by_four_thirds() {
         let mut dropout = Dropout::<f64>::new(0.25, 3);
         let x = Array2::from_elem((100, 400), 1.0);
-        let y = dropout.forward(x.view(), true);
+        let y = dropout.forward(x.view(), Mode::Train);
         assert!(y.iter().all(|&v| v == 0.0 || (v - 4.0 / 3.0).abs() < 1e-15));
         let kept = y.iter().filter(|&&v| v != 0.0).count() as f64 / y.len() as f64;
         // 40 000 draws: the standard error of the keep rate is ~0.002.
         assert!((kept - 0.75).abs() < 0.01, "keep rate {kept}");
         assert!((y.mean().unwrap() - 1.0).abs() < 0.02, "E[y] should stay x");
-        let again = dropout.forward(x.view(), true);
+        let again = dropout.forward(x.view(), Mode::Train);
         assert_ne!(y, again, "every training forward draws a new mask");
-        assert_eq!(dropout.forward(x.view(), false), x);
+        assert_eq!(dropout.forward(x.view(), Mode::Eval), x);
     }
 
     #[test]
     fn reseed_repeats_the_masks() {
         let x = Array2::from_elem((4, 8), 1.0f32);
         let mut dropout = Dropout::<f32>::new(0.5, 11);
-        let first = dropout.forward(x.view(), true);
+        let first = dropout.forward(x.view(), Mode::Train);
         dropout.reseed(11);
-        assert_eq!(dropout.forward(x.view(), true), first);
+        assert_eq!(dropout.forward(x.view(), Mode::Train), first);
     }
 }

@@ -1,15 +1,59 @@
 //! Fully connected layer (PyTorch's `nn.Linear(I, O)`).
 //!
-//! Forward:  y (B, O) = x (B, I) @ W^T (I, O) + b
-//! Backward: dW (O, I) += dy^T (O, B) @ x (B, I)
-//!           db (O)    += sum over the batch of dy
-//!           dx (B, I)  = dy (B, O) @ W (O, I)
+//! Forward:  y[b, o] = bias[o] + Σ_i W[o, i] x[b, i]        y (B, O) = x (B, I) @ W^T (I, O) + b
+//! Backward: dW[o, i] = Σ_b dy[b, o] x[b, i]                 dW (O, I) = dy^T (O, B) @ x (B, I)
+//!           dbias[o] = Σ_b dy[b, o]
+//!           dx[b, i] = Σ_o dy[b, o] W[o, i]                 dx (B, I) = dy (B, O) @ W (O, I)
+//!
+//! Reference: [`reference`](mod@reference), the sums above as loops. Fast path: the same three products as GEMMs.
+//! Tests: fast = reference in tests/nn_reference.rs (`linear_*`); gradient check in
+//! tests/gradcheck_layers.rs (`linear`).
 
-use crate::nn::{Param, ParamRef};
+use crate::nn::{Mode, Param, ParamRef};
 use crate::Real;
 use ndarray::{Array2, ArrayView2, Axis, Ix1, Ix2};
 use rand::Rng;
 use ser_kernels::gemm::{gemm, Mat};
+
+/// The formulas as loops, one output element at a time.
+pub mod reference {
+    use crate::Real;
+    use ndarray::{Array1, Array2, ArrayView1, ArrayView2};
+
+    /// x: (B, I), weight: (O, I), bias: (O) -> y: (B, O).
+    pub fn forward<T: Real>(x: ArrayView2<T>, weight: ArrayView2<T>, bias: ArrayView1<T>) -> Array2<T> {
+        let ((batch, inputs), outputs) = (x.dim(), weight.nrows());
+        let mut y = Array2::zeros((batch, outputs));
+        for b in 0..batch {
+            for o in 0..outputs {
+                let mut sum = bias[o];
+                for i in 0..inputs {
+                    sum += weight[[o, i]] * x[[b, i]];
+                }
+                y[[b, o]] = sum;
+            }
+        }
+        y
+    }
+
+    /// x: (B, I), weight: (O, I), dy: (B, O) -> (dx (B, I), dweight (O, I), dbias (O)).
+    pub fn backward<T: Real>(x: ArrayView2<T>, weight: ArrayView2<T>, dy: ArrayView2<T>) -> (Array2<T>, Array2<T>, Array1<T>) {
+        let ((batch, inputs), outputs) = (x.dim(), weight.nrows());
+        let mut dx = Array2::zeros((batch, inputs));
+        let mut dweight = Array2::zeros((outputs, inputs));
+        let mut dbias = Array1::zeros(outputs);
+        for b in 0..batch {
+            for o in 0..outputs {
+                dbias[o] += dy[[b, o]];
+                for i in 0..inputs {
+                    dweight[[o, i]] += dy[[b, o]] * x[[b, i]];
+                    dx[[b, i]] += dy[[b, o]] * weight[[o, i]];
+                }
+            }
+        }
+        (dx, dweight, dbias)
+    }
+}
 
 /// A linear layer with its cached input.
 pub struct Linear<T> {
@@ -29,8 +73,8 @@ impl<T: Real> Linear<T> {
         Linear { weight, bias, input: None }
     }
 
-    /// x: (B, I) -> (B, O). Caches the input only when `train`.
-    pub fn forward(&mut self, x: ArrayView2<T>, train: bool) -> Array2<T> {
+    /// x: (B, I) -> (B, O). Caches the input in training mode.
+    pub fn forward(&mut self, x: ArrayView2<T>, mode: Mode) -> Array2<T> {
         let (outputs, inputs) = self.weight.value.dim();
         let (batch, x_inputs) = x.dim();
         assert_eq!(x_inputs, inputs, "Linear input features: expected {inputs}, got {x_inputs}");
@@ -39,14 +83,14 @@ impl<T: Real> Linear<T> {
         let mut y = self.bias.value.broadcast((batch, outputs)).expect("bias is (O)").to_owned();
         let x_flat = x.as_slice().expect("standard layout");
         gemm(T::one(), Mat::new(x_flat, batch, inputs), Mat::new(w, outputs, inputs).t(), T::one(), y.as_slice_mut().expect("fresh array"), outputs);
-        self.input = train.then(|| x.into_owned());
+        self.input = mode.is_train().then(|| x.into_owned());
         y
     }
 
     /// dy: (B, O) -> dx: (B, I); adds into weight.grad and bias.grad.
     pub fn backward(&mut self, dy: ArrayView2<T>) -> Array2<T> {
         let (outputs, inputs) = self.weight.value.dim();
-        let x = self.input.as_ref().expect("Linear::backward needs a forward with train = true first");
+        let x = self.input.as_ref().expect("Linear::backward needs a training-mode forward first");
         let batch = x.nrows();
         assert_eq!(dy.dim(), (batch, outputs), "Linear dy shape");
         let dy = dy.as_standard_layout();
@@ -79,7 +123,7 @@ mod tests {
         let mut linear = Linear::<f64>::new(3, 2, &mut StdRng::seed_from_u64(0));
         linear.weight.value = array![[1.0, 2.0, 3.0], [-1.0, 0.5, 0.0]];
         linear.bias.value = array![0.25, -2.0];
-        let y = linear.forward(array![[1.0, 1.0, 1.0], [2.0, 0.0, -1.0]].view(), false);
+        let y = linear.forward(array![[1.0, 1.0, 1.0], [2.0, 0.0, -1.0]].view(), Mode::Eval);
         assert_eq!(y, array![[6.25, -2.5], [-0.75, -4.0]]);
     }
 }

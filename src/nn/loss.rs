@@ -7,6 +7,9 @@
 //!   L          = (1/B) sum_b sum_k -q[b, k] logp[b, k]
 //! Backward: since sum_k q[b, k] = 1, dL/dz[b, k] = (softmax(z)[b, k] - q[b, k]) / B; the same
 //! holds for any target rows q that sum to 1 (mixup's λ q_i + (1 - λ) q_j).
+//!
+//! Reference: the fast path below is already the plain loop of these lines.
+//! Tests: gradient check in tests/gradcheck_layers.rs (`softmax_cross_entropy_*`).
 
 use crate::Real;
 use ndarray::{Array2, ArrayView2};

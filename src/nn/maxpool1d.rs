@@ -4,13 +4,57 @@
 //! Backward: the max passes its input through unchanged and ignores the others, so
 //!   dx[b, c, a[b, c, t]] += dy[b, c, t]
 //! and with stride < K windows overlap, so one input can collect the gradient of several outputs.
-//! Ties go to the first maximum in the window, as PyTorch's CPU kernel does. Clips run in parallel
-//! on rayon; each output depends on its own window only, so threads change nothing.
+//! Ties go to the first maximum in the window, as PyTorch's CPU kernel does.
+//!
+//! Reference: [`reference`](mod@reference), one window at a time. Fast path: each offset k of the window
+//! competes for every output of a row at once (whole-row passes that vectorise), clips in
+//! parallel on rayon; each output depends on its own window only, so threads change nothing.
+//! Tests: fast = reference in tests/nn_reference.rs (`maxpool1d_*`); gradient check in
+//! tests/gradcheck_layers.rs (`maxpool1d`).
 
+use crate::nn::Mode;
 use crate::Real;
 use ndarray::{Array3, ArrayView3};
 use rayon::prelude::*;
 use ser_kernels::conv_out_len;
+
+/// The formulas as loops, one window at a time.
+pub mod reference {
+    use crate::Real;
+    use ndarray::{Array3, ArrayView3};
+
+    /// The time index of the first maximum of window t of row (b, c) of x: (B, C, T).
+    fn argmax<T: Real>(x: &ArrayView3<T>, b: usize, c: usize, t: usize, kernel: usize, stride: usize) -> usize {
+        let mut best = t * stride;
+        for k in 1..kernel {
+            if x[[b, c, t * stride + k]] > x[[b, c, best]] {
+                best = t * stride + k;
+            }
+        }
+        best
+    }
+
+    /// x: (B, C, T) -> y: (B, C, T'), T' = (T - K) / stride + 1.
+    pub fn forward<T: Real>(x: ArrayView3<T>, kernel: usize, stride: usize) -> Array3<T> {
+        let (batch, channels, t_in) = x.dim();
+        let t_out = (t_in - kernel) / stride + 1;
+        Array3::from_shape_fn((batch, channels, t_out), |(b, c, t)| x[[b, c, argmax(&x, b, c, t, kernel, stride)]])
+    }
+
+    /// x: (B, C, T), dy: (B, C, T') -> dx: (B, C, T).
+    pub fn backward<T: Real>(x: ArrayView3<T>, kernel: usize, stride: usize, dy: ArrayView3<T>) -> Array3<T> {
+        let (batch, channels, t_out) = dy.dim();
+        let mut dx = Array3::zeros(x.dim());
+        for b in 0..batch {
+            for c in 0..channels {
+                for t in 0..t_out {
+                    dx[[b, c, argmax(&x, b, c, t, kernel, stride)]] += dy[[b, c, t]];
+                }
+            }
+        }
+        dx
+    }
+}
 
 /// Max pooling over time, with the training-mode arg-max cached for backward.
 pub struct MaxPool1d {
@@ -31,8 +75,8 @@ impl MaxPool1d {
         conv_out_len(t_in, self.kernel, self.stride)
     }
 
-    /// x: (B, C, T) -> (B, C, T'). Caches the arg-max only when `train`.
-    pub fn forward<T: Real>(&mut self, x: ArrayView3<T>, train: bool) -> Array3<T> {
+    /// x: (B, C, T) -> (B, C, T'). Caches the arg-max in training mode.
+    pub fn forward<T: Real>(&mut self, x: ArrayView3<T>, mode: Mode) -> Array3<T> {
         let (batch, channels, t_in) = x.dim();
         let t_out = self.out_len(t_in);
         let x = x.as_standard_layout();
@@ -64,13 +108,13 @@ impl MaxPool1d {
             let rows = x_clip.chunks_exact(t_in).zip(y_clip.chunks_exact_mut(t_out)).zip(a_clip.chunks_exact_mut(t_out));
             rows.for_each(|((x_row, y_row), a_row)| pool_row((x_row, y_row, a_row)));
         });
-        self.cache = train.then_some(((batch, channels, t_in), argmax));
+        self.cache = mode.is_train().then_some(((batch, channels, t_in), argmax));
         y
     }
 
     /// dy: (B, C, T') -> dx: (B, C, T), each dy routed to its window's arg-max.
     pub fn backward<T: Real>(&mut self, dy: ArrayView3<T>) -> Array3<T> {
-        let (in_shape, argmax) = self.cache.as_ref().expect("MaxPool1d::backward needs a forward with train = true first");
+        let (in_shape, argmax) = self.cache.as_ref().expect("MaxPool1d::backward needs a training-mode forward first");
         let (batch, channels, t_in) = *in_shape;
         let t_out = self.out_len(t_in);
         assert_eq!(dy.dim(), (batch, channels, t_out), "MaxPool1d dy shape");
@@ -108,7 +152,7 @@ mod tests {
     fn forward_takes_window_maxima() {
         let x = array![[[1.0, 3.0, 2.0, 5.0, 4.0, 0.0, 6.0]]];
         // kernel 3 stride 2: windows [1,3,2], [2,5,4], [4,0,6]
-        let y = MaxPool1d::new(3, 2).forward(x.view(), false);
+        let y = MaxPool1d::new(3, 2).forward(x.view(), Mode::Eval);
         assert_eq!(y, array![[[3.0, 5.0, 6.0]]]);
     }
 
@@ -117,7 +161,7 @@ mod tests {
         let x = array![[[2.0f64, 7.0, 7.0, 1.0, 7.0]]];
         let mut pool = MaxPool1d::new(3, 1);
         // windows [2,7,7] [7,7,1] [7,1,7]: every max is 7, first at index 1, 1, 2
-        let y = pool.forward(x.view(), true);
+        let y = pool.forward(x.view(), Mode::Train);
         assert_eq!(y, array![[[7.0, 7.0, 7.0]]]);
         let dx = pool.backward(array![[[1.0, 10.0, 100.0]]].view());
         assert_eq!(dx, array![[[0.0, 11.0, 100.0, 0.0, 0.0]]]);

@@ -15,8 +15,14 @@
 //!
 //! Backward runs the same list in reverse, like llm.c's `gpt2_backward`. The first convolution
 //! needs no input gradient, so none is computed during training.
+//!
+//! The model's methods take `train: bool` (the layers' [`Mode`]: true is `Mode::Train`) and
+//! `input_grad: bool` (the first convolution's [`InputGrad`]: true is `Needed`).
+//!
+//! Tests: gradient check of every parameter tensor and the input in tests/model.rs
+//! (`gradcheck_whole_model_*`); the walk through one clip in docs/tour.md and examples/tour.rs.
 
-use super::{BatchNorm1d, BiLstm, Conv1d, Dropout, Linear, MaxPool1d, ParamRef, Relu, TemporalPool};
+use super::{BatchNorm1d, BiLstm, Conv1d, Dropout, InputGrad, Linear, MaxPool1d, Mode, ParamRef, Relu, TemporalPool};
 use crate::Real;
 use ndarray::{Array2, Array3, ArrayView2, ArrayView3, ArrayViewMutD, Axis};
 use rand::rngs::StdRng;
@@ -129,34 +135,36 @@ impl<T: Real> SerModel<T> {
     pub fn encode(&mut self, x: ArrayView3<T>, lengths: &[usize], train: bool) -> Array2<T> {
         assert_eq!(x.shape()[1], INPUT_ROWS, "model input must have {INPUT_ROWS} feature rows");
         assert_eq!(lengths.len(), x.shape()[0], "one length per clip");
-        let h = self.conv1.forward(x, train);
-        let h = self.pool1.forward(h.view(), train);
-        let h = self.conv2.forward(h.view(), train);
-        let h = self.pool2.forward(h.view(), train);
+        let mode = Mode::from_train(train);
+        let h = self.conv1.forward(x, mode);
+        let h = self.pool1.forward(h.view(), mode);
+        let h = self.conv2.forward(h.view(), mode);
+        let h = self.pool2.forward(h.view(), mode);
         // (B, 40, T) -> (B, T, 40), contiguous for the LSTM's input GEMM.
         let seq = h.permuted_axes([0, 2, 1]).as_standard_layout().into_owned();
         let steps: Vec<usize> = lengths.iter().map(|&l| self.steps_after_frontend(l).max(1)).collect();
         let mask = (self.config.padding == Padding::Masked).then_some(steps.as_slice());
-        let h = self.lstm.forward(seq.view(), mask, train);
-        self.temporal.forward(h.view(), mask, train)
+        let h = self.lstm.forward(seq.view(), mask, mode);
+        self.temporal.forward(h.view(), mask, mode)
     }
 
     /// pooled: (B, 320) -> logits (B, 8).
     pub fn classify(&mut self, pooled: ArrayView2<T>, train: bool) -> Array2<T> {
-        let h = self.bn.forward(pooled, train);
-        let h = self.fc1.forward(h.view(), train);
+        let mode = Mode::from_train(train);
+        let h = self.bn.forward(pooled, mode);
+        let h = self.fc1.forward(h.view(), mode);
         let h = match &mut self.drop1 {
-            Some(d) => d.forward(h.view(), train),
+            Some(d) => d.forward(h.view(), mode),
             None => h,
         };
-        let h = self.relu1.forward(h.view(), train);
-        let h = self.fc2.forward(h.view(), train);
+        let h = self.relu1.forward(h.view(), mode);
+        let h = self.fc2.forward(h.view(), mode);
         let h = match &mut self.drop2 {
-            Some(d) => d.forward(h.view(), train),
+            Some(d) => d.forward(h.view(), mode),
             None => h,
         };
-        let h = self.relu2.forward(h.view(), train);
-        self.fc3.forward(h.view(), train)
+        let h = self.relu2.forward(h.view(), mode);
+        self.fc3.forward(h.view(), mode)
     }
 
     /// dlogits: (B, 8) -> dx (B, 162, K) when `input_grad`. Adds into every parameter's gradient.
@@ -191,9 +199,9 @@ impl<T: Real> SerModel<T> {
         // (B, T, 40) -> (B, 40, T)
         let d = d.permuted_axes([0, 2, 1]).as_standard_layout().into_owned();
         let d = self.pool2.backward(d.view());
-        let d = self.conv2.backward(d.view(), true).expect("conv2 input gradient was requested");
+        let d = self.conv2.backward(d.view(), InputGrad::Needed).expect("conv2 input gradient was requested");
         let d = self.pool1.backward(d.view());
-        self.conv1.backward(d.view(), input_grad)
+        self.conv1.backward(d.view(), if input_grad { InputGrad::Needed } else { InputGrad::Skip })
     }
 
     /// The `classify` index of each head layer, as PyTorch's `nn.Sequential` numbers them.

@@ -3,7 +3,11 @@
 //! Forward:  y = max(x, 0)
 //! Backward: dx = dy where x > 0, else 0 (the derivative at exactly 0 is taken as 0, as PyTorch's
 //!           threshold backward does).
+//!
+//! Reference: the fast path below is already the plain loop of these two lines.
+//! Tests: gradient check in tests/gradcheck_layers.rs (`relu`).
 
+use crate::nn::Mode;
 use crate::Real;
 use ndarray::{Array2, ArrayView2, Zip};
 
@@ -19,18 +23,18 @@ impl Relu {
         Relu { positive: None }
     }
 
-    /// x: (B, N) -> (B, N). Caches the output only when `train`.
-    pub fn forward<T: Real>(&mut self, x: ArrayView2<T>, train: bool) -> Array2<T> {
+    /// x: (B, N) -> (B, N). Caches where x > 0 in training mode.
+    pub fn forward<T: Real>(&mut self, x: ArrayView2<T>, mode: Mode) -> Array2<T> {
         // A NaN passes through, and so does its gradient, as in PyTorch (threshold backward tests
         // `y <= 0`, which is false for NaN).
         let passes = |v: T| v > T::zero() || v.is_nan();
-        self.positive = train.then(|| x.mapv(passes));
+        self.positive = mode.is_train().then(|| x.mapv(passes));
         x.mapv(|v| if passes(v) { v } else { T::zero() })
     }
 
     /// dy: (B, N) -> dx: (B, N).
     pub fn backward<T: Real>(&mut self, dy: ArrayView2<T>) -> Array2<T> {
-        let positive = self.positive.as_ref().expect("Relu::backward needs a forward with train = true first");
+        let positive = self.positive.as_ref().expect("Relu::backward needs a training-mode forward first");
         assert_eq!(dy.dim(), positive.dim(), "Relu dy shape");
         Zip::from(&dy).and(positive).map_collect(|&g, &p| if p { g } else { T::zero() })
     }
@@ -44,7 +48,7 @@ mod tests {
     #[test]
     fn gradient_is_zero_at_and_below_zero() {
         let mut relu = Relu::new();
-        let y = relu.forward(array![[-1.0, 0.0, 2.0]].view(), true);
+        let y = relu.forward(array![[-1.0, 0.0, 2.0]].view(), Mode::Train);
         assert_eq!(y, array![[0.0, 0.0, 2.0]]);
         assert_eq!(relu.backward(array![[5.0, 5.0, 5.0]].view()), array![[0.0, 0.0, 5.0]]);
     }

@@ -10,8 +10,11 @@
 //!           push the encoder at all: it only ever runs in training, so it keeps no running ones)
 //! Backward: the adversary's own gradients as usual; the gradient returned to the encoder is
 //!           -λ dL/dpooled, the reversal's scaled negation.
+//!
+//! Reference: its layers' own. Tests: gradient check in tests/gradcheck_layers.rs
+//! (`speaker_adversary_with_gradient_reversal`).
 
-use crate::nn::{BatchNorm1d, Linear, ParamRef, Relu};
+use crate::nn::{BatchNorm1d, Linear, Mode, ParamRef, Relu};
 use crate::Real;
 use ndarray::{Array2, ArrayView2};
 use rand::Rng;
@@ -34,15 +37,15 @@ impl<T: Real> SpeakerAdversary<T> {
     pub fn new(inputs: usize, speakers: usize, rng: &mut impl Rng) -> Self {
         let fc1 = Linear::new(inputs, ADVERSARY_HIDDEN, rng);
         let fc2 = Linear::new(ADVERSARY_HIDDEN, speakers, rng);
-        SpeakerAdversary { bn: BatchNorm1d::new(inputs), fc1, relu: Relu::new(), fc2, reversal: 0.0 }
+        SpeakerAdversary { bn: BatchNorm1d::without_running_stats(inputs), fc1, relu: Relu::new(), fc2, reversal: 0.0 }
     }
 
     /// pooled: (B, I) -> speaker logits (B, S), caching what backward needs.
     pub fn forward(&mut self, pooled: ArrayView2<T>) -> Array2<T> {
-        let h = self.bn.forward_train_no_update(pooled);
-        let h = self.fc1.forward(h.view(), true);
-        let h = self.relu.forward(h.view(), true);
-        self.fc2.forward(h.view(), true)
+        let h = self.bn.forward(pooled, Mode::Train);
+        let h = self.fc1.forward(h.view(), Mode::Train);
+        let h = self.relu.forward(h.view(), Mode::Train);
+        self.fc2.forward(h.view(), Mode::Train)
     }
 
     /// dlogits: (B, S) -> the reversed gradient for the encoder, -λ dL/dpooled (B, I). Adds into

@@ -9,9 +9,64 @@
 //!
 //! The study pools over all T steps, zero padding included, so a clip's summary depends on the
 //! longest clip of its batch; passing lengths pools over each clip's real steps only.
+//!
+//! Reference: [`reference`](mod@reference), one clip and feature at a time. Fast path: the same loops over
+//! contiguous rows. Tests: fast = reference in tests/nn_reference.rs (`temporal_pool_*`);
+//! gradient check in tests/gradcheck_layers.rs (`temporal_pool`).
 
+use crate::nn::Mode;
 use crate::Real;
 use ndarray::{Array2, Array3, ArrayView2, ArrayView3};
+
+/// The formulas as loops, one clip and feature at a time.
+pub mod reference {
+    use crate::Real;
+    use ndarray::{Array2, Array3, ArrayView2, ArrayView3};
+
+    /// L_b: lengths[b], or T without lengths.
+    fn steps_of(lengths: Option<&[usize]>, b: usize, steps: usize) -> usize {
+        lengths.map_or(steps, |lengths| lengths[b])
+    }
+
+    /// The first t < L_b where x[b, t, h] is largest.
+    fn argmax<T: Real>(x: &ArrayView3<T>, b: usize, h: usize, len: usize) -> usize {
+        (1..len).fold(0, |best, t| if x[[b, t, h]] > x[[b, best, h]] { t } else { best })
+    }
+
+    /// x: (B, T, H), lengths: (B) or None for all T -> y: (B, 2H) = [max over time, mean over time].
+    pub fn forward<T: Real>(x: ArrayView3<T>, lengths: Option<&[usize]>) -> Array2<T> {
+        let (batch, steps, hidden) = x.dim();
+        let mut y = Array2::zeros((batch, 2 * hidden));
+        for b in 0..batch {
+            let len = steps_of(lengths, b, steps);
+            for h in 0..hidden {
+                y[[b, h]] = x[[b, argmax(&x, b, h, len), h]];
+                let mut sum = T::zero();
+                for t in 0..len {
+                    sum += x[[b, t, h]];
+                }
+                y[[b, hidden + h]] = sum / T::c(len as f64);
+            }
+        }
+        y
+    }
+
+    /// x: (B, T, H), lengths as in forward, dy: (B, 2H) -> dx: (B, T, H).
+    pub fn backward<T: Real>(x: ArrayView3<T>, lengths: Option<&[usize]>, dy: ArrayView2<T>) -> Array3<T> {
+        let (batch, steps, hidden) = x.dim();
+        let mut dx = Array3::zeros(x.dim());
+        for b in 0..batch {
+            let len = steps_of(lengths, b, steps);
+            for h in 0..hidden {
+                dx[[b, argmax(&x, b, h, len), h]] += dy[[b, h]];
+                for t in 0..len {
+                    dx[[b, t, h]] += dy[[b, hidden + h]] / T::c(len as f64);
+                }
+            }
+        }
+        dx
+    }
+}
 
 /// Max-and-mean pooling over time, with the training-mode arg-max and lengths cached.
 #[derive(Default)]
@@ -26,7 +81,8 @@ impl TemporalPool {
     }
 
     /// x: (B, T, H), lengths: (B) or None for all T -> (B, 2H) = [max over time, mean over time].
-    pub fn forward<T: Real>(&mut self, x: ArrayView3<T>, lengths: Option<&[usize]>, train: bool) -> Array2<T> {
+    /// Caches the arg-max and lengths in training mode.
+    pub fn forward<T: Real>(&mut self, x: ArrayView3<T>, lengths: Option<&[usize]>, mode: Mode) -> Array2<T> {
         let (batch, steps, hidden) = x.dim();
         let lengths = match lengths {
             Some(lengths) => {
@@ -57,13 +113,13 @@ impl TemporalPool {
             let inv_len = T::one() / T::c(len as f64);
             mean.iter_mut().for_each(|m| *m *= inv_len);
         }
-        self.cache = train.then_some(((batch, steps, hidden), lengths, argmax));
+        self.cache = mode.is_train().then_some(((batch, steps, hidden), lengths, argmax));
         y
     }
 
     /// dy: (B, 2H) -> dx: (B, T, H).
     pub fn backward<T: Real>(&mut self, dy: ArrayView2<T>) -> Array3<T> {
-        let (shape, lengths, argmax) = self.cache.as_ref().expect("TemporalPool::backward needs a forward with train = true first");
+        let (shape, lengths, argmax) = self.cache.as_ref().expect("TemporalPool::backward needs a training-mode forward first");
         let (batch, steps, hidden) = *shape;
         assert_eq!(dy.dim(), (batch, 2 * hidden), "TemporalPool dy shape");
         let dy = dy.as_standard_layout();
@@ -96,15 +152,15 @@ mod tests {
         // one clip, T = 3, H = 2; the last step is padding when the length is 2
         let x = array![[[1.0, -4.0], [3.0, -2.0], [0.0, 9.0]]];
         let mut pool = TemporalPool::new();
-        assert_eq!(pool.forward(x.view(), None, false), array![[3.0, 9.0, 4.0 / 3.0, 1.0]]);
-        assert_eq!(pool.forward(x.view(), Some(&[2]), false), array![[3.0, -2.0, 2.0, -3.0]]);
+        assert_eq!(pool.forward(x.view(), None, Mode::Eval), array![[3.0, 9.0, 4.0 / 3.0, 1.0]]);
+        assert_eq!(pool.forward(x.view(), Some(&[2]), Mode::Eval), array![[3.0, -2.0, 2.0, -3.0]]);
     }
 
     #[test]
     fn ties_send_the_max_gradient_to_the_first_step() {
         let x = array![[[5.0], [5.0]]];
         let mut pool = TemporalPool::new();
-        pool.forward(x.view(), None, true);
+        pool.forward(x.view(), None, Mode::Train);
         assert_eq!(pool.backward(array![[1.0, 0.0]].view()), array![[[1.0], [0.0]]]);
     }
 }
