@@ -28,8 +28,8 @@ use ndarray::{Array2, Array3, ArrayView2, ArrayView3, ArrayViewMutD, Axis};
 use rand::rngs::StdRng;
 use rand::SeedableRng;
 
-/// Feature rows the model reads.
-pub const INPUT_ROWS: usize = 162;
+/// Feature rows the model reads: the feature extractor's 162.
+pub const INPUT_ROWS: usize = crate::features::ROWS;
 /// Emotion classes.
 pub const NUM_CLASSES: usize = 8;
 /// Width of the pooled utterance vector (max and mean over time of the 160 BiLSTM outputs).
@@ -118,11 +118,11 @@ impl<T: Real> SerModel<T> {
 
     /// Time steps left after the conv/pool stack for an input of `frames` frames (0 if too short).
     pub fn steps_after_frontend(&self, frames: usize) -> usize {
-        let after = |len: usize, k: usize, s: usize| if len >= k { (len - k) / s + 1 } else { 0 };
-        let t = after(frames, 5, 2);
-        let t = after(t, 5, 1);
-        let t = after(t, 3, 2);
-        after(t, 5, 1)
+        // The layers' own kernels and strides; a stage with fewer frames than its kernel leaves none.
+        let windows = |len: usize, kernel: usize, stride: usize| if len >= kernel { (len - kernel) / stride + 1 } else { 0 };
+        let conv = |c: &Conv1d<T>, len| windows(len, c.weight.value.dim().2, c.stride);
+        let pool = |p: &MaxPool1d, len| windows(len, p.kernel, p.stride);
+        pool(&self.pool2, conv(&self.conv2, pool(&self.pool1, conv(&self.conv1, frames))))
     }
 
     /// x: (B, 162, K), lengths: each clip's valid frames (used when masked) -> logits (B, 8).
