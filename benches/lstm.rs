@@ -17,9 +17,7 @@ fn bench_bilstm(c: &mut Criterion) {
     for steps in [13, 30] {
         let x = Array3::from_shape_fn((BATCH, steps, INPUT), |_| rng.gen_range(-1.0f32..1.0));
         let dy = Array3::from_shape_fn((BATCH, steps, 2 * HIDDEN), |_| rng.gen_range(-1.0f32..1.0));
-        group.bench_with_input(BenchmarkId::new("forward", steps), &steps, |b, _| {
-            b.iter(|| lstm.forward(x.view(), None, Mode::Eval))
-        });
+        group.bench_with_input(BenchmarkId::new("forward", steps), &steps, |b, _| b.iter(|| lstm.forward(x.view(), None, Mode::Eval)));
         group.bench_with_input(BenchmarkId::new("forward_backward", steps), &steps, |b, _| {
             b.iter(|| {
                 lstm.forward(x.view(), None, Mode::Train);

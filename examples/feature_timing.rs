@@ -20,6 +20,11 @@ fn main() {
             std::hint::black_box(extract(std::hint::black_box(&y), &cfg));
         }
         let per = start.elapsed() / reps;
-        println!("features::extract on 3 s @ 16 kHz -> {:?}: first call {:.2} ms (builds filter banks), then {:.3} ms per clip (mean of {reps})", f.dim(), first.as_secs_f64() * 1e3, per.as_secs_f64() * 1e3);
+        println!(
+            "features::extract on 3 s @ 16 kHz -> {:?}: first call {:.2} ms (builds filter banks), then {:.3} ms per clip (mean of {reps})",
+            f.dim(),
+            first.as_secs_f64() * 1e3,
+            per.as_secs_f64() * 1e3
+        );
     });
 }

@@ -98,7 +98,8 @@ fn main() -> std::io::Result<()> {
             let (seconds, f0, loudness) = describe(&clip);
             let peak = clip.samples.iter().fold(0.0f32, |m, x| m.max(x.abs()));
             println!("{:<28} {:<10} {seconds:>6.2} {f0:>8.1} {loudness:>7.4} {peak:>6.3}", clip.file_name, EMOTION_NAMES[emotion as usize]);
-            let spec = hound::WavSpec { channels: 1, sample_rate: SAMPLE_RATE, bits_per_sample: 16, sample_format: hound::SampleFormat::Int };
+            let spec =
+                hound::WavSpec { channels: 1, sample_rate: SAMPLE_RATE, bits_per_sample: 16, sample_format: hound::SampleFormat::Int };
             let mut writer = hound::WavWriter::create(out.join(&clip.file_name), spec).map_err(std::io::Error::other)?;
             for &x in &clip.samples {
                 writer.write_sample((x * i16::MAX as f32).round() as i16).map_err(std::io::Error::other)?;

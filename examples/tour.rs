@@ -18,7 +18,9 @@ use rand::{Rng, SeedableRng};
 use ser::features::{extract, FeatureConfig};
 use ser::nn::gradcheck::{check, numeric_grad, TOLERANCE};
 use ser::nn::model::{pad_batch, ModelConfig, Padding, SerModel};
-use ser::nn::{softmax_cross_entropy, BatchNorm1d, BiLstm, Conv1d, Dropout, InputGrad, Linear, MaxPool1d, Mode, ParamRef, Relu, TemporalPool};
+use ser::nn::{
+    softmax_cross_entropy, BatchNorm1d, BiLstm, Conv1d, Dropout, InputGrad, Linear, MaxPool1d, Mode, ParamRef, Relu, TemporalPool,
+};
 use ser::optim::adam::Adam;
 use ser::synth::{synthesize_clip, EMOTION_NAMES};
 
@@ -48,8 +50,17 @@ fn main() -> ExitCode {
             let groups = cfg.groups();
             println!(
                 "  {} ({:<9}) {} samples at {} Hz -> {} rows x {} frames: ZCR {:?}, chroma {:?}, MFCC {:?}, RMS {:?}, mel {:?}",
-                clip.file_name, EMOTION_NAMES[emotion as usize], clip.samples.len(), clip.sample_rate,
-                feats.nrows(), feats.ncols(), groups.zcr, groups.chroma, groups.mfcc, groups.rms, groups.mel
+                clip.file_name,
+                EMOTION_NAMES[emotion as usize],
+                clip.samples.len(),
+                clip.sample_rate,
+                feats.nrows(),
+                feats.ncols(),
+                groups.zcr,
+                groups.chroma,
+                groups.mfcc,
+                groups.rms,
+                groups.mel
             );
             feats
         })
@@ -200,7 +211,13 @@ macro_rules! checked {
     };
 }
 
-checked!(Conv1d<f64>, Ix3, |s, x, mode| s.forward(x, mode), |s, dy| s.backward(dy.into_dimensionality::<Ix3>().unwrap(), InputGrad::Needed).unwrap(), params);
+checked!(
+    Conv1d<f64>,
+    Ix3,
+    |s, x, mode| s.forward(x, mode),
+    |s, dy| s.backward(dy.into_dimensionality::<Ix3>().unwrap(), InputGrad::Needed).unwrap(),
+    params
+);
 checked!(MaxPool1d, Ix3, |s, x, mode| s.forward(x, mode), |s, dy| s.backward(dy.into_dimensionality::<Ix3>().unwrap()));
 checked!(Linear<f64>, Ix2, |s, x, mode| s.forward(x, mode), |s, dy| s.backward(dy.into_dimensionality::<Ix2>().unwrap()), params);
 checked!(BatchNorm1d<f64>, Ix2, |s, x, mode| s.forward(x, mode), |s, dy| s.backward(dy.into_dimensionality::<Ix2>().unwrap()), params);
@@ -208,7 +225,13 @@ checked!(Relu, Ix2, |s, x, mode| s.forward(x, mode), |s, dy| s.backward(dy.into_
 
 /// The BiLSTM with the masked lengths it runs with.
 struct MaskedLstm(BiLstm<f64>, Vec<usize>);
-checked!(MaskedLstm, Ix3, |s, x, mode| s.0.forward(x, Some(&s.1), mode), |s, dy| s.0.backward(dy.into_dimensionality::<Ix3>().unwrap()), named_params);
+checked!(
+    MaskedLstm,
+    Ix3,
+    |s, x, mode| s.0.forward(x, Some(&s.1), mode),
+    |s, dy| s.0.backward(dy.into_dimensionality::<Ix3>().unwrap()),
+    named_params
+);
 impl MaskedLstm {
     fn named_params(&mut self) -> Vec<(&'static str, ParamRef<'_, f64>)> {
         self.0.params()
@@ -221,7 +244,15 @@ checked!(Pool, Ix3, |s, x, mode| s.0.forward(x, None, mode), |s, dy| s.0.backwar
 
 /// Dropout that repeats one mask: reseeded before every training forward.
 struct FixedMaskDropout(Dropout<f64>);
-checked!(FixedMaskDropout, Ix2, |s, x, mode| { s.0.reseed(SEED); s.0.forward(x, mode) }, |s, dy| s.0.backward(dy.into_dimensionality::<Ix2>().unwrap()));
+checked!(
+    FixedMaskDropout,
+    Ix2,
+    |s, x, mode| {
+        s.0.reseed(SEED);
+        s.0.forward(x, mode)
+    },
+    |s, dy| s.0.backward(dy.into_dimensionality::<Ix2>().unwrap())
+);
 
 /// L = <forward(x), w> for a fixed random w; checks dx and every parameter gradient and prints
 /// the worst error. Returns whether every tensor passed.
@@ -232,13 +263,16 @@ fn check_layer(name: &str, layer: &mut dyn Checked, mut x: Array<f64, IxDyn>, rn
     let analytic: Vec<Vec<f64>> = layer.params().iter().map(|p| p.grad.iter().copied().collect()).collect();
     let loss = |layer: &mut dyn Checked, x: &Array<f64, IxDyn>| (layer.forward(x, Mode::Train) * &w).sum();
 
-    let mut results = vec![check(dx.as_slice().expect("fresh dx"), &numeric_grad(x.len(), |i, delta| {
-        let original = x.as_slice().unwrap()[i];
-        x.as_slice_mut().unwrap()[i] = original + delta;
-        let l = loss(layer, &x);
-        x.as_slice_mut().unwrap()[i] = original;
-        l
-    }))];
+    let mut results = vec![check(
+        dx.as_slice().expect("fresh dx"),
+        &numeric_grad(x.len(), |i, delta| {
+            let original = x.as_slice().unwrap()[i];
+            x.as_slice_mut().unwrap()[i] = original + delta;
+            let l = loss(layer, &x);
+            x.as_slice_mut().unwrap()[i] = original;
+            l
+        }),
+    )];
     for (k, analytic) in analytic.iter().enumerate() {
         let numeric = numeric_grad(analytic.len(), |i, delta| {
             let original = layer.params()[k].value.as_slice().unwrap()[i];

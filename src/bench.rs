@@ -106,7 +106,9 @@ pub struct Peak {
 pub fn estimated_peak(threads: usize) -> Peak {
     let mhz = std::fs::read_to_string("/proc/cpuinfo")
         .ok()
-        .and_then(|info| info.lines().find(|l| l.starts_with("cpu MHz")).and_then(|l| l.split(':').nth(1)).and_then(|v| v.trim().parse::<f64>().ok()))
+        .and_then(|info| {
+            info.lines().find(|l| l.starts_with("cpu MHz")).and_then(|l| l.split(':').nth(1)).and_then(|v| v.trim().parse::<f64>().ok())
+        })
         .unwrap_or(2000.0);
     let (lanes, isa) = simd_f32_lanes();
     let gflops = threads as f64 * mhz / 1000.0 * lanes as f64 * 2.0 * 2.0;
@@ -210,8 +212,16 @@ pub fn run(threads: usize) -> BenchReport {
 impl std::fmt::Display for BenchReport {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         writeln!(f, "threads: {}", self.threads)?;
-        writeln!(f, "training: {:.0} samples/s ({:.1} ms per step of {BATCH} clips of 60..150 frames)", self.train_samples_per_s, self.train_step_ms)?;
-        writeln!(f, "BiLSTM forward+backward, batch {BATCH}: {:.1} ms at T = 13, {:.1} ms at T = 30", self.lstm_fwd_bwd_ms_t13, self.lstm_fwd_bwd_ms_t30)?;
+        writeln!(
+            f,
+            "training: {:.0} samples/s ({:.1} ms per step of {BATCH} clips of 60..150 frames)",
+            self.train_samples_per_s, self.train_step_ms
+        )?;
+        writeln!(
+            f,
+            "BiLSTM forward+backward, batch {BATCH}: {:.1} ms at T = 13, {:.1} ms at T = 30",
+            self.lstm_fwd_bwd_ms_t13, self.lstm_fwd_bwd_ms_t30
+        )?;
         writeln!(f, "feature extraction: {:.1} clips/s (3 s clips)", self.features_clips_per_s)?;
         writeln!(f, "training step: {:.1} GFLOP/s of an estimated peak {:.0} GFLOP/s", self.train_step_gflops, self.peak_gflops)?;
         write!(f, "peak estimate: {}", self.peak_estimate)

@@ -108,8 +108,7 @@ pub fn to_bytes<T: Real>(model: &mut SerModel<T>, metadata: HashMap<String, Stri
 
 /// Writes the model to `path` atomically.
 pub fn save<T: Real>(model: &mut SerModel<T>, path: &Path, metadata: HashMap<String, String>) -> Result<(), CheckpointError> {
-    crate::fsio::write_atomic(path, &to_bytes(model, metadata))
-        .map_err(|error| CheckpointError::Io { path: path.into(), error })
+    crate::fsio::write_atomic(path, &to_bytes(model, metadata)).map_err(|error| CheckpointError::Io { path: path.into(), error })
 }
 
 /// A checkpoint's model and the input it expects, ready to score raw features.
@@ -135,8 +134,8 @@ impl Checkpoint {
     /// Reads and validates the container (not yet the tensors).
     pub fn open(path: &Path) -> Result<Self, CheckpointError> {
         let bytes = std::fs::read(path).map_err(|error| CheckpointError::Io { path: path.into(), error })?;
-        let (_, meta) = SafeTensors::read_metadata(&bytes)
-            .map_err(|e| CheckpointError::Format { path: path.into(), reason: e.to_string() })?;
+        let (_, meta) =
+            SafeTensors::read_metadata(&bytes).map_err(|e| CheckpointError::Format { path: path.into(), reason: e.to_string() })?;
         let metadata = meta.metadata().clone().unwrap_or_default();
         Ok(Checkpoint { path: path.into(), bytes, metadata })
     }
@@ -179,8 +178,12 @@ impl Checkpoint {
         let model = self.load()?;
         let recipe = self.metadata.get(META_RECIPE).and_then(|r| serde_json::from_str::<serde_json::Value>(r).ok());
         let name = recipe.as_ref().and_then(|r| r["name"].as_str().map(str::to_string)).unwrap_or_else(|| "study".into());
-        let description =
-            format!("checkpoint {} (recipe {name}, dropout {}, padding {})", self.path.display(), model.config.dropout, model.config.padding.name());
+        let description = format!(
+            "checkpoint {} (recipe {name}, dropout {}, padding {})",
+            self.path.display(),
+            model.config.dropout,
+            model.config.padding.name()
+        );
         let resample_like_notebook = self.metadata.get(META_RESAMPLE_LIKE_NOTEBOOK).is_some_and(|v| v == "true");
         Ok(LoadedModel { scaling: self.input_scaling()?, path: self.path, description, model, resample_like_notebook })
     }
@@ -225,7 +228,12 @@ impl Checkpoint {
         let path = &self.path;
         let t = st.tensor(name).map_err(|_| CheckpointError::Missing { path: path.clone(), name: name.into() })?;
         if t.shape() != expected {
-            return Err(CheckpointError::Shape { path: path.clone(), name: name.into(), expected: expected.to_vec(), actual: t.shape().to_vec() });
+            return Err(CheckpointError::Shape {
+                path: path.clone(),
+                name: name.into(),
+                expected: expected.to_vec(),
+                actual: t.shape().to_vec(),
+            });
         }
         if t.dtype() != Dtype::F32 {
             return Err(CheckpointError::Dtype { path: path.clone(), name: name.into(), actual: format!("{:?}", t.dtype()) });

@@ -65,7 +65,11 @@ pub enum FetchError {
 
 /// Tells the user a partial download of `kept` bytes is waiting to be resumed.
 fn resume_hint(kept: u64) -> String {
-    if kept == 0 { String::new() } else { format!(" ({kept} bytes kept: run again to resume the download)") }
+    if kept == 0 {
+        String::new()
+    } else {
+        format!(" ({kept} bytes kept: run again to resume the download)")
+    }
 }
 
 /// What a fetch did.
@@ -137,11 +141,8 @@ fn download(archive: &Archive, part: &Path) -> Result<(), FetchError> {
         .http_status_as_error(false)
         .build()
         .into();
-    let network = |reason: String| FetchError::Network {
-        url: archive.url.clone(),
-        reason,
-        kept: std::fs::metadata(part).map_or(0, |m| m.len()),
-    };
+    let network =
+        |reason: String| FetchError::Network { url: archive.url.clone(), reason, kept: std::fs::metadata(part).map_or(0, |m| m.len()) };
     for _ in 0..MAX_REQUESTS {
         let have = std::fs::metadata(part).map_or(0, |m| m.len());
         if have == archive.size {
@@ -164,13 +165,8 @@ fn download(archive: &Archive, part: &Path) -> Result<(), FetchError> {
             }
             status => return Err(FetchError::Status { url: archive.url.clone(), status }),
         };
-        let file = std::fs::OpenOptions::new()
-            .create(true)
-            .write(true)
-            .append(resumed)
-            .truncate(!resumed)
-            .open(part)
-            .map_err(io_at(part))?;
+        let file =
+            std::fs::OpenOptions::new().create(true).write(true).append(resumed).truncate(!resumed).open(part).map_err(io_at(part))?;
         let bar = ProgressBar::new(archive.size).with_position(if resumed { have } else { 0 });
         bar.set_style(
             ProgressStyle::with_template("{bytes:>10}/{total_bytes} [{bar:30}] {bytes_per_sec} eta {eta}")

@@ -56,11 +56,8 @@ fn rms(x: &[f32]) -> f64 {
 /// sample_rate / len apart.
 fn peak_frequency(x: &[f32], sample_rate: u32) -> f64 {
     let n = x.len();
-    let mut buf: Vec<Complex64> = x
-        .iter()
-        .enumerate()
-        .map(|(i, &v)| Complex64::new(v as f64 * (0.5 - 0.5 * (2.0 * PI * i as f64 / n as f64).cos()), 0.0))
-        .collect();
+    let mut buf: Vec<Complex64> =
+        x.iter().enumerate().map(|(i, &v)| Complex64::new(v as f64 * (0.5 - 0.5 * (2.0 * PI * i as f64 / n as f64).cos()), 0.0)).collect();
     FftPlanner::new().plan_fft_forward(n).process(&mut buf);
     let peak = (0..n / 2).max_by(|&a, &b| buf[a].norm().total_cmp(&buf[b].norm())).unwrap();
     peak as f64 * sample_rate as f64 / n as f64

@@ -128,7 +128,8 @@ fn features_rejects_bad_files_and_writes_nothing() {
         println!("features {:<16} -> {line}", wav.file_name().unwrap().to_string_lossy());
         assert!(!npy.exists(), "{}: no output may be written", wav.display());
     }
-    let leftovers: Vec<_> = std::fs::read_dir(&dir).unwrap().filter_map(|e| e.ok()).filter(|e| e.file_name().to_string_lossy().contains("out.npy")).collect();
+    let leftovers: Vec<_> =
+        std::fs::read_dir(&dir).unwrap().filter_map(|e| e.ok()).filter(|e| e.file_name().to_string_lossy().contains("out.npy")).collect();
     assert!(leftovers.is_empty(), "temporary files left: {leftovers:?}");
     std::fs::remove_dir_all(&dir).unwrap();
 }
@@ -179,8 +180,12 @@ fn edit_checkpoint(src: &Path, dst: &Path, edit: impl FnOnce(&mut Vec<(String, V
     let bytes = std::fs::read(src).unwrap();
     let (_, meta) = SafeTensors::read_metadata(&bytes).unwrap();
     let st = SafeTensors::deserialize(&bytes).unwrap();
-    let mut tensors: Vec<(String, Vec<usize>, Vec<u8>)> =
-        st.tensors().into_iter().filter(|(_, t)| t.dtype() == Dtype::F32).map(|(n, t)| (n, t.shape().to_vec(), t.data().to_vec())).collect();
+    let mut tensors: Vec<(String, Vec<usize>, Vec<u8>)> = st
+        .tensors()
+        .into_iter()
+        .filter(|(_, t)| t.dtype() == Dtype::F32)
+        .map(|(n, t)| (n, t.shape().to_vec(), t.data().to_vec()))
+        .collect();
     edit(&mut tensors);
     let views: Vec<(String, TensorView)> =
         tensors.iter().map(|(n, shape, data)| (n.clone(), TensorView::new(Dtype::F32, shape.clone(), data).unwrap())).collect();
@@ -228,8 +233,20 @@ fn write_synthetic_clips(dir: &Path) {
 
 fn ablation(data: &Path, out: &Path, cache: &Path) -> Output {
     ser(&[
-        "ablation", "--data", path_str(data), "--out", path_str(out), "--cache", path_str(cache),
-        "--epochs", "1", "--batch-size", "8", "--no-augment", "--threads", "2",
+        "ablation",
+        "--data",
+        path_str(data),
+        "--out",
+        path_str(out),
+        "--cache",
+        path_str(cache),
+        "--epochs",
+        "1",
+        "--batch-size",
+        "8",
+        "--no-augment",
+        "--threads",
+        "2",
     ])
 }
 
@@ -239,7 +256,11 @@ fn files_under(dir: &Path) -> Vec<PathBuf> {
     while let Some(d) = stack.pop() {
         for entry in std::fs::read_dir(&d).into_iter().flatten().flatten() {
             let path = entry.path();
-            if path.is_dir() { stack.push(path) } else { out.push(path) }
+            if path.is_dir() {
+                stack.push(path)
+            } else {
+                out.push(path)
+            }
         }
     }
     out.sort();

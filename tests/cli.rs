@@ -55,7 +55,16 @@ fn eval_with_a_labels_csv_scores_foreign_clips_and_reports_absent_classes() {
     let weights = dir.join("m.safetensors");
     save_model(&weights, Padding::Masked);
 
-    let (ok, stdout, stderr) = ser(&["eval", "--weights", weights.to_str().unwrap(), "--data", clips.to_str().unwrap(), "--labels", csv.to_str().unwrap(), "--no-cache"]);
+    let (ok, stdout, stderr) = ser(&[
+        "eval",
+        "--weights",
+        weights.to_str().unwrap(),
+        "--data",
+        clips.to_str().unwrap(),
+        "--labels",
+        csv.to_str().unwrap(),
+        "--no-cache",
+    ]);
     assert!(ok, "{stderr}");
     assert!(stdout.contains("padding masked"), "{stdout}");
     assert!(stdout.contains("8 clips"), "{stdout}");
@@ -82,7 +91,16 @@ fn eval_with_a_labels_csv_scores_foreign_clips_and_reports_absent_classes() {
 
     // A label outside the eight names is an error naming the CSV line.
     std::fs::write(&csv, "speaker0_take0.wav,bored\n").unwrap();
-    let (ok, _, stderr) = ser(&["eval", "--weights", weights.to_str().unwrap(), "--data", clips.to_str().unwrap(), "--labels", csv.to_str().unwrap(), "--no-cache"]);
+    let (ok, _, stderr) = ser(&[
+        "eval",
+        "--weights",
+        weights.to_str().unwrap(),
+        "--data",
+        clips.to_str().unwrap(),
+        "--labels",
+        csv.to_str().unwrap(),
+        "--no-cache",
+    ]);
     assert!(!ok);
     assert!(stderr.contains("labels.csv") && stderr.contains("line 1") && stderr.contains("bored"), "{stderr}");
     std::fs::remove_dir_all(&dir).unwrap();

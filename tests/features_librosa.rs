@@ -60,7 +60,11 @@ fn compare(ours: &Array2<f32>, golden: ArrayView2<f64>) -> [f64; 5] {
 }
 
 fn bar(group: usize) -> f64 {
-    if GROUPS[group] == "mfcc" { MFCC_ABS_BAR } else { REL_BAR }
+    if GROUPS[group] == "mfcc" {
+        MFCC_ABS_BAR
+    } else {
+        REL_BAR
+    }
 }
 
 /// Prints per-clip errors and the worst per group; fails listing every clip/group over its bar.
@@ -68,7 +72,10 @@ fn report(title: &str, per_clip: &[(String, [f64; 5])]) {
     let mut worst = [0.0f64; 5];
     let mut failures = Vec::new();
     for (name, errs) in per_clip {
-        println!("{title} {name:<28} zcr {:.2e} chroma {:.2e} mfcc {:.2e} rms {:.2e} mel {:.2e}", errs[0], errs[1], errs[2], errs[3], errs[4]);
+        println!(
+            "{title} {name:<28} zcr {:.2e} chroma {:.2e} mfcc {:.2e} rms {:.2e} mel {:.2e}",
+            errs[0], errs[1], errs[2], errs[3], errs[4]
+        );
         for (i, &e) in errs.iter().enumerate() {
             worst[i] = worst[i].max(e);
             if !(e <= bar(i)) {
@@ -115,7 +122,8 @@ fn generated_clips_match_librosa() {
 
         // Teeth: a tuning one histogram step off (0.01 bin) must break the chroma bar.
         let mag = stft_magnitude(&y, &cfg);
-        let off = chroma::chroma_stft(mag.view(), cfg.sample_rate, cfg.n_chroma, Some(got_tuning + 0.01)).mapv(|v| v as f32).reversed_axes();
+        let off =
+            chroma::chroma_stft(mag.view(), cfg.sample_rate, cfg.n_chroma, Some(got_tuning + 0.01)).mapv(|v| v as f32).reversed_axes();
         let off_err = row_rel_error(off.view(), golden.slice(s![CHROMA, ..]));
         assert!(off_err > 10.0 * REL_BAR, "{name}: chroma with tuning +0.01 still within {off_err:.1e}; the bar cannot see tuning errors");
     }
@@ -134,7 +142,10 @@ fn shared_dir() -> Option<PathBuf> {
 #[test]
 fn real_clips_match_librosa() {
     let Some(shared) = shared_dir() else {
-        let msg = format!("real-clip goldens not found: no shared/reference/validation_features_native16k.npz above {}", env!("CARGO_MANIFEST_DIR"));
+        let msg = format!(
+            "real-clip goldens not found: no shared/reference/validation_features_native16k.npz above {}",
+            env!("CARGO_MANIFEST_DIR")
+        );
         if std::env::var_os("CI").is_some() {
             panic!("{msg} (CI is set, so this is a failure)");
         }

@@ -74,10 +74,8 @@ fn answer_one(mut stream: TcpStream, body: &[u8], answer: Answer) -> Option<u64>
         }
     }
     let head = String::from_utf8_lossy(&head).to_ascii_lowercase();
-    let range: Option<u64> = head
-        .lines()
-        .find_map(|l| l.strip_prefix("range: bytes="))
-        .and_then(|r| r.trim().trim_end_matches('-').parse().ok());
+    let range: Option<u64> =
+        head.lines().find_map(|l| l.strip_prefix("range: bytes=")).and_then(|r| r.trim().trim_end_matches('-').parse().ok());
     let (status, first, sent) = match (answer, range) {
         (Answer::HonourRange, Some(from)) if (from as usize) < body.len() => ("206 Partial Content", from as usize, body.len()),
         (Answer::CutAfter(n), _) => ("200 OK", 0, n),

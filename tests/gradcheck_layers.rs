@@ -11,7 +11,10 @@ use ndarray::{Array, Array2, Array3, Dimension, ShapeBuilder};
 use rand::rngs::StdRng;
 use rand::seq::SliceRandom;
 use rand::SeedableRng;
-use ser::nn::{smoothed_targets, softmax_cross_entropy, softmax_cross_entropy_soft, BatchNorm1d, Conv1d, Dropout, InputGrad, Linear, MaxPool1d, Mode, Relu, SpeakerAdversary, TemporalPool};
+use ser::nn::{
+    smoothed_targets, softmax_cross_entropy, softmax_cross_entropy_soft, BatchNorm1d, Conv1d, Dropout, InputGrad, Linear, MaxPool1d, Mode,
+    Relu, SpeakerAdversary, TemporalPool,
+};
 
 /// L = <y, w>.
 fn dot<D: Dimension>(y: Array<f64, D>, w: &[f64]) -> f64 {

@@ -5,9 +5,9 @@ mod common;
 
 use common::{assert_grad, uniform};
 use ndarray::{Array2, Array3, ArrayView2};
+use ser::data::Example;
 use ser::nn::loss::softmax_cross_entropy;
 use ser::nn::model::{pad_batch, ModelConfig, Padding, SerModel};
-use ser::data::Example;
 use ser::train::{evaluate, Scoring, TrainConfig, Trainer};
 
 /// Elements checked per tensor (all of a tensor would take minutes for the 48 600 conv weights).
@@ -36,7 +36,11 @@ fn check_model(config: ModelConfig) {
     let dx = model.backward(dlogits.view(), true).expect("input gradient requested");
 
     let names: Vec<String> = model.params().into_iter().map(|(n, _)| n).collect();
-    let tag = format!("{}{}", if config.dropout { "dropout" } else { "no_dropout" }, if config.padding == Padding::Masked { "/masked" } else { "" });
+    let tag = format!(
+        "{}{}",
+        if config.dropout { "dropout" } else { "no_dropout" },
+        if config.padding == Padding::Masked { "/masked" } else { "" }
+    );
     for (i, name) in names.iter().enumerate() {
         let (analytic_all, len) = {
             let ps = model.params();

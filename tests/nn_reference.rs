@@ -63,7 +63,10 @@ fn twice<T: Real, D: Dimension>(a: &Array<T, D>) -> Array<T, D> {
 
 /// (B, C, O, K, stride, T, zero tail per clip index): clip b's last b * tail frames are zero, the
 /// batch padding whose windows the fast forward skips.
-fn conv1d_case<T: Real>((batch, channels, outputs, kernel, stride, t_in, tail): (usize, usize, usize, usize, usize, usize, usize), seed: u64) {
+fn conv1d_case<T: Real>(
+    (batch, channels, outputs, kernel, stride, t_in, tail): (usize, usize, usize, usize, usize, usize, usize),
+    seed: u64,
+) {
     let name = format!("conv1d B{batch} C{channels} O{outputs} K{kernel} s{stride} T{t_in} tail{tail}");
     let mut conv = Conv1d::<T>::new(channels, outputs, kernel, stride, &mut StdRng::seed_from_u64(seed));
     let mut x = random_t::<T, _, _>((batch, channels, t_in), seed + 1);
@@ -118,7 +121,10 @@ fn maxpool1d_matches_reference() {
 }
 
 fn bilstm_case<T: Real>(batch: usize, steps: usize, input: usize, hidden: usize, lengths: Option<&[usize]>, seed: u64) {
-    let name = format!("bilstm B{batch} T{steps} I{input} H{hidden} lengths {}", lengths.map_or("none".into(), |l| format!("{:?}", &l[..l.len().min(6)])));
+    let name = format!(
+        "bilstm B{batch} T{steps} I{input} H{hidden} lengths {}",
+        lengths.map_or("none".into(), |l| format!("{:?}", &l[..l.len().min(6)]))
+    );
     let mut lstm = BiLstm::<T>::new(input, hidden, &mut StdRng::seed_from_u64(seed));
     let x = random_t::<T, _, _>((batch, steps, input), seed + 1);
     let dy = random_t::<T, _, _>((batch, steps, 2 * hidden), seed + 2);
@@ -182,11 +188,13 @@ fn batchnorm1d_case<T: Real>(batch: usize, features: usize, seed: u64) {
     let (gamma, beta, eps) = (bn.weight.value.clone(), bn.bias.value.clone(), bn.eps);
 
     // Evaluation: the running statistics.
-    let y_eval_ref = batchnorm1d::reference::forward(x.view(), bn.running_mean.view(), bn.running_var.view(), gamma.view(), beta.view(), eps);
+    let y_eval_ref =
+        batchnorm1d::reference::forward(x.view(), bn.running_mean.view(), bn.running_var.view(), gamma.view(), beta.view(), eps);
     assert_close(&format!("{name} eval y"), &bn.forward(x.view(), Mode::Eval), &y_eval_ref);
 
     // Training: the batch's statistics, and the running ones updated.
-    let (mean_ref, var_ref) = batchnorm1d::reference::updated_running_stats(bn.running_mean.view(), bn.running_var.view(), x.view(), bn.momentum);
+    let (mean_ref, var_ref) =
+        batchnorm1d::reference::updated_running_stats(bn.running_mean.view(), bn.running_var.view(), x.view(), bn.momentum);
     let (batch_mean, batch_var) = batchnorm1d::reference::batch_stats(x.view());
     let y_ref = batchnorm1d::reference::forward(x.view(), batch_mean.view(), batch_var.view(), gamma.view(), beta.view(), eps);
     assert_close(&format!("{name} train y"), &bn.forward(x.view(), Mode::Train), &y_ref);

@@ -54,10 +54,17 @@ fn notebook_like_features_track_the_notebooks_input() {
             worst[g] = worst[g].min(correlation(&a, &b));
         }
     }
-    println!("worst correlation with the notebook's features: zcr {:.4} chroma {:.4} mfcc {:.4} rms {:.4} mel {:.4}", worst[0], worst[1], worst[2], worst[3], worst[4]);
+    println!(
+        "worst correlation with the notebook's features: zcr {:.4} chroma {:.4} mfcc {:.4} rms {:.4} mel {:.4}",
+        worst[0], worst[1], worst[2], worst[3], worst[4]
+    );
     assert!(worst.iter().all(|&c| c > 0.95), "{worst:?}");
     // The native-16 kHz features (the default) are a different input: the option really changes it.
-    let native = prepare_audio(&shared.join("ravdess-vad16k/validation").join(names[0].trim_end_matches(".npy")), Variant::Original, &DataConfig { resample_like_notebook: false, ..cfg });
+    let native = prepare_audio(
+        &shared.join("ravdess-vad16k/validation").join(names[0].trim_end_matches(".npy")),
+        Variant::Original,
+        &DataConfig { resample_like_notebook: false, ..cfg },
+    );
     let golden: Array2<f32> = npz.by_name(&names[0]).unwrap();
     assert_ne!(extract(&native.unwrap(), &FeatureConfig::default()).ncols(), golden.ncols());
 }

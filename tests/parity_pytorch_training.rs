@@ -172,7 +172,10 @@ fn the_float32_trainer_step_matches_pytorch_to_float32_rounding() {
     let initial = model_state(&mut model);
     let (x, lengths) = r.batch::<f32>();
     let mut trainer = Trainer::new(TrainConfig::default());
-    assert_eq!((trainer.config.lr, trainer.config.clip_norm, trainer.config.weight_decay, trainer.config.label_smoothing), (1e-3, 1.0, 0.0, 0.0));
+    assert_eq!(
+        (trainer.config.lr, trainer.config.clip_norm, trainer.config.weight_decay, trainer.config.label_smoothing),
+        (1e-3, 1.0, 0.0, 0.0)
+    );
     let mut worst_gradient = 0.0f64;
     for step in 0..STEPS {
         let loss = trainer.train_step(&mut model, x.view(), &lengths, &r.labels) as f64;

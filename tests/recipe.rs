@@ -5,12 +5,12 @@
 use ser::audio::{write_wav, Audio};
 use ser::checkpoint::{Checkpoint, META_ENSEMBLE, META_INPUT_SCALING, META_RECIPE};
 use ser::data::pipeline::{self, DataConfig, Layout, SplitKind, VadMode};
-use ser::features::{extract, FeatureConfig};
-use ser::nn::loss::softmax;
-use ser::nn::model::{pad_batch, Padding};
 use ser::data::DataSource;
 use ser::experiments::ablation::{run_study, StudyConfig};
 use ser::experiments::recipes::run_recipes;
+use ser::features::{extract, FeatureConfig};
+use ser::nn::loss::softmax;
+use ser::nn::model::{pad_batch, Padding};
 use ser::recipe::{Recipe, RunSettings};
 use ser::train::{evaluate, evaluate_ensemble, Scoring};
 use std::path::{Path, PathBuf};
@@ -61,7 +61,8 @@ fn improved_recipe_checkpoint_carries_its_input_map_and_keeps_the_best_epoch() {
     // One model (no ensemble): the early-stopping figures below are that model's.
     let recipe = Recipe { epochs: 6, patience: Some(2), ensemble: 1, ..Recipe::improved() };
     let run = RunSettings { batch_size: 16, seed: 4, ..RunSettings::default() };
-    let report = run_recipes(source(&data), &data_config(), &[("improved".into(), recipe.clone())], &run, 1, &out, |_, _, _, _| {}).unwrap();
+    let report =
+        run_recipes(source(&data), &data_config(), &[("improved".into(), recipe.clone())], &run, 1, &out, |_, _, _, _| {}).unwrap();
     let md = ser::report::recipes::write_report(&out, &report).unwrap();
     assert!(std::fs::read_to_string(md).unwrap().contains("| 0 | improved |"));
     let run = &report.rows[0].runs[0];
@@ -84,7 +85,10 @@ fn improved_recipe_checkpoint_carries_its_input_map_and_keeps_the_best_epoch() {
 
     // `ser predict` applies the map: its probabilities are those of the scaled features, not the raw ones.
     let clip = std::fs::read_dir(&data).unwrap().next().unwrap().unwrap().path();
-    let out = Command::new(env!("CARGO_BIN_EXE_ser")).args(["predict", "--json", "--weights", weights.to_str().unwrap(), clip.to_str().unwrap()]).output().unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_ser"))
+        .args(["predict", "--json", "--weights", weights.to_str().unwrap(), clip.to_str().unwrap()])
+        .output()
+        .unwrap();
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     assert!(String::from_utf8_lossy(&out.stderr).contains("recipe improved"));
     let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
@@ -105,7 +109,20 @@ fn improved_recipe_checkpoint_carries_its_input_map_and_keeps_the_best_epoch() {
     // `ser eval --part test` scores the run's own test clips (same layout, split and seed) and
     // gives the figure the run reported.
     let out = Command::new(env!("CARGO_BIN_EXE_ser"))
-        .args(["eval", "--weights", weights.to_str().unwrap(), "--data", data.to_str().unwrap(), "--layout", "pool", "--seed", "1", "--part", "test", "--no-cache"])
+        .args([
+            "eval",
+            "--weights",
+            weights.to_str().unwrap(),
+            "--data",
+            data.to_str().unwrap(),
+            "--layout",
+            "pool",
+            "--seed",
+            "1",
+            "--part",
+            "test",
+            "--no-cache",
+        ])
         .output()
         .unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);
@@ -135,9 +152,15 @@ fn improved_recipe_checkpoint_carries_its_input_map_and_keeps_the_best_epoch() {
     meta.insert(META_INPUT_SCALING.into(), r#"{"log_mel":true,"mean":[0.5],"std":[2.0]}"#.into());
     let broken = root.join("broken.safetensors");
     ser::checkpoint::save(&mut model, &broken, meta).unwrap();
-    let out = Command::new(env!("CARGO_BIN_EXE_ser")).args(["predict", "--weights", broken.to_str().unwrap(), clip.to_str().unwrap()]).output().unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_ser"))
+        .args(["predict", "--weights", broken.to_str().unwrap(), clip.to_str().unwrap()])
+        .output()
+        .unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(!out.status.success() && stderr.contains("broken.safetensors") && stderr.contains(META_INPUT_SCALING) && stderr.contains("1 means"), "{stderr}");
+    assert!(
+        !out.status.success() && stderr.contains("broken.safetensors") && stderr.contains(META_INPUT_SCALING) && stderr.contains("1 means"),
+        "{stderr}"
+    );
 }
 
 #[test]
@@ -170,7 +193,8 @@ fn ablation_with_the_improved_recipe_scales_inputs_for_both_models() {
         let mut models = vec![ckpt.load::<f32>().unwrap()];
         models.extend(members.iter().map(|f| Checkpoint::open(&m.checkpoint.with_file_name(f)).unwrap().load::<f32>().unwrap()));
         // The data as the run had it: with the recipe's speed copies, which the input map was fitted on.
-        let raw = ser::experiments::run::load_data(&data, &report.config.recipe.plan(&report.config.run, &report.config.data, 2).data).unwrap();
+        let raw =
+            ser::experiments::run::load_data(&data, &report.config.recipe.plan(&report.config.run, &report.config.data, 2).data).unwrap();
         let (scaled, _) = ser::experiments::run::scale_dataset(raw, &report.config.recipe);
         let acc = evaluate_ensemble(&mut models, scaled.test.as_ref().unwrap(), Scoring::SingleClip).accuracy;
         assert_eq!(acc, m.test.as_ref().unwrap().accuracy_single_clip, "{name}");
@@ -196,7 +220,10 @@ fn a_malformed_recipe_override_is_refused_before_anything_is_written() {
         ("--vtlp", "0.7", "error: --vtlp takes the largest warp"),
         ("--ensemble", "0", "error: --ensemble takes the number of models per seed"),
     ] {
-        let out = Command::new(env!("CARGO_BIN_EXE_ser")).args(["train", "--recipe", "improved", flag, value, "--out", out_dir.to_str().unwrap()]).output().unwrap();
+        let out = Command::new(env!("CARGO_BIN_EXE_ser"))
+            .args(["train", "--recipe", "improved", flag, value, "--out", out_dir.to_str().unwrap()])
+            .output()
+            .unwrap();
         let stderr = String::from_utf8_lossy(&out.stderr);
         assert_eq!(out.status.code(), Some(1), "{flag} {value}: {stderr}");
         assert!(stderr.starts_with(error), "{flag} {value}: {stderr}");
@@ -231,7 +258,10 @@ fn speed_copies_are_made_for_the_training_split_only_and_cached() {
     // Cached like the other variants: the second load reads every copy back, and a speed copy is
     // the features of the perturbed audio.
     let again = pipeline::load_dataset(&data, &cfg).unwrap();
-    assert_eq!((again.counts.cache_misses, again.counts.cache_hits), (0, set.train.len() + set.val.len() + set.test.as_ref().unwrap().len()));
+    assert_eq!(
+        (again.counts.cache_misses, again.counts.cache_hits),
+        (0, set.train.len() + set.val.len() + set.test.as_ref().unwrap().len())
+    );
     let (copy, file) = (&again.train[5], data.join(set.train[0].name.trim_end_matches("#orig")));
     let direct = extract(&pipeline::prepare_audio(&file, ser::data::Variant::Speed(1.1), &cfg).unwrap(), &FeatureConfig::default());
     assert_eq!(copy.features, direct);
@@ -268,10 +298,26 @@ fn an_ensemble_recipe_trains_its_members_and_eval_and_predict_load_them_from_the
     write_clips(&data);
     let run = root.join("run");
     let ser = |args: &[&str]| Command::new(env!("CARGO_BIN_EXE_ser")).args(args).output().unwrap();
-    let out = ser(&["train", "--recipe", "improved", "--ensemble", "2", "--mixup", "0.4", "--vtlp", "0.1", "--epochs", "2", "--batch-size", "16", "--seed", "3"]
-        .into_iter()
-        .chain(["--no-cache", "--data", data.to_str().unwrap(), "--layout", "pool", "--out", run.to_str().unwrap()])
-        .collect::<Vec<_>>());
+    let out = ser(&[
+        "train",
+        "--recipe",
+        "improved",
+        "--ensemble",
+        "2",
+        "--mixup",
+        "0.4",
+        "--vtlp",
+        "0.1",
+        "--epochs",
+        "2",
+        "--batch-size",
+        "16",
+        "--seed",
+        "3",
+    ]
+    .into_iter()
+    .chain(["--no-cache", "--data", data.to_str().unwrap(), "--layout", "pool", "--out", run.to_str().unwrap()])
+    .collect::<Vec<_>>());
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let report: serde_json::Value = serde_json::from_slice(&std::fs::read(run.join("recipes.json")).unwrap()).unwrap();
     let recipe = &report["rows"][0]["recipe"];
@@ -287,7 +333,20 @@ fn an_ensemble_recipe_trains_its_members_and_eval_and_predict_load_them_from_the
 
     // `ser eval` on the first file scores the ensemble and gives the run's test figure.
     let weights = run.join("model.safetensors");
-    let out = ser(&["eval", "--weights", weights.to_str().unwrap(), "--data", data.to_str().unwrap(), "--layout", "pool", "--seed", "3", "--part", "test", "--no-cache"]);
+    let out = ser(&[
+        "eval",
+        "--weights",
+        weights.to_str().unwrap(),
+        "--data",
+        data.to_str().unwrap(),
+        "--layout",
+        "pool",
+        "--seed",
+        "3",
+        "--part",
+        "test",
+        "--no-cache",
+    ]);
     let stdout = String::from_utf8_lossy(&out.stdout);
     let test = &report["rows"][0]["runs"][0]["test"];
     let expected = format!("accuracy {:.2} % batched", 100.0 * test["accuracy"].as_f64().unwrap());

@@ -4,9 +4,9 @@
 use ser::audio::{write_wav, Audio};
 use ser::checkpoint::{self, Checkpoint};
 use ser::data::pipeline::{DataConfig, Layout, SplitKind, VadMode};
-use ser::nn::model::Padding;
 use ser::data::DataSource;
 use ser::experiments::ablation::{run_study, StudyConfig, StudyReport};
+use ser::nn::model::Padding;
 use ser::recipe::{Recipe, RunSettings};
 use std::path::{Path, PathBuf};
 
@@ -73,7 +73,15 @@ fn pool_ablation_writes_a_complete_reproducible_report() {
     assert_eq!(r1.counts.train_examples, 96, "originals + 3 augmented copies");
     assert_eq!(r1.counts.cache_hits, 0);
 
-    for f in ["report.md", "report.json", "curves.svg", "confusion_dropout.svg", "confusion_no_dropout.svg", "dropout.safetensors", "no_dropout.safetensors"] {
+    for f in [
+        "report.md",
+        "report.json",
+        "curves.svg",
+        "confusion_dropout.svg",
+        "confusion_no_dropout.svg",
+        "dropout.safetensors",
+        "no_dropout.safetensors",
+    ] {
         assert!(out1.join(f).is_file(), "{f} missing");
     }
     let json: serde_json::Value = serde_json::from_slice(&std::fs::read(out1.join("report.json")).unwrap()).unwrap();
@@ -114,7 +122,16 @@ fn pool_ablation_writes_a_complete_reproducible_report() {
         assert_eq!(ckpt.config().unwrap().dropout, name == "dropout");
         let mut model = ckpt.load::<f32>().unwrap();
         let again = root.join("again.safetensors");
-        checkpoint::save(&mut model, &again, ckpt.metadata.iter().filter(|(k, _)| !k.starts_with("ser.dropout") && !k.starts_with("ser.padding")).map(|(k, v)| (k.clone(), v.clone())).collect()).unwrap();
+        checkpoint::save(
+            &mut model,
+            &again,
+            ckpt.metadata
+                .iter()
+                .filter(|(k, _)| !k.starts_with("ser.dropout") && !k.starts_with("ser.padding"))
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect(),
+        )
+        .unwrap();
         assert_eq!(std::fs::read(&path).unwrap(), std::fs::read(&again).unwrap(), "{name}");
     }
     std::fs::remove_dir_all(&root).unwrap();
@@ -160,7 +177,12 @@ fn resumed_run_gives_the_numbers_of_an_uninterrupted_one_and_seeds_are_summarise
         assert_eq!(a.seed, b.seed);
         for (name, m) in &a.models {
             let r = &b.models[name];
-            assert_eq!(m.history.iter().map(|l| l.loss).collect::<Vec<_>>(), r.history.iter().map(|l| l.loss).collect::<Vec<_>>(), "{name} seed {}", a.seed);
+            assert_eq!(
+                m.history.iter().map(|l| l.loss).collect::<Vec<_>>(),
+                r.history.iter().map(|l| l.loss).collect::<Vec<_>>(),
+                "{name} seed {}",
+                a.seed
+            );
             assert_eq!(m.test.as_ref().unwrap().metrics, r.test.as_ref().unwrap().metrics);
         }
     }

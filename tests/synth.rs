@@ -142,7 +142,11 @@ fn female_actors_have_higher_f0_than_male_actors() {
     let (mut male, mut female) = (Vec::new(), Vec::new());
     for clip in corpus().iter().filter(|c| c.emotion == 0 && c.repetition == 1) {
         let f0 = median_f0(&clip.samples).unwrap_or_else(|| panic!("{}: no voiced frame", clip.file_name));
-        if clip.actor % 2 == 1 { male.push(f0) } else { female.push(f0) }
+        if clip.actor % 2 == 1 {
+            male.push(f0)
+        } else {
+            female.push(f0)
+        }
     }
     let (male, female) = (mean(male), mean(female));
     println!("mean of median F0 over neutral clips: male {male:.1} Hz, female {female:.1} Hz");
@@ -153,9 +157,7 @@ fn female_actors_have_higher_f0_than_male_actors() {
 
 /// Per actor, the mean of `measure` over the clips of `emotion`.
 fn per_actor_mean(emotion: u8, measure: fn(&SynthClip) -> f32) -> Vec<f32> {
-    (1..=24u8)
-        .map(|actor| mean(corpus().iter().filter(|c| c.actor == actor && c.emotion == emotion).map(measure)))
-        .collect()
+    (1..=24u8).map(|actor| mean(corpus().iter().filter(|c| c.actor == actor && c.emotion == emotion).map(measure))).collect()
 }
 
 #[test]

@@ -20,7 +20,11 @@ use crate::Real;
 /// Rows one clip takes in the time-major buffer for `windows` windows: its frames
 /// (windows - 1) * s + K rounded up to whole strides (0 for no windows).
 pub fn window_rows(windows: usize, kernel: usize, stride: usize) -> usize {
-    if windows == 0 { 0 } else { ((windows - 1) * stride + kernel).div_ceil(stride) }
+    if windows == 0 {
+        0
+    } else {
+        ((windows - 1) * stride + kernel).div_ceil(stride)
+    }
 }
 
 /// The first `frames` frames of x (C, T), time-major: out (frames, C), zero past T.
@@ -87,9 +91,7 @@ mod tests {
     /// Simple, slow, correct direct convolution, the reference for the window-row GEMM.
     /// x: (C, T), w: (O, C, K), b: (O) -> y: (O, T').
     #[allow(clippy::too_many_arguments)]
-    fn conv1d_ref<T: Real>(
-        x: &[T], w: &[T], b: &[T], channels: usize, t_in: usize, kernel: usize, stride: usize, y: &mut [T],
-    ) {
+    fn conv1d_ref<T: Real>(x: &[T], w: &[T], b: &[T], channels: usize, t_in: usize, kernel: usize, stride: usize, y: &mut [T]) {
         let t_out = conv_out_len(t_in, kernel, stride);
         for (o, &bias) in b.iter().enumerate() {
             for t in 0..t_out {
@@ -125,10 +127,12 @@ mod tests {
                         let mut xt = vec![f64::NAN; (rows * stride + kernel) * channels];
                         to_time_major(&x, channels, t_in, rows * stride + kernel, &mut xt);
                         let ck = channels * kernel;
-                        let w_reordered: Vec<f64> = (0..outputs * ck).map(|i| {
-                            let (o, p) = (i / ck, i % ck);
-                            w[(o * channels + p % channels) * kernel + p / channels]
-                        }).collect();
+                        let w_reordered: Vec<f64> = (0..outputs * ck)
+                            .map(|i| {
+                                let (o, p) = (i / ck, i % ck);
+                                w[(o * channels + p % channels) * kernel + p / channels]
+                            })
+                            .collect();
                         let a = Mat { data: &xt, rows: t_out, cols: ck, rs: stride * channels, cs: 1 };
                         let mut yt = vec![0.0; t_out * outputs];
                         gemm(1.0, a, Mat::new(&w_reordered, outputs, ck).t(), 0.0, &mut yt, outputs);

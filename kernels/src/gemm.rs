@@ -55,11 +55,20 @@ pub fn gemm<T: Real>(alpha: T, a: Mat<T>, b: Mat<T>, beta: T, c: &mut [T], ldc: 
     // SAFETY: bounds of A, B and C were checked above.
     unsafe {
         T::gemm_raw(
-            m, k, n, alpha,
-            a.data.as_ptr(), a.rs as isize, a.cs as isize,
-            b.data.as_ptr(), b.rs as isize, b.cs as isize,
+            m,
+            k,
+            n,
+            alpha,
+            a.data.as_ptr(),
+            a.rs as isize,
+            a.cs as isize,
+            b.data.as_ptr(),
+            b.rs as isize,
+            b.cs as isize,
             beta,
-            c.as_mut_ptr(), ldc as isize, 1,
+            c.as_mut_ptr(),
+            ldc as isize,
+            1,
         )
     }
 }

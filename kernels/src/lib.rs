@@ -13,10 +13,10 @@ pub mod reduce;
 
 pub use conv::{add_from_time_major, add_window_rows, conv_out_len, to_time_major, window_rows};
 pub use gemm::{gemm, gemm_ref, Mat};
-pub use reduce::{dot, dot_ref};
-pub use packed::PackedB;
 pub use log::log10_positive;
 pub use lstm::{lstm_step_backward, lstm_step_backward_ref, lstm_step_forward, lstm_step_forward_ref};
+pub use packed::PackedB;
+pub use reduce::{dot, dot_ref};
 
 /// The float types ser computes in. f32 is the speed path; f64 makes finite differences exact enough
 /// for gradient checks.
@@ -38,11 +38,20 @@ pub trait Real:
     /// The strides must keep every touched element inside the pointed-to buffers.
     #[allow(clippy::too_many_arguments)]
     unsafe fn gemm_raw(
-        m: usize, k: usize, n: usize, alpha: Self,
-        a: *const Self, rsa: isize, csa: isize,
-        b: *const Self, rsb: isize, csb: isize,
+        m: usize,
+        k: usize,
+        n: usize,
+        alpha: Self,
+        a: *const Self,
+        rsa: isize,
+        csa: isize,
+        b: *const Self,
+        rsb: isize,
+        csb: isize,
         beta: Self,
-        c: *mut Self, rsc: isize, csc: isize,
+        c: *mut Self,
+        rsc: isize,
+        csc: isize,
     );
 
     /// 1 / (1 + e^-x). f32: the vectorisable [`activation::sigmoid_f32`]; f64: libm, exact enough
@@ -85,11 +94,20 @@ impl Real for f32 {
         activation::tanh_f32(self)
     }
     unsafe fn gemm_raw(
-        m: usize, k: usize, n: usize, alpha: f32,
-        a: *const f32, rsa: isize, csa: isize,
-        b: *const f32, rsb: isize, csb: isize,
+        m: usize,
+        k: usize,
+        n: usize,
+        alpha: f32,
+        a: *const f32,
+        rsa: isize,
+        csa: isize,
+        b: *const f32,
+        rsb: isize,
+        csb: isize,
         beta: f32,
-        c: *mut f32, rsc: isize, csc: isize,
+        c: *mut f32,
+        rsc: isize,
+        csc: isize,
     ) {
         matrixmultiply::sgemm(m, k, n, alpha, a, rsa, csa, b, rsb, csb, beta, c, rsc, csc)
     }
@@ -103,11 +121,20 @@ impl Real for f64 {
         self.tanh()
     }
     unsafe fn gemm_raw(
-        m: usize, k: usize, n: usize, alpha: f64,
-        a: *const f64, rsa: isize, csa: isize,
-        b: *const f64, rsb: isize, csb: isize,
+        m: usize,
+        k: usize,
+        n: usize,
+        alpha: f64,
+        a: *const f64,
+        rsa: isize,
+        csa: isize,
+        b: *const f64,
+        rsb: isize,
+        csb: isize,
         beta: f64,
-        c: *mut f64, rsc: isize, csc: isize,
+        c: *mut f64,
+        rsc: isize,
+        csc: isize,
     ) {
         matrixmultiply::dgemm(m, k, n, alpha, a, rsa, csa, b, rsb, csb, beta, c, rsc, csc)
     }

@@ -45,15 +45,27 @@ fn tanh_ref<T: Real>(x: T) -> T {
 /// lengths: (B).
 #[allow(clippy::too_many_arguments)]
 pub fn lstm_step_forward<T: Real>(
-    h: &mut [T], c: &mut [T], tanh_c: &mut [T], gates: &mut [T],
-    c_prev: &[T], lengths: &[usize], t: usize, hidden: usize,
+    h: &mut [T],
+    c: &mut [T],
+    tanh_c: &mut [T],
+    gates: &mut [T],
+    c_prev: &[T],
+    lengths: &[usize],
+    t: usize,
+    hidden: usize,
 ) {
     let (b, hh) = (lengths.len(), hidden);
-    for (name, len, want) in [("h", h.len(), b * hh), ("c", c.len(), b * hh), ("tanh_c", tanh_c.len(), b * hh),
-        ("gates", gates.len(), 4 * b * hh), ("c_prev", c_prev.len(), b * hh)] {
+    for (name, len, want) in [
+        ("h", h.len(), b * hh),
+        ("c", c.len(), b * hh),
+        ("tanh_c", tanh_c.len(), b * hh),
+        ("gates", gates.len(), 4 * b * hh),
+        ("c_prev", c_prev.len(), b * hh),
+    ] {
         assert_eq!(len, want, "lstm_step_forward: {name} has {len} elements, expected {want}");
     }
-    let rows = h.chunks_exact_mut(hh)
+    let rows = h
+        .chunks_exact_mut(hh)
         .zip(c.chunks_exact_mut(hh))
         .zip(tanh_c.chunks_exact_mut(hh))
         .zip(gates.chunks_exact_mut(4 * hh))
@@ -80,12 +92,11 @@ pub fn lstm_step_forward<T: Real>(
 /// gi, gf, gg, go: (H) pre-activations in, activations out; c_prev: (H); c, tanh_c, h: (H) out.
 #[allow(clippy::too_many_arguments)]
 #[inline]
-fn cell_forward<T: Real>(
-    gi: &mut [T], gf: &mut [T], gg: &mut [T], go: &mut [T], c_prev: &[T], c: &mut [T], tanh_c: &mut [T], h: &mut [T],
-) {
+fn cell_forward<T: Real>(gi: &mut [T], gf: &mut [T], gg: &mut [T], go: &mut [T], c_prev: &[T], c: &mut [T], tanh_c: &mut [T], h: &mut [T]) {
     let hh = gi.len();
     // Every slice cut to exactly H elements, so no bounds check is left in the loop.
-    let (gf, gg, go, c_prev, c, tanh_c, h) = (&mut gf[..hh], &mut gg[..hh], &mut go[..hh], &c_prev[..hh], &mut c[..hh], &mut tanh_c[..hh], &mut h[..hh]);
+    let (gf, gg, go, c_prev, c, tanh_c, h) =
+        (&mut gf[..hh], &mut gg[..hh], &mut go[..hh], &c_prev[..hh], &mut c[..hh], &mut tanh_c[..hh], &mut h[..hh]);
     for j in 0..hh {
         let (i, f, g, o) = (gi[j].sigmoid(), gf[j].sigmoid(), gg[j].tanh_activation(), go[j].sigmoid());
         (gi[j], gf[j], gg[j], go[j]) = (i, f, g, o);
@@ -98,8 +109,14 @@ fn cell_forward<T: Real>(
 /// Plain-index reference for [`lstm_step_forward`], same arguments and shapes.
 #[allow(clippy::too_many_arguments)]
 pub fn lstm_step_forward_ref<T: Real>(
-    h: &mut [T], c: &mut [T], tanh_c: &mut [T], gates: &mut [T],
-    c_prev: &[T], lengths: &[usize], t: usize, hidden: usize,
+    h: &mut [T],
+    c: &mut [T],
+    tanh_c: &mut [T],
+    gates: &mut [T],
+    c_prev: &[T],
+    lengths: &[usize],
+    t: usize,
+    hidden: usize,
 ) {
     let hh = hidden;
     for (b, &len) in lengths.iter().enumerate() {
@@ -130,15 +147,29 @@ pub fn lstm_step_forward_ref<T: Real>(
 /// c_prev, tanh_c: (B, H); lengths: (B).
 #[allow(clippy::too_many_arguments)]
 pub fn lstm_step_backward<T: Real>(
-    dgates: &mut [T], dc: &mut [T], dh: &[T], gates: &[T],
-    c_prev: &[T], tanh_c: &[T], lengths: &[usize], t: usize, hidden: usize,
+    dgates: &mut [T],
+    dc: &mut [T],
+    dh: &[T],
+    gates: &[T],
+    c_prev: &[T],
+    tanh_c: &[T],
+    lengths: &[usize],
+    t: usize,
+    hidden: usize,
 ) {
     let (b, hh) = (lengths.len(), hidden);
-    for (name, len, want) in [("dgates", dgates.len(), 4 * b * hh), ("dc", dc.len(), b * hh), ("dh", dh.len(), b * hh),
-        ("gates", gates.len(), 4 * b * hh), ("c_prev", c_prev.len(), b * hh), ("tanh_c", tanh_c.len(), b * hh)] {
+    for (name, len, want) in [
+        ("dgates", dgates.len(), 4 * b * hh),
+        ("dc", dc.len(), b * hh),
+        ("dh", dh.len(), b * hh),
+        ("gates", gates.len(), 4 * b * hh),
+        ("c_prev", c_prev.len(), b * hh),
+        ("tanh_c", tanh_c.len(), b * hh),
+    ] {
         assert_eq!(len, want, "lstm_step_backward: {name} has {len} elements, expected {want}");
     }
-    let rows = dgates.chunks_exact_mut(4 * hh)
+    let rows = dgates
+        .chunks_exact_mut(4 * hh)
         .zip(dc.chunks_exact_mut(hh))
         .zip(dh.chunks_exact(hh))
         .zip(gates.chunks_exact(4 * hh))
@@ -166,8 +197,18 @@ pub fn lstm_step_backward<T: Real>(
 #[allow(clippy::too_many_arguments)]
 #[inline]
 fn cell_backward<T: Real>(
-    di: &mut [T], df: &mut [T], dg: &mut [T], d_o: &mut [T], dc: &mut [T], dh: &[T],
-    gi: &[T], gf: &[T], gg: &[T], go: &[T], c_prev: &[T], tanh_c: &[T],
+    di: &mut [T],
+    df: &mut [T],
+    dg: &mut [T],
+    d_o: &mut [T],
+    dc: &mut [T],
+    dh: &[T],
+    gi: &[T],
+    gf: &[T],
+    gg: &[T],
+    go: &[T],
+    c_prev: &[T],
+    tanh_c: &[T],
 ) {
     let hh = di.len();
     let (df, dg, d_o, dc, dh) = (&mut df[..hh], &mut dg[..hh], &mut d_o[..hh], &mut dc[..hh], &dh[..hh]);
@@ -187,8 +228,15 @@ fn cell_backward<T: Real>(
 /// Plain-index reference for [`lstm_step_backward`], same arguments and shapes.
 #[allow(clippy::too_many_arguments)]
 pub fn lstm_step_backward_ref<T: Real>(
-    dgates: &mut [T], dc: &mut [T], dh: &[T], gates: &[T],
-    c_prev: &[T], tanh_c: &[T], lengths: &[usize], t: usize, hidden: usize,
+    dgates: &mut [T],
+    dc: &mut [T],
+    dh: &[T],
+    gates: &[T],
+    c_prev: &[T],
+    tanh_c: &[T],
+    lengths: &[usize],
+    t: usize,
+    hidden: usize,
 ) {
     let hh = hidden;
     let one = T::one();

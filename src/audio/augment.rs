@@ -60,8 +60,7 @@ pub fn pitch_shift(samples: &[f32], sample_rate: u32, n_steps: f64) -> Vec<f32> 
     let spec = stft(&y, N_FFT, HOP, &window, true, PadMode::Reflect);
     // torch.linspace(0, pi * hop, bins): the phase a bin-centred sinusoid advances per hop.
     let bins = spec.nrows();
-    let phase_advance: Vec<f64> =
-        (0..bins).map(|k| std::f64::consts::PI * HOP as f64 * k as f64 / (bins - 1) as f64).collect();
+    let phase_advance: Vec<f64> = (0..bins).map(|k| std::f64::consts::PI * HOP as f64 * k as f64 / (bins - 1) as f64).collect();
     let stretched_spec = phase_vocoder(&spec, rate, &phase_advance);
     // Python's round() rounds halves to even.
     let stretched_len = (y.len() as f64 / rate).round_ties_even() as usize;

@@ -34,8 +34,8 @@ pub fn resample(samples: &[f32], from_hz: u32, to_hz: u32) -> Result<Vec<f32>, A
         return Ok(Vec::new());
     }
     let output_len = resampled_len(samples.len(), from_hz, to_hz);
-    let mut resampler = Fft::<f64>::new(from_hz as usize, to_hz as usize, CHUNK_FRAMES, 1, FixedSync::Both)
-        .map_err(|e| rubato_error(e.to_string()))?;
+    let mut resampler =
+        Fft::<f64>::new(from_hz as usize, to_hz as usize, CHUNK_FRAMES, 1, FixedSync::Both).map_err(|e| rubato_error(e.to_string()))?;
     let input: Vec<f64> = samples.iter().map(|&x| x as f64).collect();
     let adapter = InterleavedSlice::new(&input, 1, input.len()).expect("a mono buffer holds len frames");
     let output = resampler.process_all(&adapter, input.len(), None).map_err(|e| rubato_error(e.to_string()))?;
@@ -69,11 +69,7 @@ pub fn resample_torchaudio(x: &[f64], orig_freq: u32, new_freq: u32) -> Vec<f64>
             let (q, p) = (j / new, j % new);
             let (first, weights) = (&kernel.first[p], &kernel.weights[p]);
             let start = (q * orig) as isize + first;
-            weights
-                .iter()
-                .enumerate()
-                .filter_map(|(m, &w)| x.get(usize::try_from(start + m as isize).ok()?).map(|&v| v * w))
-                .sum()
+            weights.iter().enumerate().filter_map(|(m, &w)| x.get(usize::try_from(start + m as isize).ok()?).map(|&v| v * w)).sum()
         })
         .collect()
 }

@@ -1,10 +1,10 @@
 //! Argument types shared by several commands, and what they become.
 
-use anyhow::{bail, Result};
-use clap::Args;
 use crate::data::pipeline::{DataConfig, Layout, SplitKind, VadMode};
 use crate::nn::model::Padding;
 use crate::recipe::{Overrides, Recipe, RecipeName, RunSettings};
+use anyhow::{bail, Result};
+use clap::Args;
 use std::path::PathBuf;
 
 #[derive(Args, Clone)]
@@ -143,4 +143,3 @@ pub fn check_counts(seeds: usize, epochs: usize, batch_size: usize) -> Result<()
     }
     Ok(())
 }
-

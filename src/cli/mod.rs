@@ -11,7 +11,11 @@ pub mod training;
 use clap::{Parser, Subcommand};
 
 #[derive(Parser)]
-#[command(name = "ser", version, about = "Speech emotion recognition from scratch: the dropout ablation study of a CNN + BiLSTM + MLP on RAVDESS")]
+#[command(
+    name = "ser",
+    version,
+    about = "Speech emotion recognition from scratch: the dropout ablation study of a CNN + BiLSTM + MLP on RAVDESS"
+)]
 pub struct Cli {
     #[command(subcommand)]
     command: Command,

@@ -45,7 +45,6 @@ pub struct PredictArgs {
     pub json: bool,
 }
 
-
 /// Class probabilities (N, 8) of `examples` (raw features), averaged over the models, each
 /// applying its own input map.
 fn ensemble_probabilities(models: &mut [LoadedModel], examples: &[Example], scoring: Scoring) -> Array2<f32> {
@@ -93,7 +92,8 @@ pub fn eval(a: EvalArgs) -> Result<()> {
         }
     };
     let truth: Vec<usize> = examples.iter().map(|e| e.label).collect();
-    let mut metrics = |scoring| Metrics::compute(&truth, &argmax_rows(&ensemble_probabilities(&mut models, &examples, scoring)), NUM_CLASSES);
+    let mut metrics =
+        |scoring| Metrics::compute(&truth, &argmax_rows(&ensemble_probabilities(&mut models, &examples, scoring)), NUM_CLASSES);
     let batched = metrics(Scoring::Batched(batch));
     let single = metrics(Scoring::SingleClip);
     for m in &models {
@@ -155,7 +155,8 @@ pub fn predict(a: PredictArgs) -> Result<()> {
         let out: Vec<_> = rows
             .iter()
             .map(|(f, e, p)| {
-                let probs: serde_json::Map<String, serde_json::Value> = EMOTIONS.iter().zip(p).map(|(n, v)| (n.to_string(), serde_json::json!(v))).collect();
+                let probs: serde_json::Map<String, serde_json::Value> =
+                    EMOTIONS.iter().zip(p).map(|(n, v)| (n.to_string(), serde_json::json!(v))).collect();
                 serde_json::json!({ "file": f, "emotion": e, "probabilities": probs })
             })
             .collect();
@@ -168,4 +169,3 @@ pub fn predict(a: PredictArgs) -> Result<()> {
     }
     Ok(())
 }
-

@@ -84,8 +84,11 @@ pub fn features(a: FeaturesArgs) -> Result<()> {
     }
     if json {
         let rows: Vec<Vec<f32>> = m.rows().into_iter().map(|r| r.to_vec()).collect();
-        println!("{}", serde_json::json!({ "file": wav.display().to_string(), "rows": m.nrows(), "frames": m.ncols(),
-            "row_groups": row_groups(), "features": rows }));
+        println!(
+            "{}",
+            serde_json::json!({ "file": wav.display().to_string(), "rows": m.nrows(), "frames": m.ncols(),
+            "row_groups": row_groups(), "features": rows })
+        );
     } else if out.is_none() {
         println!("{} x {} (use --out FILE.npy or --json)", m.nrows(), m.ncols());
     }
@@ -94,8 +97,13 @@ pub fn features(a: FeaturesArgs) -> Result<()> {
 
 /// The feature row groups as `name: [first, end)`, from the one place they are defined.
 fn row_groups() -> serde_json::Value {
-    let groups = [("zcr", features::ZCR), ("chroma", features::CHROMA), ("mfcc", features::MFCC), ("rms", features::RMS), ("mel", features::MEL)];
-    groups.into_iter().map(|(name, rows)| (name.to_string(), serde_json::json!([rows.start, rows.end]))).collect::<serde_json::Map<_, _>>().into()
+    let groups =
+        [("zcr", features::ZCR), ("chroma", features::CHROMA), ("mfcc", features::MFCC), ("rms", features::RMS), ("mel", features::MEL)];
+    groups
+        .into_iter()
+        .map(|(name, rows)| (name.to_string(), serde_json::json!([rows.start, rows.end])))
+        .collect::<serde_json::Map<_, _>>()
+        .into()
 }
 
 /// `ser synth`: the synthetic corpus as WAV files.

@@ -84,7 +84,14 @@ fn show_epoch(bar: &ProgressBar, current: &mut String, prefix: String, log: &Epo
 }
 
 /// Runs recipe rows and writes their report; prints the headline figures.
-fn run_recipe_rows(data: &DataArgs, rows: Vec<(String, Recipe)>, run: RunSettings, augment: bool, seeds: usize, out: Option<PathBuf>) -> Result<()> {
+fn run_recipe_rows(
+    data: &DataArgs,
+    rows: Vec<(String, Recipe)>,
+    run: RunSettings,
+    augment: bool,
+    seeds: usize,
+    out: Option<PathBuf>,
+) -> Result<()> {
     let source = resolve_data(data.data.as_deref(), &data.cache, run.seed)?;
     let out = out.unwrap_or_else(|| PathBuf::from("runs").join(crate::report::timestamp()));
     eprintln!("data: {} ({})", source.dir.display(), source.chosen_by);
@@ -149,13 +156,7 @@ pub fn ablation(a: AblationArgs) -> Result<()> {
             check_counts(a.seeds, recipe.epochs, t.batch_size)?;
             let source = resolve_data(a.data.data.as_deref(), &a.data.cache, t.seed)?;
             let out = a.out.clone().unwrap_or_else(|| PathBuf::from("runs").join(crate::report::timestamp()));
-            let cfg = StudyConfig {
-                data: data_config(&a.data, t.seed, !t.no_augment),
-                run: t.run(),
-                threads,
-                seeds: a.seeds,
-                recipe,
-            };
+            let cfg = StudyConfig { data: data_config(&a.data, t.seed, !t.no_augment), run: t.run(), threads, seeds: a.seeds, recipe };
             (source, cfg, out)
         }
     };

@@ -2,11 +2,11 @@
 //! 16 kHz speech (resample + VAD when needed), augment the training split, extract the 162 rows,
 //! and cache each result on disk keyed by the file's content and every setting that shapes it.
 
+use super::example::{Example, Variant};
 use super::ravdess::{find_wavs, parse_name, ClipInfo, NameKind};
 use super::split::{split_files, split_speakers, Split};
 use crate::audio::{self, AudioError};
 use crate::features::{self, FeatureConfig};
-use super::example::{Example, Variant};
 use ndarray::Array2;
 use rand::rngs::StdRng;
 use rand::SeedableRng;
@@ -274,7 +274,10 @@ fn clip_features(path: &Path, variant: Variant, cfg: &DataConfig) -> Result<(Arr
         h.update(&bytes);
         let settings = format!(
             "{:?}|vad={:?}|notebook={}|seed={}",
-            variant, cfg.vad, cfg.resample_like_notebook, if variant == Variant::Noise { cfg.noise_seed ^ name_hash(path) } else { 0 }
+            variant,
+            cfg.vad,
+            cfg.resample_like_notebook,
+            if variant == Variant::Noise { cfg.noise_seed ^ name_hash(path) } else { 0 }
         );
         h.update(settings);
         format!("{:x}", h.finalize())
@@ -339,7 +342,12 @@ pub fn load_labelled(dir: &Path, labels_csv: &Path, cfg: &DataConfig) -> Result<
     featurise_all(dir, &clips, cfg, counts)
 }
 
-fn featurise_all(dir: &Path, clips: &[ClipInfo], cfg: &DataConfig, mut counts: DataCounts) -> Result<(Vec<Example>, DataCounts), DataError> {
+fn featurise_all(
+    dir: &Path,
+    clips: &[ClipInfo],
+    cfg: &DataConfig,
+    mut counts: DataCounts,
+) -> Result<(Vec<Example>, DataCounts), DataError> {
     let examples = featurise(clips, &[Variant::Original], cfg, &mut counts);
     if examples.is_empty() {
         let first = counts.unusable.first().map(|(f, r)| format!("{f}: {r}")).unwrap_or_default();

@@ -42,7 +42,11 @@ pub fn parse_name(path: &Path) -> Result<NameKind, String> {
     }
     let num: Vec<u8> = fields.iter().map(|f| f.parse().unwrap()).collect();
     let in_range = |v: u8, lo: u8, hi: u8, what: &str| {
-        if (lo..=hi).contains(&v) { Ok(v) } else { Err(format!("'{stem}': {what} {v:02} is outside {lo:02}..{hi:02}")) }
+        if (lo..=hi).contains(&v) {
+            Ok(v)
+        } else {
+            Err(format!("'{stem}': {what} {v:02} is outside {lo:02}..{hi:02}"))
+        }
     };
     in_range(num[0], 1, 3, "modality")?;
     in_range(num[1], 1, 2, "vocal channel")?;
@@ -81,9 +85,7 @@ mod tests {
 
     #[test]
     fn parses_speech_names_and_labels() {
-        let NameKind::Speech(c) = parse_name(Path::new("Actor_12/03-01-05-02-01-02-12.wav")).unwrap() else {
-            panic!("speech expected")
-        };
+        let NameKind::Speech(c) = parse_name(Path::new("Actor_12/03-01-05-02-01-02-12.wav")).unwrap() else { panic!("speech expected") };
         assert_eq!((c.emotion, c.actor, c.intensity, c.statement, c.repetition), (4, 12, 2, 1, 2));
         assert_eq!(EMOTIONS[c.emotion], "angry");
     }

@@ -6,9 +6,9 @@
 //!
 //! Per row r: z = (x' - mean_r) / std_r, where x' is x in dB for the mel rows and x otherwise.
 
+use crate::data::Example;
 use crate::features::spectrum::{power_to_db, AMIN, TOP_DB};
 use crate::features::{MEL, ROWS};
-use crate::data::Example;
 use ndarray::{Array2, ArrayViewMut2, Axis};
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
@@ -106,7 +106,11 @@ impl InputScaling {
 
     /// (mean, std) of row r, or (0, 1) when rows are not standardised.
     pub fn row_stats(&self, r: usize) -> (f32, f32) {
-        if self.mean.is_empty() { (0.0, 1.0) } else { (self.mean[r], self.std[r]) }
+        if self.mean.is_empty() {
+            (0.0, 1.0)
+        } else {
+            (self.mean[r], self.std[r])
+        }
     }
 
     /// Checks the statistics have one finite entry per row (a checkpoint may hold anything).

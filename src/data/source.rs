@@ -36,4 +36,3 @@ pub fn resolve_data(arg: Option<&Path>, cache_root: &Path, seed: u64) -> anyhow:
     }
     Ok(DataSource { dir, synthetic: true, chosen_by: "built-in synthetic corpus (no RAVDESS found)".into() })
 }
-

@@ -18,11 +18,8 @@ pub fn split_files(n: usize, seed: u64) -> Split {
     idx.shuffle(&mut StdRng::seed_from_u64(seed));
     let n_train = (n as f64 * 0.60).round() as usize;
     let n_val = ((n as f64 * 0.15).round() as usize).min(n - n_train);
-    let mut split = Split {
-        train: idx[..n_train].to_vec(),
-        val: idx[n_train..n_train + n_val].to_vec(),
-        test: idx[n_train + n_val..].to_vec(),
-    };
+    let mut split =
+        Split { train: idx[..n_train].to_vec(), val: idx[n_train..n_train + n_val].to_vec(), test: idx[n_train + n_val..].to_vec() };
     for part in [&mut split.train, &mut split.val, &mut split.test] {
         part.sort_unstable();
     }

@@ -2,4 +2,4 @@
 
 pub mod stft;
 
-pub use stft::{framed_signal, FrameFft, hann_periodic, istft, pad_signal, stft, PadMode};
+pub use stft::{framed_signal, hann_periodic, istft, pad_signal, stft, FrameFft, PadMode};

@@ -5,10 +5,10 @@
 //! `istft` inverts it by windowed overlap-add, as `torch.istft` does.
 
 use ndarray::Array2;
-use std::borrow::Cow;
-use rustfft::num_complex::Complex64;
 use realfft::RealFftPlanner;
+use rustfft::num_complex::Complex64;
 use rustfft::FftPlanner;
+use std::borrow::Cow;
 
 /// How a signal is extended past its ends (numpy's `np.pad` modes that librosa uses).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -37,7 +37,11 @@ pub fn pad_signal(y: &[f64], left: usize, right: usize, mode: PadMode) -> Vec<f6
         match mode {
             PadMode::Constant => 0.0,
             PadMode::Edge => {
-                if n == 0 { 0.0 } else { y[i.clamp(0, n as isize - 1) as usize] }
+                if n == 0 {
+                    0.0
+                } else {
+                    y[i.clamp(0, n as isize - 1) as usize]
+                }
             }
             PadMode::Reflect => {
                 if n < 2 {

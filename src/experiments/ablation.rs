@@ -1,7 +1,9 @@
 //! The study's ablation: both models (with and without dropout) trained from the same initial
 //! weights on the same batches for every seed, evaluated, and compared over the seeds.
 
-use super::run::{load_data, scale_dataset, seed_dir, split_of, train_model, ModelPlan, ModelResult, SplitResult, SEED_METRICS, summarize_runs};
+use super::run::{
+    load_data, scale_dataset, seed_dir, split_of, summarize_runs, train_model, ModelPlan, ModelResult, SplitResult, SEED_METRICS,
+};
 use crate::data::pipeline::{DataConfig, DataCounts, DataSet, Layout};
 use crate::data::{DataSource, InputScaling};
 use crate::recipe::{Recipe, RunSettings};

@@ -48,7 +48,11 @@ pub struct RecipeReport {
 
 /// The split whose single-clip accuracy rows are compared on: test when there is one.
 fn headline_split(row: &RecipeRow) -> &'static str {
-    if row.runs.iter().all(|r| r.test.is_some()) { "test" } else { "val" }
+    if row.runs.iter().all(|r| r.test.is_some()) {
+        "test"
+    } else {
+        "val"
+    }
 }
 
 fn headline(row: &RecipeRow) -> Vec<f64> {
@@ -119,4 +123,3 @@ pub fn run_recipes(
         ser_version: env!("CARGO_PKG_VERSION").into(),
     })
 }
-

@@ -79,7 +79,11 @@ pub fn split_result(models: &mut [SerModel<f32>], examples: &[Example], batch: u
 
 /// Folder of one seed's checkpoints: the run folder for the first seed, `seed-<s>/` for others.
 pub fn seed_dir(out_dir: &Path, seed: u64, first: bool) -> PathBuf {
-    if first { out_dir.to_path_buf() } else { out_dir.join(format!("seed-{seed}")) }
+    if first {
+        out_dir.to_path_buf()
+    } else {
+        out_dir.join(format!("seed-{seed}"))
+    }
 }
 
 /// One model to train: its name, its recipe (saved in the checkpoint's metadata) and what
@@ -140,7 +144,11 @@ pub fn member_seed(seed: u64, k: usize) -> u64 {
 
 /// File stem of ensemble member k of the model `name`.
 pub fn member_name(name: &str, k: usize) -> String {
-    if k == 0 { name.to_string() } else { format!("{name}.member-{k}") }
+    if k == 0 {
+        name.to_string()
+    } else {
+        format!("{name}.member-{k}")
+    }
 }
 
 /// Checkpoint file name of ensemble member k of the model `name`.
@@ -226,4 +234,3 @@ pub fn scale_dataset(mut data: DataSet, recipe: &Recipe) -> (DataSet, InputScali
     }
     (data, scaling)
 }
-

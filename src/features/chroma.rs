@@ -133,7 +133,11 @@ impl Piptrack {
         let candidates = self.in_range.clone().step_by(BLOCK).flat_map(|start| {
             let block = start..(start + BLOCK).min(self.in_range.end);
             let any = x[block.clone()].iter().fold(false, |any, &v| any | (v > ref_value));
-            if any { block } else { start..start }
+            if any {
+                block
+            } else {
+                start..start
+            }
         });
         for i in candidates {
             // util.localmax: index 0 is never a max; the last bin only needs to beat its neighbour.
@@ -175,7 +179,11 @@ pub struct TuningHistogram {
 impl TuningHistogram {
     pub fn new(resolution: f64, bins_per_octave: usize) -> Self {
         let n_bins = (1.0 / resolution).ceil() as usize;
-        TuningHistogram { edges: linspace(-0.5, 0.5, n_bins + 1, true), bins_per_octave, octave_zero_hz: octave_zero_hz(0.0, bins_per_octave) }
+        TuningHistogram {
+            edges: linspace(-0.5, 0.5, n_bins + 1, true),
+            bins_per_octave,
+            octave_zero_hz: octave_zero_hz(0.0, bins_per_octave),
+        }
     }
 
     /// estimate_tuning's histogram: resolution 0.01.

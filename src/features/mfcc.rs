@@ -24,11 +24,8 @@ pub fn dct2_ortho_ref(x: &[f64]) -> Vec<f64> {
     let n = x.len() as f64;
     (0..x.len())
         .map(|k| {
-            let s: f64 = x
-                .iter()
-                .enumerate()
-                .map(|(i, &v)| v * (std::f64::consts::PI * k as f64 * (2.0 * i as f64 + 1.0) / (2.0 * n)).cos())
-                .sum();
+            let s: f64 =
+                x.iter().enumerate().map(|(i, &v)| v * (std::f64::consts::PI * k as f64 * (2.0 * i as f64 + 1.0) / (2.0 * n)).cos()).sum();
             s * if k == 0 { (1.0 / n).sqrt() } else { (2.0 / n).sqrt() }
         })
         .collect()

@@ -100,8 +100,8 @@ impl FeatureConfig {
 pub struct FeatureExtractor {
     cfg: FeatureConfig,
     window: Vec<f64>,
-    mel_bank: mel::SparseBank,                           // (n_mels, 1 + n_fft/2) by nonzero span
-    dct: Array2<f64>,                                    // (n_mfcc, n_mels)
+    mel_bank: mel::SparseBank, // (n_mels, 1 + n_fft/2) by nonzero span
+    dct: Array2<f64>,          // (n_mfcc, n_mels)
     piptrack: chroma::Piptrack,
     tuning_histogram: chroma::TuningHistogram,
     chroma_banks: Mutex<HashMap<u64, Arc<PackedB<f32>>>>, // tuning bits -> bank^T (1 + n_fft/2, n_chroma)

@@ -49,7 +49,12 @@ pub mod reference {
     /// x: (B, N) normalised with `mean` and `var` (N), then scaled by gamma and shifted by beta
     /// (N) -> y: (B, N). Training passes the batch's statistics, evaluation the running ones.
     pub fn forward<T: Real>(
-        x: ArrayView2<T>, mean: ArrayView1<T>, var: ArrayView1<T>, gamma: ArrayView1<T>, beta: ArrayView1<T>, eps: f64,
+        x: ArrayView2<T>,
+        mean: ArrayView1<T>,
+        var: ArrayView1<T>,
+        gamma: ArrayView1<T>,
+        beta: ArrayView1<T>,
+        eps: f64,
     ) -> Array2<T> {
         let (batch, features) = x.dim();
         let mut y = Array2::zeros((batch, features));
@@ -64,7 +69,10 @@ pub mod reference {
 
     /// The running statistics (N) after one training batch x: (B, N).
     pub fn updated_running_stats<T: Real>(
-        running_mean: ArrayView1<T>, running_var: ArrayView1<T>, x: ArrayView2<T>, momentum: f64,
+        running_mean: ArrayView1<T>,
+        running_var: ArrayView1<T>,
+        x: ArrayView2<T>,
+        momentum: f64,
     ) -> (Array1<T>, Array1<T>) {
         let (mean, var) = batch_stats(x);
         let batch = x.nrows() as f64;
@@ -197,10 +205,7 @@ impl<T: Real> BatchNorm1d<T> {
 
     /// ("running_mean", (N)), ("running_var", (N)): state that is saved but not trained.
     pub fn buffers(&mut self) -> Vec<(&'static str, ArrayViewMutD<'_, T>)> {
-        vec![
-            ("running_mean", self.running_mean.view_mut().into_dyn()),
-            ("running_var", self.running_var.view_mut().into_dyn()),
-        ]
+        vec![("running_mean", self.running_mean.view_mut().into_dyn()), ("running_var", self.running_var.view_mut().into_dyn())]
     }
 }
 
@@ -224,7 +229,6 @@ mod tests {
         assert!((&bn.running_mean - &array![0.3, 2.0]).iter().all(|d| d.abs() < 1e-12), "{}", bn.running_mean);
         assert!((&bn.running_var - &array![0.9 + 0.7, 0.9 + 10.0]).iter().all(|d| d.abs() < 1e-12), "{}", bn.running_var);
         assert_eq!(bn.num_batches_tracked, 1);
-
 
         let mut untracked = BatchNorm1d::<f64>::without_running_stats(2);
         assert_eq!(untracked.forward(x.view(), Mode::Train), y);

@@ -133,7 +133,11 @@ pub mod reference {
 
     /// The valid steps of clip b in direction d's order (d = 0 forward, 1 reverse).
     fn order(d: usize, len: usize) -> Vec<usize> {
-        if d == 0 { (0..len).collect() } else { (0..len).rev().collect() }
+        if d == 0 {
+            (0..len).collect()
+        } else {
+            (0..len).rev().collect()
+        }
     }
 
     /// Runs one direction over clip b of x (B, T, I) at the steps `order`, from a zero state.
@@ -191,7 +195,12 @@ pub mod reference {
 
     /// x: (B, T, I), lengths as in forward, dy: (B, T, 2H) -> (dx (B, T, I), the forward and
     /// reverse directions' gradients).
-    pub fn backward<T: Real>(lstm: &BiLstm<T>, x: ArrayView3<T>, lengths: Option<&[usize]>, dy: ArrayView3<T>) -> (Array3<T>, [DirectionGrads<T>; 2]) {
+    pub fn backward<T: Real>(
+        lstm: &BiLstm<T>,
+        x: ArrayView3<T>,
+        lengths: Option<&[usize]>,
+        dy: ArrayView3<T>,
+    ) -> (Array3<T>, [DirectionGrads<T>; 2]) {
         let (batch, steps, input) = x.dim();
         let hidden = lstm.hidden;
         let one = T::one();
@@ -525,19 +534,18 @@ impl<T: Real> BiLstm<T> {
     fn params_of(&mut self, dir: Direction) -> (&mut Param<T, Ix2>, &mut Param<T, Ix2>, &mut Param<T, Ix1>, &mut Param<T, Ix1>) {
         match dir {
             Direction::Forward => (&mut self.weight_ih_l0, &mut self.weight_hh_l0, &mut self.bias_ih_l0, &mut self.bias_hh_l0),
-            Direction::Reverse => (
-                &mut self.weight_ih_l0_reverse,
-                &mut self.weight_hh_l0_reverse,
-                &mut self.bias_ih_l0_reverse,
-                &mut self.bias_hh_l0_reverse,
-            ),
+            Direction::Reverse => {
+                (&mut self.weight_ih_l0_reverse, &mut self.weight_hh_l0_reverse, &mut self.bias_ih_l0_reverse, &mut self.bias_hh_l0_reverse)
+            }
         }
     }
 
     fn weights(&self, dir: Direction) -> DirectionWeights<'_, T> {
         let (weight_ih, weight_hh, bias_ih, bias_hh) = match dir {
             Direction::Forward => (&self.weight_ih_l0, &self.weight_hh_l0, &self.bias_ih_l0, &self.bias_hh_l0),
-            Direction::Reverse => (&self.weight_ih_l0_reverse, &self.weight_hh_l0_reverse, &self.bias_ih_l0_reverse, &self.bias_hh_l0_reverse),
+            Direction::Reverse => {
+                (&self.weight_ih_l0_reverse, &self.weight_hh_l0_reverse, &self.bias_ih_l0_reverse, &self.bias_hh_l0_reverse)
+            }
         };
         DirectionWeights {
             weight_ih: contiguous(&weight_ih.value),
@@ -641,7 +649,12 @@ fn two_slots<T>(buf: &mut [T], write: usize, read: usize, len: usize) -> (&mut [
 
 /// Runs one direction over a shard. x: (T, Bs, I) time-major, lengths: (Bs) -> the direction's states.
 fn direction_forward<T: Real>(
-    weights: &DirectionWeights<T>, dir: Direction, x: &[T], lengths: &[usize], steps: usize, hidden: usize,
+    weights: &DirectionWeights<T>,
+    dir: Direction,
+    x: &[T],
+    lengths: &[usize],
+    steps: usize,
+    hidden: usize,
 ) -> DirectionState<T> {
     let (batch, gate_cols, input) = (lengths.len(), 4 * hidden, weights.input);
     let (rows, slot) = (steps * batch, batch * hidden);
@@ -668,7 +681,16 @@ fn direction_forward<T: Real>(
         let active = active_rows(lengths, t);
         let state = active * hidden;
         weights.recurrent.gemm_acc(&h_prev[..state], active, hidden, &mut gates_t[..4 * state], gate_cols);
-        lstm_step_forward(&mut h_t[..state], &mut c_t[..state], &mut tanh_c_t[..state], &mut gates_t[..4 * state], &c_prev[..state], &lengths[..active], t, hidden);
+        lstm_step_forward(
+            &mut h_t[..state],
+            &mut c_t[..state],
+            &mut tanh_c_t[..state],
+            &mut gates_t[..4 * state],
+            &c_prev[..state],
+            &lengths[..active],
+            t,
+            hidden,
+        );
     }
     DirectionState { gates, h, c, tanh_c }
 }
@@ -679,8 +701,14 @@ fn direction_forward<T: Real>(
 /// x: (T, Bs, I) time-major; lengths: (Bs).
 #[allow(clippy::too_many_arguments)]
 fn direction_backward<T: Real>(
-    weights: &DirectionWeights<T>, dir: Direction, state: &DirectionState<T>, x: &[T], lengths: &[usize],
-    steps: usize, hidden: usize, mut dh: Vec<T>,
+    weights: &DirectionWeights<T>,
+    dir: Direction,
+    state: &DirectionState<T>,
+    x: &[T],
+    lengths: &[usize],
+    steps: usize,
+    hidden: usize,
+    mut dh: Vec<T>,
 ) -> (DirectionGrads<T>, Vec<T>) {
     let (batch, gate_cols, input) = (lengths.len(), 4 * hidden, weights.input);
     let (rows, slot) = (steps * batch, batch * hidden);
@@ -699,7 +727,17 @@ fn direction_backward<T: Real>(
         let active = active_rows(lengths, t);
         let rows_state = active * hidden;
         let gates_t = &state.gates[gate_range][..4 * rows_state];
-        lstm_step_backward(&mut dgates_t[..4 * rows_state], &mut dc[..rows_state], &dh_t[..rows_state], gates_t, &c_prev[..rows_state], &tanh_c_t[..rows_state], &lengths[..active], t, hidden);
+        lstm_step_backward(
+            &mut dgates_t[..4 * rows_state],
+            &mut dc[..rows_state],
+            &dh_t[..rows_state],
+            gates_t,
+            &c_prev[..rows_state],
+            &tanh_c_t[..rows_state],
+            &lengths[..active],
+            t,
+            hidden,
+        );
         if k > 0 {
             // Step t read the state of the step processed before it as h_prev: dh_before += da_t W_hh.
             let before = dir.step(k - 1, steps);
@@ -710,11 +748,8 @@ fn direction_backward<T: Real>(
 
     let dgates_all = Mat::new(&dgates, rows, gate_cols);
     let h_prev = &state.h[dir.prev_slot(0) * slot..][..steps * slot];
-    let mut grads = DirectionGrads {
-        weight_ih: vec![zero; gate_cols * input],
-        weight_hh: vec![zero; gate_cols * hidden],
-        bias: vec![zero; gate_cols],
-    };
+    let mut grads =
+        DirectionGrads { weight_ih: vec![zero; gate_cols * input], weight_hh: vec![zero; gate_cols * hidden], bias: vec![zero; gate_cols] };
     gemm(one, dgates_all.t(), Mat::new(h_prev, rows, hidden), zero, &mut grads.weight_hh, hidden);
     gemm(one, dgates_all.t(), Mat::new(x, rows, input), zero, &mut grads.weight_ih, input);
     for dgates_row in dgates.chunks_exact(gate_cols) {

@@ -74,7 +74,12 @@ pub mod reference {
 
     /// x: (B, C, T), weight: (O, C, K), dy: (B, O, T') ->
     /// (dx (B, C, T), dweight (O, C, K), dbias (O)).
-    pub fn backward<T: Real>(x: ArrayView3<T>, weight: ArrayView3<T>, stride: usize, dy: ArrayView3<T>) -> (Array3<T>, Array3<T>, Array1<T>) {
+    pub fn backward<T: Real>(
+        x: ArrayView3<T>,
+        weight: ArrayView3<T>,
+        stride: usize,
+        dy: ArrayView3<T>,
+    ) -> (Array3<T>, Array3<T>, Array1<T>) {
         let ((batch, channels, _), (outputs, _, kernel), t_out) = (x.dim(), weight.dim(), dy.dim().2);
         let mut dx = Array3::zeros(x.dim());
         let mut dweight = Array3::zeros(weight.dim());
@@ -131,7 +136,10 @@ impl<T: Real> WindowRows<T> {
     /// x: (B, C, T) standard layout; windows: (B), each <= T'.
     fn new(x: &[T], channels: usize, t_in: usize, kernel: usize, stride: usize, windows: Vec<usize>) -> Self {
         let first_row: Vec<usize> = std::iter::once(0)
-            .chain(windows.iter().scan(0, |end, &w| { *end += window_rows(w, kernel, stride); Some(*end) }))
+            .chain(windows.iter().scan(0, |end, &w| {
+                *end += window_rows(w, kernel, stride);
+                Some(*end)
+            }))
             .collect();
         let total = first_row[windows.len()];
         let mut xt = vec![T::zero(); (total * stride + kernel) * channels];

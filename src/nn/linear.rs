@@ -82,7 +82,14 @@ impl<T: Real> Linear<T> {
         let w = self.weight.value.as_slice().expect("weight is contiguous");
         let mut y = self.bias.value.broadcast((batch, outputs)).expect("bias is (O)").to_owned();
         let x_flat = x.as_slice().expect("standard layout");
-        gemm(T::one(), Mat::new(x_flat, batch, inputs), Mat::new(w, outputs, inputs).t(), T::one(), y.as_slice_mut().expect("fresh array"), outputs);
+        gemm(
+            T::one(),
+            Mat::new(x_flat, batch, inputs),
+            Mat::new(w, outputs, inputs).t(),
+            T::one(),
+            y.as_slice_mut().expect("fresh array"),
+            outputs,
+        );
         self.input = mode.is_train().then(|| x.into_owned());
         y
     }
@@ -101,7 +108,14 @@ impl<T: Real> Linear<T> {
         self.bias.grad += &dy.sum_axis(Axis(0));
         let mut dx = Array2::zeros((batch, inputs));
         let w = self.weight.value.as_slice().expect("weight is contiguous");
-        gemm(T::one(), Mat::new(dy_flat, batch, outputs), Mat::new(w, outputs, inputs), T::zero(), dx.as_slice_mut().expect("fresh array"), inputs);
+        gemm(
+            T::one(),
+            Mat::new(dy_flat, batch, outputs),
+            Mat::new(w, outputs, inputs),
+            T::zero(),
+            dx.as_slice_mut().expect("fresh array"),
+            inputs,
+        );
         dx
     }
 

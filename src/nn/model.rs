@@ -225,10 +225,7 @@ impl<T: Real> SerModel<T> {
             (fc2, self.fc2.params()),
             (fc3, self.fc3.params()),
         ];
-        groups
-            .into_iter()
-            .flat_map(|(prefix, list)| list.into_iter().map(move |(name, p)| (format!("{prefix}.{name}"), p)))
-            .collect()
+        groups.into_iter().flat_map(|(prefix, list)| list.into_iter().map(move |(name, p)| (format!("{prefix}.{name}"), p))).collect()
     }
 
     /// Non-learned state saved with the weights (BatchNorm's running statistics).

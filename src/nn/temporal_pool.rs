@@ -97,7 +97,8 @@ impl TemporalPool {
         let mut y = Array2::zeros((batch, 2 * hidden));
         let mut argmax = vec![0usize; batch * hidden];
         let y_rows = y.as_slice_mut().expect("fresh array").chunks_exact_mut(2 * hidden);
-        for (((x_b, y_b), a_b), &len) in x_flat.chunks_exact(steps * hidden).zip(y_rows).zip(argmax.chunks_exact_mut(hidden)).zip(&lengths) {
+        for (((x_b, y_b), a_b), &len) in x_flat.chunks_exact(steps * hidden).zip(y_rows).zip(argmax.chunks_exact_mut(hidden)).zip(&lengths)
+        {
             let (max, mean) = y_b.split_at_mut(hidden);
             max.copy_from_slice(&x_b[..hidden]);
             for (t, x_t) in x_b.chunks_exact(hidden).enumerate().take(len) {

@@ -7,11 +7,7 @@ use crate::Real;
 
 /// Clips in place and returns the norm before clipping.
 pub fn clip_grad_norm<T: Real>(params: &mut [ParamRef<'_, T>], max_norm: f64) -> f64 {
-    let norm = params
-        .iter()
-        .map(|p| p.grad.iter().map(|g| g.to_f64().unwrap().powi(2)).sum::<f64>())
-        .sum::<f64>()
-        .sqrt();
+    let norm = params.iter().map(|p| p.grad.iter().map(|g| g.to_f64().unwrap().powi(2)).sum::<f64>()).sum::<f64>().sqrt();
     let coef = max_norm / (norm + 1e-6);
     if coef < 1.0 {
         let coef = T::c(coef);

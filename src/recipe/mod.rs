@@ -221,8 +221,12 @@ impl Recipe {
 
     /// The per-epoch augmentation (None when the recipe has none).
     pub fn feature_augment(&self, scaling: &InputScaling) -> Option<FeatureAugment> {
-        (self.gain_db > 0.0 || self.spec_augment.is_some() || self.vtlp > 0.0)
-            .then(|| FeatureAugment { gain_db: self.gain_db, spec_augment: self.spec_augment, vtlp: self.vtlp, scaling: scaling.clone() })
+        (self.gain_db > 0.0 || self.spec_augment.is_some() || self.vtlp > 0.0).then(|| FeatureAugment {
+            gain_db: self.gain_db,
+            spec_augment: self.spec_augment,
+            vtlp: self.vtlp,
+            scaling: scaling.clone(),
+        })
     }
 }
 
@@ -325,7 +329,11 @@ mod tests {
             "weight_decay":0.1,"label_smoothing":0.1,"schedule":{"warmup_cosine":{"warmup_epochs":3.0}},"patience":null}"#;
         let recipe: Recipe = serde_json::from_str(saved).unwrap();
         assert!(recipe.speed_perturb.is_empty());
-        assert_eq!((recipe.mixup_alpha, recipe.vtlp, recipe.ensemble, recipe.speaker_adversary), (0.0, 0.0, 1, 0.0), "later pieces are off in older runs");
+        assert_eq!(
+            (recipe.mixup_alpha, recipe.vtlp, recipe.ensemble, recipe.speaker_adversary),
+            (0.0, 0.0, 1, 0.0),
+            "later pieces are off in older runs"
+        );
         assert!(!recipe.curve_on_originals);
         assert_eq!(recipe, Recipe { mixup_alpha: 0.0, ensemble: 1, epochs: 80, curve_on_originals: false, ..Recipe::improved() });
     }

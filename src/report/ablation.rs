@@ -14,7 +14,11 @@ use std::path::Path;
 pub const PAPER_TEST_ACCURACY: [(&str, f64); 2] = [("dropout", 0.58), ("no_dropout", 0.57)];
 
 fn pct(x: f64) -> String {
-    if x.is_nan() { "n/a".into() } else { format!("{:.1} %", 100.0 * x) }
+    if x.is_nan() {
+        "n/a".into()
+    } else {
+        format!("{:.1} %", 100.0 * x)
+    }
 }
 
 fn opt_pct(s: Option<&SplitResult>, f: impl Fn(&SplitResult) -> f64) -> String {
@@ -38,16 +42,21 @@ fn write_pictures(dir: &Path, report: &StudyReport) -> std::io::Result<()> {
             runs.push((if several { format!("{name} seed {}", run.seed) } else { name.clone() }, m));
         }
     }
-    let series = |f: fn(&crate::train::EpochLog) -> f64| -> Vec<Vec<f64>> { runs.iter().map(|(_, m)| m.history.iter().map(f).collect()).collect() };
+    let series =
+        |f: fn(&crate::train::EpochLog) -> f64| -> Vec<Vec<f64>> { runs.iter().map(|(_, m)| m.history.iter().map(f).collect()).collect() };
     let (losses, train_acc, val_acc) = (series(|l| l.loss), series(|l| l.train_accuracy), series(|l| l.val_accuracy));
     let loss_curves: Vec<Curve> = runs.iter().zip(&losses).map(|((n, _), v)| Curve { label: n, values: v }).collect();
     let labels: Vec<String> = ["train", "val"].iter().flat_map(|part| runs.iter().map(move |(n, _)| format!("{n} {part}"))).collect();
-    let acc_curves: Vec<Curve> =
-        labels.iter().zip(train_acc.iter().chain(&val_acc)).map(|(n, v)| Curve { label: n, values: v }).collect();
+    let acc_curves: Vec<Curve> = labels.iter().zip(train_acc.iter().chain(&val_acc)).map(|(n, v)| Curve { label: n, values: v }).collect();
     plot_training_curves(&dir.join("curves.svg"), "Training curves", &loss_curves, &acc_curves)?;
     for (name, m) in &report.models {
         if let Some(test) = &m.test {
-            plot_confusion(&dir.join(format!("confusion_{name}.svg")), &format!("{name}: test confusion"), &test.metrics.confusion, &EMOTIONS)?;
+            plot_confusion(
+                &dir.join(format!("confusion_{name}.svg")),
+                &format!("{name}: test confusion"),
+                &test.metrics.confusion,
+                &EMOTIONS,
+            )?;
         }
     }
     Ok(())
@@ -85,7 +94,14 @@ RAVDESS WAVs.\n",
             r.source.dir.display()
         );
     }
-    let _ = writeln!(o, "Data: `{}` ({}), layout `{:?}`, padding `{}`.\n", r.source.dir.display(), r.source.chosen_by, r.layout, r.config.recipe.padding.name());
+    let _ = writeln!(
+        o,
+        "Data: `{}` ({}), layout `{:?}`, padding `{}`.\n",
+        r.source.dir.display(),
+        r.source.chosen_by,
+        r.layout,
+        r.config.recipe.padding.name()
+    );
     if (Recipe { padding: Recipe::study().padding, ..r.config.recipe.clone() }) != Recipe::study() {
         let _ = writeln!(
             o,
@@ -95,7 +111,10 @@ RAVDESS WAVs.\n",
         );
     }
     let _ = writeln!(o, "## Results (per-sample accuracy, eval mode)\n");
-    let _ = writeln!(o, "| model | train | val | test | test, one clip at a time | test macro-F1 | notebook metric (test) | paper (test) | train time |");
+    let _ = writeln!(
+        o,
+        "| model | train | val | test | test, one clip at a time | test macro-F1 | notebook metric (test) | paper (test) | train time |"
+    );
     let _ = writeln!(o, "|---|---:|---:|---:|---:|---:|---:|---:|---:|");
     for (name, m) in &r.models {
         let paper = PAPER_TEST_ACCURACY.iter().find(|(n, _)| n == name).map_or("".into(), |(_, a)| pct(*a));
@@ -112,7 +131,10 @@ RAVDESS WAVs.\n",
         );
     }
     if r.models.values().all(|m| m.test.is_none()) {
-        let _ = writeln!(o, "\nNo test split: the data folder has `training/` and `validation/` but no `testing/`, so test figures are absent.");
+        let _ = writeln!(
+            o,
+            "\nNo test split: the data folder has `training/` and `validation/` but no `testing/`, so test figures are absent."
+        );
     }
     let _ = writeln!(o, "\n![training curves](curves.svg)\n");
     write_dropout_effect(&mut o, r);
@@ -131,7 +153,11 @@ batch statistics. Here every evaluation runs in eval mode (no dropout, running s
 which clips share its batch. \"test, one clip at a time\" scores each clip alone; `--padding masked` removes the \
 dependence.\n\
 - **Split.** The paper used its own random 60/15/25 file split; this run's split comes from seed {} (`--layout`, `--split`). {}\n",
-        if r.config.data.resample_like_notebook { "the notebook's input (`--resample-like-notebook`)" } else { "features at the clips' own 16 kHz (the paper's described pipeline)" },
+        if r.config.data.resample_like_notebook {
+            "the notebook's input (`--resample-like-notebook`)"
+        } else {
+            "features at the clips' own 16 kHz (the paper's described pipeline)"
+        },
         r.config.data.seed,
         speaker_note(r)
     );
@@ -164,8 +190,18 @@ Clips: train {} (x{} with augmentation = {} examples), validation {}, test {}. F
         o,
         "epochs {}, batch {}, Adam lr {}, gradient-norm clip {}, seed {}, threads {}, VAD `{:?}`, split `{:?}`, augmentation {}.\n\
 Features {:.1} s, wall time {:.1} s, ser {}.",
-        recipe.epochs, run.batch_size, recipe.lr, run.clip_norm, run.seed, r.config.threads, r.config.data.vad, r.config.data.split,
-        r.config.data.augment, r.feature_seconds, r.wall_seconds, r.ser_version
+        recipe.epochs,
+        run.batch_size,
+        recipe.lr,
+        run.clip_norm,
+        run.seed,
+        r.config.threads,
+        r.config.data.vad,
+        r.config.data.split,
+        r.config.data.augment,
+        r.feature_seconds,
+        r.wall_seconds,
+        r.ser_version
     );
     o
 }
@@ -180,7 +216,9 @@ fn write_seeds(o: &mut String, r: &StudyReport) {
     let _ = writeln!(o, "| model | split | accuracy | accuracy, one clip at a time | macro-F1 |");
     let _ = writeln!(o, "|---|---|---:|---:|---:|");
     let cell = |s: Option<&crate::stats::Summary>| {
-        s.map_or("n/a".into(), |s| format!("{:.1} +- {:.1} [{:.1}, {:.1}]", 100.0 * s.mean, 100.0 * s.std, 100.0 * s.ci95[0], 100.0 * s.ci95[1]))
+        s.map_or("n/a".into(), |s| {
+            format!("{:.1} +- {:.1} [{:.1}, {:.1}]", 100.0 * s.mean, 100.0 * s.std, 100.0 * s.ci95[0], 100.0 * s.ci95[1])
+        })
     };
     for (model, splits) in &r.seeds.models {
         for (split, metrics) in splits {
@@ -201,7 +239,12 @@ fn write_seeds(o: &mut String, r: &StudyReport) {
             let _ = writeln!(
                 o,
                 "| {split} | {metric} | {:+.2} points | {} / {} | {:.3} | {:.3} | {:.3} |",
-                100.0 * t.mean_difference, t.wins, t.losses, t.t_test_p, t.sign_test_p, t.permutation_p
+                100.0 * t.mean_difference,
+                t.wins,
+                t.losses,
+                t.t_test_p,
+                t.sign_test_p,
+                t.permutation_p
             );
         }
     }

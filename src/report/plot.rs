@@ -51,12 +51,7 @@ const FONT: &str = "sans-serif";
 /// panels: a label ending in " train", " val" or " validation" belongs to the model named by the
 /// rest of it ("dropout val" -> "dropout"), any other label names its model whole. Validation
 /// curves are dashed, the others solid. Lines get thinner when there are many (one per seed).
-pub fn plot_training_curves(
-    path: &Path,
-    title: &str,
-    loss: &[Curve],
-    accuracy: &[Curve],
-) -> io::Result<()> {
+pub fn plot_training_curves(path: &Path, title: &str, loss: &[Curve], accuracy: &[Curve]) -> io::Result<()> {
     let mut svg = String::new();
     {
         let root = SVGBackend::with_string(&mut svg, (1200, 520)).into_drawing_area();
@@ -65,22 +60,8 @@ pub fn plot_training_curves(
         let (left, right) = body.split_horizontally(600);
 
         let models = models_in_order(loss.iter().chain(accuracy));
-        draw_curve_panel(
-            &left,
-            "training loss",
-            "loss",
-            loss,
-            &models,
-            SeriesLabelPosition::UpperRight,
-        )?;
-        draw_curve_panel(
-            &right,
-            "accuracy",
-            "accuracy",
-            accuracy,
-            &models,
-            SeriesLabelPosition::LowerRight,
-        )?;
+        draw_curve_panel(&left, "training loss", "loss", loss, &models, SeriesLabelPosition::UpperRight)?;
+        draw_curve_panel(&right, "accuracy", "accuracy", accuracy, &models, SeriesLabelPosition::LowerRight)?;
         root.present().map_err(drawing_error)?;
     }
     write_atomic(path, svg.as_bytes())
@@ -91,12 +72,7 @@ pub fn plot_training_curves(
 /// read as clearly as common ones. An all-zero row stays white.
 ///
 /// Errors with `InvalidInput` unless `matrix` is square with one row per class name.
-pub fn plot_confusion(
-    path: &Path,
-    title: &str,
-    matrix: &[Vec<usize>],
-    class_names: &[&str],
-) -> io::Result<()> {
+pub fn plot_confusion(path: &Path, title: &str, matrix: &[Vec<usize>], class_names: &[&str]) -> io::Result<()> {
     let classes = class_names.len();
     if matrix.len() != classes || matrix.iter().any(|row| row.len() != classes) {
         let shape: Vec<usize> = matrix.iter().map(Vec::len).collect();
@@ -118,13 +94,7 @@ pub fn plot_confusion(
         // is the top row; axis labels sit at the cell centres.
         let rows = classes as f64;
         let class_axis = || ClassAxis { classes };
-        let name_at = |centre: f64| {
-            class_names
-                .get(centre.max(0.0) as usize)
-                .copied()
-                .unwrap_or("")
-                .to_string()
-        };
+        let name_at = |centre: f64| class_names.get(centre.max(0.0) as usize).copied().unwrap_or("").to_string();
         let mut chart = ChartBuilder::on(&body)
             .margin(20)
             .x_label_area_size(60)
@@ -147,33 +117,16 @@ pub fn plot_confusion(
             let row_total: usize = counts.iter().sum();
             let top = rows - row as f64;
             for (col, &count) in counts.iter().enumerate() {
-                let share = if row_total == 0 {
-                    0.0
-                } else {
-                    count as f64 / row_total as f64
-                };
+                let share = if row_total == 0 { 0.0 } else { count as f64 / row_total as f64 };
                 let left = col as f64;
                 let corners = [(left, top), (left + 1.0, top - 1.0)];
                 // The faint outline keeps empty (white) cells visible as cells.
                 let fill = blend_from_white(FULL_ROW_COLOUR, share).filled();
                 let outline = BLACK.mix(0.12).stroke_width(1);
-                chart
-                    .draw_series([
-                        Rectangle::new(corners, fill),
-                        Rectangle::new(corners, outline),
-                    ])
-                    .map_err(drawing_error)?;
+                chart.draw_series([Rectangle::new(corners, fill), Rectangle::new(corners, outline)]).map_err(drawing_error)?;
                 let ink = if share > 0.5 { WHITE } else { BLACK };
-                let label_style = TextStyle::from((FONT, 20).into_font())
-                    .color(&ink)
-                    .pos(Pos::new(HPos::Center, VPos::Center));
-                chart
-                    .draw_series([Text::new(
-                        count.to_string(),
-                        (left + 0.5, top - 0.5),
-                        label_style,
-                    )])
-                    .map_err(drawing_error)?;
+                let label_style = TextStyle::from((FONT, 20).into_font()).color(&ink).pos(Pos::new(HPos::Center, VPos::Center));
+                chart.draw_series([Text::new(count.to_string(), (left + 0.5, top - 0.5), label_style)]).map_err(drawing_error)?;
             }
         }
         root.present().map_err(drawing_error)?;
@@ -216,18 +169,11 @@ fn draw_curve_panel<DB: DrawingBackend>(
         let (model, is_validation) = model_and_is_validation(curve.label);
         let model_index = models.iter().position(|m| *m == model).unwrap_or(0);
         let style = PALETTE[model_index % PALETTE.len()].stroke_width(stroke_width);
-        let points: Vec<(i32, f64)> = curve
-            .values
-            .iter()
-            .enumerate()
-            .filter(|(_, v)| v.is_finite())
-            .map(|(i, &v)| (i as i32 + 1, v))
-            .collect();
+        let points: Vec<(i32, f64)> =
+            curve.values.iter().enumerate().filter(|(_, v)| v.is_finite()).map(|(i, &v)| (i as i32 + 1, v)).collect();
         // A lone point draws no line, so mark it.
         if points.len() == 1 {
-            chart
-                .draw_series([Circle::new(points[0], 3, style.filled())])
-                .map_err(drawing_error)?;
+            chart.draw_series([Circle::new(points[0], 3, style.filled())]).map_err(drawing_error)?;
         }
         let legend_sample = |(x, y): (i32, i32)| vec![(x, y), (x + 24, y)];
         if is_validation {
@@ -261,10 +207,7 @@ fn draw_curve_panel<DB: DrawingBackend>(
 /// Splits "dropout val" into the model it belongs to ("dropout") and whether it is a
 /// validation curve; see `plot_training_curves`.
 fn model_and_is_validation(label: &str) -> (&str, bool) {
-    match label
-        .strip_suffix(" val")
-        .or_else(|| label.strip_suffix(" validation"))
-    {
+    match label.strip_suffix(" val").or_else(|| label.strip_suffix(" validation")) {
         Some(model) => (model, true),
         None => (label.strip_suffix(" train").unwrap_or(label), false),
     }
@@ -285,13 +228,8 @@ fn models_in_order<'a>(curves: impl Iterator<Item = &'a Curve<'a>>) -> Vec<&'a s
 /// A y range holding every finite value with 5% headroom, starting at 0 unless some value is
 /// negative; 0..1 when there are no finite values.
 fn value_range(curves: &[Curve]) -> Range<f64> {
-    let finite = curves
-        .iter()
-        .flat_map(|c| c.values.iter().copied())
-        .filter(|v| v.is_finite());
-    let (low, high) = finite.fold((0.0f64, f64::NEG_INFINITY), |(lo, hi), v| {
-        (lo.min(v), hi.max(v))
-    });
+    let finite = curves.iter().flat_map(|c| c.values.iter().copied()).filter(|v| v.is_finite());
+    let (low, high) = finite.fold((0.0f64, f64::NEG_INFINITY), |(lo, hi), v| (lo.min(v), hi.max(v)));
     if !(high > low) {
         return low..low + 1.0;
     }
@@ -363,15 +301,8 @@ mod tests {
 
     /// Reads the SVG at `path`, checks it is the only file in its directory, and removes the directory.
     fn read_only_file(dir: &Path, path: &Path) -> String {
-        let files: Vec<_> = std::fs::read_dir(dir)
-            .unwrap()
-            .map(|e| e.unwrap().path())
-            .collect();
-        assert_eq!(
-            files,
-            vec![path.to_path_buf()],
-            "expected only the picture, no temporaries"
-        );
+        let files: Vec<_> = std::fs::read_dir(dir).unwrap().map(|e| e.unwrap().path()).collect();
+        assert_eq!(files, vec![path.to_path_buf()], "expected only the picture, no temporaries");
         let svg = std::fs::read_to_string(path).unwrap();
         std::fs::remove_dir_all(dir).unwrap();
         svg
@@ -383,54 +314,20 @@ mod tests {
         let path = dir.join("curves.svg");
         let loss_a = [1.9, 1.5, 1.2, 1.0];
         let loss_b = [2.0, 1.4, f64::NAN, 0.8];
-        let acc = [
-            [0.3, 0.45, 0.55, 0.6],
-            [0.28, 0.4, 0.47, 0.5],
-            [0.3, 0.5, 0.65, 0.75],
-            [0.27, 0.38, 0.42, 0.44],
-        ];
-        let loss = [
-            Curve {
-                label: "dropout",
-                values: &loss_a,
-            },
-            Curve {
-                label: "no dropout",
-                values: &loss_b,
-            },
-        ];
+        let acc = [[0.3, 0.45, 0.55, 0.6], [0.28, 0.4, 0.47, 0.5], [0.3, 0.5, 0.65, 0.75], [0.27, 0.38, 0.42, 0.44]];
+        let loss = [Curve { label: "dropout", values: &loss_a }, Curve { label: "no dropout", values: &loss_b }];
         let accuracy = [
-            Curve {
-                label: "dropout train",
-                values: &acc[0],
-            },
-            Curve {
-                label: "dropout val",
-                values: &acc[1],
-            },
-            Curve {
-                label: "no dropout train",
-                values: &acc[2],
-            },
-            Curve {
-                label: "no dropout val",
-                values: &acc[3],
-            },
+            Curve { label: "dropout train", values: &acc[0] },
+            Curve { label: "dropout val", values: &acc[1] },
+            Curve { label: "no dropout train", values: &acc[2] },
+            Curve { label: "no dropout val", values: &acc[3] },
         ];
         plot_training_curves(&path, "Dropout & friends", &loss, &accuracy).unwrap();
 
         let svg = read_only_file(&dir, &path);
         assert!(svg.starts_with("<svg"));
         let texts = texts(&svg);
-        for text in [
-            "Dropout &amp; friends",
-            "epoch",
-            "loss",
-            "accuracy",
-            "dropout",
-            "no dropout val",
-            "dropout train",
-        ] {
+        for text in ["Dropout &amp; friends", "epoch", "loss", "accuracy", "dropout", "no dropout val", "dropout train"] {
             assert!(texts.contains(&text), "missing {text} in {texts:?}");
         }
     }
@@ -438,14 +335,8 @@ mod tests {
     #[test]
     fn model_is_the_label_without_its_split() {
         assert_eq!(model_and_is_validation("dropout val"), ("dropout", true));
-        assert_eq!(
-            model_and_is_validation("dropout validation"),
-            ("dropout", true)
-        );
-        assert_eq!(
-            model_and_is_validation("no dropout train"),
-            ("no dropout", false)
-        );
+        assert_eq!(model_and_is_validation("dropout validation"), ("dropout", true));
+        assert_eq!(model_and_is_validation("no dropout train"), ("no dropout", false));
         assert_eq!(model_and_is_validation("no dropout"), ("no dropout", false));
     }
 
@@ -457,46 +348,10 @@ mod tests {
         let all_nan = [f64::NAN, f64::NAN];
         let constant = [0.0, 0.0, 0.0];
         plot_training_curves(&path, "empty", &[], &[]).unwrap();
-        plot_training_curves(
-            &path,
-            "empty values",
-            &[Curve {
-                label: "a",
-                values: &[],
-            }],
-            &[],
-        )
-        .unwrap();
-        plot_training_curves(
-            &path,
-            "one epoch",
-            &[Curve {
-                label: "a",
-                values: &one_epoch,
-            }],
-            &[],
-        )
-        .unwrap();
-        plot_training_curves(
-            &path,
-            "nan",
-            &[],
-            &[Curve {
-                label: "a val",
-                values: &all_nan,
-            }],
-        )
-        .unwrap();
-        plot_training_curves(
-            &path,
-            "flat",
-            &[Curve {
-                label: "a",
-                values: &constant,
-            }],
-            &[],
-        )
-        .unwrap();
+        plot_training_curves(&path, "empty values", &[Curve { label: "a", values: &[] }], &[]).unwrap();
+        plot_training_curves(&path, "one epoch", &[Curve { label: "a", values: &one_epoch }], &[]).unwrap();
+        plot_training_curves(&path, "nan", &[], &[Curve { label: "a val", values: &all_nan }]).unwrap();
+        plot_training_curves(&path, "flat", &[Curve { label: "a", values: &constant }], &[]).unwrap();
         assert!(texts(&read_only_file(&dir, &path)).contains(&"flat"));
     }
 
@@ -504,20 +359,9 @@ mod tests {
     fn many_seeds_draw_one_line_each() {
         let dir = test_dir("seeds");
         let path = dir.join("seeds.svg");
-        let values: Vec<Vec<f64>> = (0..10)
-            .map(|s| (1..=30).map(|e| 2.0 / e as f64 + 0.01 * s as f64).collect())
-            .collect();
-        let labels: Vec<String> = (0..10)
-            .map(|s| format!("model {} seed {}", s % 2, s / 2))
-            .collect();
-        let loss: Vec<Curve> = labels
-            .iter()
-            .zip(&values)
-            .map(|(l, v)| Curve {
-                label: l,
-                values: v,
-            })
-            .collect();
+        let values: Vec<Vec<f64>> = (0..10).map(|s| (1..=30).map(|e| 2.0 / e as f64 + 0.01 * s as f64).collect()).collect();
+        let labels: Vec<String> = (0..10).map(|s| format!("model {} seed {}", s % 2, s / 2)).collect();
+        let loss: Vec<Curve> = labels.iter().zip(&values).map(|(l, v)| Curve { label: l, values: v }).collect();
         plot_training_curves(&path, "seeds", &loss, &[]).unwrap();
         let svg = read_only_file(&dir, &path);
         assert!(texts(&svg).contains(&"model 1 seed 4"));
@@ -533,15 +377,7 @@ mod tests {
         let svg = read_only_file(&dir, &path);
         assert!(svg.starts_with("<svg"));
         let texts = texts(&svg);
-        for text in [
-            "Confusion (val)",
-            "angry",
-            "calm",
-            "sad",
-            "11",
-            "predicted class",
-            "true class",
-        ] {
+        for text in ["Confusion (val)", "angry", "calm", "sad", "11", "predicted class", "true class"] {
             assert!(texts.contains(&text), "missing {text} in {texts:?}");
         }
     }

@@ -74,7 +74,11 @@ accuracies are per sample, eval mode.\n",
     for (i, row) in r.rows.iter().enumerate() {
         let _ = writeln!(o, "- row {i}: `{}`", serde_json::to_string(&row.recipe).unwrap_or_default());
     }
-    let _ = writeln!(o, "\nBatch size {}, gradient clipping {}. Wall time {:.0} s. ser {}.", r.run.batch_size, r.run.clip_norm, r.wall_seconds, r.ser_version);
+    let _ = writeln!(
+        o,
+        "\nBatch size {}, gradient clipping {}. Wall time {:.0} s. ser {}.",
+        r.run.batch_size, r.run.clip_norm, r.wall_seconds, r.ser_version
+    );
     o
 }
 
@@ -86,4 +90,3 @@ pub fn write_report(dir: &Path, r: &RecipeReport) -> anyhow::Result<PathBuf> {
     write_atomic(&md, markdown(r).as_bytes()).with_context(|| format!("writing {}", md.display()))?;
     Ok(md)
 }
-

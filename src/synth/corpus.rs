@@ -58,14 +58,7 @@ impl ClipSpec {
 
     /// `03-01-EE-II-SS-RR-AA.wav`.
     pub fn file_name(&self) -> String {
-        format!(
-            "03-01-{:02}-{:02}-{:02}-{:02}-{:02}.wav",
-            self.emotion + 1,
-            self.intensity,
-            self.statement,
-            self.repetition,
-            self.actor
-        )
+        format!("03-01-{:02}-{:02}-{:02}-{:02}-{:02}.wav", self.emotion + 1, self.intensity, self.statement, self.repetition, self.actor)
     }
 
     /// `Actor_AA`.

@@ -141,8 +141,7 @@ fn f0_contour(segments: &[Segment], style: &Style, speaker: &Speaker, rng: &mut 
             (s.start as f32 + 0.5 * s.len as f32, width, s.accent)
         })
         .collect();
-    let wobble: Vec<(f32, f32)> =
-        (0..2).map(|_| (rng.gen_range(1.5..3.0), rng.gen_range(0.0..std::f32::consts::TAU))).collect();
+    let wobble: Vec<(f32, f32)> = (0..2).map(|_| (rng.gen_range(1.5..3.0), rng.gen_range(0.0..std::f32::consts::TAU))).collect();
     let tremor_phase = rng.gen_range(0.0..std::f32::consts::TAU);
     let tau = std::f32::consts::TAU;
     (0..total.div_ceil(CONTROL_PERIOD))
@@ -151,10 +150,8 @@ fn f0_contour(segments: &[Segment], style: &Style, speaker: &Speaker, rng: &mut 
             let t = n / SAMPLE_RATE as f32;
             let progress = ((n - speech_start) / speech_len).clamp(0.0, 1.0);
             let declination = 0.25 - 0.5 * progress;
-            let accent: f32 = accents
-                .iter()
-                .map(|&(centre, width, height)| 0.6 * height * (-0.5 * ((n - centre) / width).powi(2)).exp())
-                .sum();
+            let accent: f32 =
+                accents.iter().map(|&(centre, width, height)| 0.6 * height * (-0.5 * ((n - centre) / width).powi(2)).exp()).sum();
             let final_phase = ((progress - 0.8) / 0.2).clamp(0.0, 1.0);
             let final_move = style.final_st * final_phase * final_phase * (3.0 - 2.0 * final_phase);
             let tremor = style.tremor_st * (tau * 6.0 * t + tremor_phase).sin();

@@ -71,13 +71,38 @@ pub struct Style {
 }
 
 const fn style(
-    f0_shift_st: f32, f0_range_st: f32, final_st: f32, rate: f32, level_db: f32,
-    open_quotient: f32, tilt: f32, breathiness: f32, jitter: f32, shimmer: f32, tremor_st: f32,
-    pause_prob: f32, pause_s: f32, f1_scale: f32, f23_scale: f32,
+    f0_shift_st: f32,
+    f0_range_st: f32,
+    final_st: f32,
+    rate: f32,
+    level_db: f32,
+    open_quotient: f32,
+    tilt: f32,
+    breathiness: f32,
+    jitter: f32,
+    shimmer: f32,
+    tremor_st: f32,
+    pause_prob: f32,
+    pause_s: f32,
+    f1_scale: f32,
+    f23_scale: f32,
 ) -> Style {
     Style {
-        f0_shift_st, f0_range_st, final_st, rate, level_db, open_quotient, tilt, breathiness,
-        jitter, shimmer, tremor_st, pause_prob, pause_s, f1_scale, f23_scale,
+        f0_shift_st,
+        f0_range_st,
+        final_st,
+        rate,
+        level_db,
+        open_quotient,
+        tilt,
+        breathiness,
+        jitter,
+        shimmer,
+        tremor_st,
+        pause_prob,
+        pause_s,
+        f1_scale,
+        f23_scale,
     }
 }
 
@@ -186,8 +211,7 @@ impl Speaker {
         assert!((1..=24).contains(&actor), "actor must be 1..=24, got {actor}");
         let mut rng = StdRng::seed_from_u64(speaker_seed);
         let male = actor % 2 == 1;
-        let (f0_mean, f0_sd, tract, oq, breath) =
-            if male { (115.0, 14.0, 1.0, 0.0, 1.0) } else { (210.0, 20.0, 1.17, 0.05, 1.25) };
+        let (f0_mean, f0_sd, tract, oq, breath) = if male { (115.0, 14.0, 1.0, 0.0, 1.0) } else { (210.0, 20.0, 1.17, 0.05, 1.25) };
         let mut normal = |mean: f32, sd: f32| Normal::new(mean, sd).unwrap().sample(&mut rng);
         Speaker {
             f0_hz: normal(f0_mean, f0_sd),

@@ -48,7 +48,14 @@ pub struct GlottalSource {
 impl GlottalSource {
     pub fn new(sample_rate: u32) -> Self {
         // position >= period starts a fresh period on the first sample.
-        GlottalSource { sample_rate: sample_rate as f64, position: 1.0, period: 0.0, amplitude: 1.0, open_quotient: 0.6, previous_flow: 0.0 }
+        GlottalSource {
+            sample_rate: sample_rate as f64,
+            position: 1.0,
+            period: 0.0,
+            amplitude: 1.0,
+            open_quotient: 0.6,
+            previous_flow: 0.0,
+        }
     }
 
     /// Advances one sample at fundamental `f0_hz`; returns (flow, excitation). The flow is in

@@ -163,7 +163,14 @@ pub fn draw_mixup(n: usize, alpha: f64, rng: &mut StdRng) -> (f32, Vec<usize>) {
 /// Mixup of a padded batch x: (B, 162, K) in place: x[b] = λ x[b] + (1 - λ) x[j(b)] over
 /// max(length b, length j(b)) frames (the shorter clip's zero padding is the training mean in
 /// standardised rows); returns the targets λ q(label b) + (1 - λ) q(label j(b)) (B, 8).
-pub fn mixup(x: &mut Array3<f32>, lengths: &mut [usize], labels: &[usize], lambda: f32, partner: &[usize], label_smoothing: f64) -> Array2<f32> {
+pub fn mixup(
+    x: &mut Array3<f32>,
+    lengths: &mut [usize],
+    labels: &[usize],
+    lambda: f32,
+    partner: &[usize],
+    label_smoothing: f64,
+) -> Array2<f32> {
     let original = x.clone();
     for (b, &j) in partner.iter().enumerate() {
         let mut slot = x.index_axis_mut(Axis(0), b);
@@ -187,8 +194,8 @@ pub fn mixed_targets(labels: &[usize], lambda: f32, partner: &[usize], classes: 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::features::{extract, FeatureConfig, ROWS};
     use crate::data::Example;
+    use crate::features::{extract, FeatureConfig, ROWS};
     use rand::SeedableRng;
 
     /// A voiced-like test signal: harmonics of 150 Hz with a slow amplitude contour.
@@ -299,13 +306,19 @@ mod tests {
     #[test]
     fn warp_sources_interpolate_between_the_bands_around_f_over_alpha() {
         let centres = mel_frequencies(130, 0.0, 8000.0);
-        assert!(warp_sources(1.0, 128, 8000.0).iter().enumerate().all(|(m, &(lo, f))| (lo == m && f.abs() < 1e-9) || (lo + 1 == m && (f - 1.0).abs() < 1e-9)));
+        assert!(warp_sources(1.0, 128, 8000.0)
+            .iter()
+            .enumerate()
+            .all(|(m, &(lo, f))| (lo == m && f.abs() < 1e-9) || (lo + 1 == m && (f - 1.0).abs() < 1e-9)));
         for alpha in [0.9, 1.1] {
             for (m, (lo, frac)) in warp_sources(alpha, 128, 8000.0).into_iter().enumerate() {
                 let source = centres[m + 1] / alpha;
                 assert!((0.0..=1.0).contains(&frac));
                 if source > centres[1] && source < centres[128] {
-                    assert!(centres[lo + 1] <= source + 1e-9 && source <= centres[lo + 2] + 1e-9, "band {m}: {source} Hz not in band {lo}'s interval");
+                    assert!(
+                        centres[lo + 1] <= source + 1e-9 && source <= centres[lo + 2] + 1e-9,
+                        "band {m}: {source} Hz not in band {lo}'s interval"
+                    );
                 }
             }
         }

@@ -7,11 +7,11 @@ pub mod state;
 
 pub use metrics::Metrics;
 
+use crate::data::Example;
 use crate::nn::loss::{label_targets, softmax, softmax_cross_entropy_soft};
 use crate::nn::model::{pad_batch, SerModel, NUM_CLASSES, POOLED};
 use crate::nn::speaker_adversary::{reversal_ramp, SpeakerAdversary};
 use crate::optim::{clip_grad_norm, Adam};
-use crate::data::Example;
 use augment::{draw_mixup, mixed_targets, mixup, FeatureAugment};
 use ndarray::{Array2, ArrayView2, ArrayView3, Axis};
 use rand::rngs::StdRng;
@@ -220,10 +220,14 @@ impl Trainer {
 
     /// The epoch (1-based) with the best validation accuracy so far (the first of ties).
     pub fn best_epoch(&self) -> Option<usize> {
-        self.history.iter().filter(|l| !l.val_accuracy.is_nan()).fold(None, |best: Option<&EpochLog>, l| match best {
-            Some(b) if b.val_accuracy >= l.val_accuracy => Some(b),
-            _ => Some(l),
-        }).map(|l| l.epoch)
+        self.history
+            .iter()
+            .filter(|l| !l.val_accuracy.is_nan())
+            .fold(None, |best: Option<&EpochLog>, l| match best {
+                Some(b) if b.val_accuracy >= l.val_accuracy => Some(b),
+                _ => Some(l),
+            })
+            .map(|l| l.epoch)
     }
 
     /// True once early stopping's patience has run out.
@@ -299,7 +303,14 @@ impl Trainer {
     /// emotion loss. With an adversary, `speakers` holds its target rows (B, S) and the reversal
     /// strength λ: the adversary steps towards the speakers and the encoder gets -λ times its
     /// gradient at the pooled vector on top of the emotion head's.
-    fn step(&mut self, model: &mut SerModel<f32>, x: ArrayView3<f32>, lengths: &[usize], targets: ArrayView2<f32>, speakers: Option<(ArrayView2<f32>, f64)>) -> f32 {
+    fn step(
+        &mut self,
+        model: &mut SerModel<f32>,
+        x: ArrayView3<f32>,
+        lengths: &[usize],
+        targets: ArrayView2<f32>,
+        speakers: Option<(ArrayView2<f32>, f64)>,
+    ) -> f32 {
         let pooled = model.encode(x, lengths, true);
         let out = model.classify(pooled.view(), true);
         let (loss, dlogits) = softmax_cross_entropy_soft(out.view(), targets);
@@ -360,7 +371,9 @@ mod tests {
     fn the_speaker_adversary_moves_the_model_only_through_its_reversed_gradient() {
         use crate::nn::model::{ModelConfig, Padding};
         let (b, k) = (6, 40);
-        let x = ndarray::Array3::from_shape_fn((b, crate::nn::model::INPUT_ROWS, k), |(i, r, t)| ((i * 31 + r * 7 + t * 3) % 17) as f32 / 8.0 - 1.0);
+        let x = ndarray::Array3::from_shape_fn((b, crate::nn::model::INPUT_ROWS, k), |(i, r, t)| {
+            ((i * 31 + r * 7 + t * 3) % 17) as f32 / 8.0 - 1.0
+        });
         let lengths = vec![40, 35, 40, 33, 38, 40];
         let targets = label_targets::<f32>(&[0, 1, 2, 3, 4, 5], NUM_CLASSES, 0.1);
         let speaker_targets = label_targets::<f32>(&[0, 1, 2, 0, 1, 2], 3, 0.0);
@@ -372,7 +385,10 @@ mod tests {
                 trainer.attach_adversary(3);
             }
             trainer.step(&mut model, x.view(), &lengths, targets.view(), reversal.map(|r| (speaker_targets.view(), r)));
-            let adversary_moved = trainer.adversary.as_mut().map(|(a, adam)| adam.step == 1 && a.params().iter().all(|(_, p)| p.grad.iter().any(|&g| g != 0.0)));
+            let adversary_moved = trainer
+                .adversary
+                .as_mut()
+                .map(|(a, adam)| adam.step == 1 && a.params().iter().all(|(_, p)| p.grad.iter().any(|&g| g != 0.0)));
             let values: Vec<Vec<f32>> = model.params().into_iter().map(|(_, p)| p.value.iter().copied().collect()).collect();
             (values, adversary_moved)
         };

@@ -28,7 +28,13 @@ fn insert_moments(tensors: &mut BTreeMap<String, RawTensor>, prefix: &str, names
 }
 
 /// Restores the moments `insert_moments` wrote for `params`, and the step count.
-fn load_moments(ckpt: &Checkpoint, prefix: &str, params: Vec<(String, ParamRef<'_, f32>)>, adam: &mut Adam<f32>, step: u64) -> Result<(), CheckpointError> {
+fn load_moments(
+    ckpt: &Checkpoint,
+    prefix: &str,
+    params: Vec<(String, ParamRef<'_, f32>)>,
+    adam: &mut Adam<f32>,
+    step: u64,
+) -> Result<(), CheckpointError> {
     let mut m = Vec::new();
     let mut v = Vec::new();
     for (name, p) in params {
@@ -63,7 +69,8 @@ pub fn save_state(path: &Path, model: &mut SerModel<f32>, trainer: &mut Trainer)
         insert_moments(&mut tensors, &format!("{ADVERSARY}."), &names, adam);
         metadata.insert(META_ADVERSARY_ADAM_STEP.to_string(), adam.step.to_string());
     }
-    crate::fsio::write_atomic(path, &container(&tensors, &metadata)).map_err(|source| CheckpointError::Io { path: path.into(), error: source })
+    crate::fsio::write_atomic(path, &container(&tensors, &metadata))
+        .map_err(|source| CheckpointError::Io { path: path.into(), error: source })
 }
 
 /// Restores model, optimizer and history from a state file; the model must have the file's
@@ -71,12 +78,17 @@ pub fn save_state(path: &Path, model: &mut SerModel<f32>, trainer: &mut Trainer)
 /// there too.
 pub fn load_state(path: &Path, model: &mut SerModel<f32>, trainer: &mut Trainer) -> Result<(), CheckpointError> {
     let ckpt = Checkpoint::open(path)?;
-    let bad = |key: &str| CheckpointError::Metadata { path: path.into(), key: key.into(), value: ckpt.metadata.get(key).cloned().unwrap_or_default() };
+    let bad = |key: &str| CheckpointError::Metadata {
+        path: path.into(),
+        key: key.into(),
+        value: ckpt.metadata.get(key).cloned().unwrap_or_default(),
+    };
     if ckpt.config()? != model.config {
         return Err(bad(META_PADDING));
     }
     ckpt.load_into(model)?;
-    let history: Vec<EpochLog> = ckpt.metadata.get(META_HISTORY).and_then(|h| serde_json::from_str(h).ok()).ok_or_else(|| bad(META_HISTORY))?;
+    let history: Vec<EpochLog> =
+        ckpt.metadata.get(META_HISTORY).and_then(|h| serde_json::from_str(h).ok()).ok_or_else(|| bad(META_HISTORY))?;
     let step: u64 = ckpt.metadata.get(META_ADAM_STEP).and_then(|s| s.parse().ok()).ok_or_else(|| bad(META_ADAM_STEP))?;
     load_moments(&ckpt, "", model.params(), &mut trainer.adam, step)?;
     if let Some((adversary, adam)) = &mut trainer.adversary {
@@ -84,7 +96,8 @@ pub fn load_state(path: &Path, model: &mut SerModel<f32>, trainer: &mut Trainer)
             let values = ckpt.f32_tensor(&format!("{ADVERSARY}.{name}"), p.value.shape())?;
             p.value.iter_mut().zip(values).for_each(|(d, s)| *d = s);
         }
-        let step: u64 = ckpt.metadata.get(META_ADVERSARY_ADAM_STEP).and_then(|s| s.parse().ok()).ok_or_else(|| bad(META_ADVERSARY_ADAM_STEP))?;
+        let step: u64 =
+            ckpt.metadata.get(META_ADVERSARY_ADAM_STEP).and_then(|s| s.parse().ok()).ok_or_else(|| bad(META_ADVERSARY_ADAM_STEP))?;
         load_moments(&ckpt, &format!("{ADVERSARY}."), adversary.params(), adam, step)?;
     }
     trainer.history = history;
