@@ -261,7 +261,7 @@ impl Checkpoint {
             fill(&mut p.value, values);
         }
         for (name, mut b) in model.buffers() {
-            let values = self.f32_tensor(&name, &b.shape().to_vec())?;
+            let values = self.f32_tensor(&name, b.shape())?;
             fill(&mut b, values);
         }
         if let Ok(t) = st.tensor("classify.0.num_batches_tracked") {

@@ -165,12 +165,16 @@ fn speaker_adversary_with_gradient_reversal() {
     let w = uniform(y.len(), 654);
     let reversed = adversary.backward(Array2::from_shape_vec(y.raw_dim(), w.clone()).unwrap().view());
     let grads: Vec<Vec<f64>> = adversary.params().into_iter().map(|(_, p)| p.grad.iter().copied().collect()).collect();
+    /// The adversary and its input, perturbed one element at a time.
+    type State = (SpeakerAdversary<f64>, Array2<f64>);
+    /// Picks one parameter tensor out of the state.
+    type Tensor = fn(&mut State) -> &mut [f64];
     let mut state = (adversary, x);
-    let loss = |s: &mut (SpeakerAdversary<f64>, Array2<f64>)| dot(s.0.forward(s.1.view()), &w);
+    let loss = |s: &mut State| dot(s.0.forward(s.1.view()), &w);
     let numeric = numeric_wrt(&mut state, |s| s.1.as_slice_mut().unwrap(), loss);
     let true_dx: Vec<f64> = reversed.iter().map(|v| v / -reversal).collect();
     assert_grad("speaker_adversary dpooled / -λ", &true_dx, &numeric);
-    let tensors: [(&str, fn(&mut (SpeakerAdversary<f64>, Array2<f64>)) -> &mut [f64]); 6] = [
+    let tensors: [(&str, Tensor); 6] = [
         ("bn.weight", |s| s.0.bn.weight.value.as_slice_mut().unwrap()),
         ("bn.bias", |s| s.0.bn.bias.value.as_slice_mut().unwrap()),
         ("fc1.weight", |s| s.0.fc1.weight.value.as_slice_mut().unwrap()),

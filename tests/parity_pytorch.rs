@@ -7,7 +7,7 @@ use ndarray::{Array2, ArrayView2};
 use ndarray_npy::NpzReader;
 use ser::checkpoint::Checkpoint;
 use ser::nn::model::{pad_batch, SerModel};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 fn reference_dir() -> Option<PathBuf> {
     let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared/reference");
@@ -25,7 +25,7 @@ struct Reference {
     batched: Vec<Vec<f64>>,
 }
 
-fn load_reference(dir: &PathBuf) -> Reference {
+fn load_reference(dir: &Path) -> Reference {
     let json: serde_json::Value = serde_json::from_slice(&std::fs::read(dir.join("validation_logits.json")).unwrap()).unwrap();
     let mut npz = NpzReader::new(std::fs::File::open(dir.join("validation_features_nb22050.npz")).unwrap()).unwrap();
     let mut r = Reference { features: vec![], alone: vec![], batched: vec![] };
@@ -52,7 +52,7 @@ fn worst(got: ArrayView2<f32>, want: &[Vec<f64>]) -> f64 {
     worst
 }
 
-fn authors_model<T: ser::Real>(dir: &PathBuf) -> SerModel<T> {
+fn authors_model<T: ser::Real>(dir: &Path) -> SerModel<T> {
     let ckpt = Checkpoint::open(&dir.join("authors_model.safetensors")).unwrap();
     let model: SerModel<T> = ckpt.load().unwrap();
     assert!(model.config.dropout, "the authors' file is the dropout model");

@@ -19,6 +19,7 @@ const ROUND_MAGIC: f32 = 12_582_912.0;
 
 /// e^x for x in [-87, 88] (clamped outside, so 2^n stays a normal float).
 #[inline(always)]
+#[allow(clippy::excessive_precision)] // the polynomial's coefficients as they were fitted; f32 rounds them
 pub fn exp_f32(x: f32) -> f32 {
     const LN2_HI: f32 = 0.693_359_4; // 0.693359375, exact in 9 bits so n * LN2_HI is exact
     const LN2_LO: f32 = -2.121_944_4e-4;
@@ -45,6 +46,7 @@ pub fn sigmoid_f32(x: f32) -> f32 {
 
 /// tanh(x).
 #[inline(always)]
+#[allow(clippy::excessive_precision)] // the polynomial's coefficients as they were fitted; f32 rounds them
 pub fn tanh_f32(x: f32) -> f32 {
     let ax = x.abs();
     let large = 1.0 - 2.0 / (exp_f32(2.0 * ax) + 1.0);

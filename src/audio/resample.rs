@@ -48,7 +48,9 @@ pub fn resample(samples: &[f32], from_hz: u32, to_hz: u32) -> Result<Vec<f32>, A
 ///
 /// With the rates divided by their gcd and `base = min(orig, new) * rolloff`, output sample j is
 ///
-///   y[j] = sum_i x[i] * (base/orig) * sinc(t) * cos^2(pi t / (2 * 6)),   t = base * (i/orig - j/new)
+/// ```text
+/// y[j] = sum_i x[i] * (base/orig) * sinc(t) * cos^2(pi t / (2 * 6)),   t = base * (i/orig - j/new)
+/// ```
 ///
 /// over the inputs with |t| < 6 (torchaudio's kernel is zero beyond, up to float rounding), with
 /// x = 0 outside the clip, and there are ceil(len * new / orig) outputs. torchaudio builds the
@@ -117,7 +119,9 @@ impl SincKernel {
     fn cached(orig_freq: u32, new_freq: u32) -> std::sync::Arc<SincKernel> {
         use std::collections::HashMap;
         use std::sync::{Arc, Mutex, OnceLock};
-        static CACHE: OnceLock<Mutex<HashMap<(u32, u32), Arc<SincKernel>>>> = OnceLock::new();
+        /// Kernels by (original rate, new rate), made once per pair.
+        type Kernels = Mutex<HashMap<(u32, u32), Arc<SincKernel>>>;
+        static CACHE: OnceLock<Kernels> = OnceLock::new();
         let mut cache = CACHE.get_or_init(Default::default).lock().unwrap_or_else(|e| e.into_inner());
         cache.entry((orig_freq, new_freq)).or_insert_with(|| Arc::new(SincKernel::new(orig_freq, new_freq))).clone()
     }

@@ -21,7 +21,7 @@ pub struct AblationArgs {
     /// Train each model with this many seeds (seed, seed + 1, ...) and compare them statistically.
     #[arg(long, default_value_t = 1)]
     pub seeds: usize,
-    /// Report folder (default runs/<timestamp>).
+    /// Report folder (default: runs/ and the UTC time, `runs/YYYY-MM-DD_HH-MM-SS`).
     #[arg(long)]
     pub out: Option<PathBuf>,
     /// Continue the interrupted run in this folder from its last finished epoch, with its settings.
@@ -38,7 +38,7 @@ pub struct TrainArgs {
     /// Train this many seeds (seed, seed + 1, ...) and report mean and standard deviation.
     #[arg(long, default_value_t = 1)]
     pub seeds: usize,
-    /// Output folder (default runs/<timestamp>); the first seed's checkpoint is `model.safetensors`.
+    /// Output folder (default: runs/ and the UTC time, `runs/YYYY-MM-DD_HH-MM-SS`); the first seed's checkpoint is `model.safetensors`.
     #[arg(long)]
     pub out: Option<PathBuf>,
 }
@@ -62,7 +62,7 @@ pub struct RecipeAblationArgs {
     /// Worker threads (default: all cores).
     #[arg(long)]
     pub threads: Option<usize>,
-    /// Output folder (default runs/<timestamp>).
+    /// Output folder (default: runs/ and the UTC time, `runs/YYYY-MM-DD_HH-MM-SS`).
     #[arg(long)]
     pub out: Option<PathBuf>,
 }

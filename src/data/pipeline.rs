@@ -196,7 +196,9 @@ pub fn load_dataset(dir: &Path, cfg: &DataConfig) -> Result<DataSet, DataError> 
 
 /// Features of each clip and variant, in clip order; unusable clips are skipped and counted.
 fn featurise(clips: &[ClipInfo], variants: &[Variant], cfg: &DataConfig, counts: &mut DataCounts) -> Vec<Example> {
-    let results: Vec<Result<(Vec<Example>, usize), (String, String)>> = clips
+    /// A clip's examples and how many came from the cache, or (file, reason) when it is unusable.
+    type ClipExamples = Result<(Vec<Example>, usize), (String, String)>;
+    let results: Vec<ClipExamples> = clips
         .par_iter()
         .map(|clip| {
             let mut hits = 0;

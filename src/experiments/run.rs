@@ -41,8 +41,11 @@ pub struct ModelResult {
     pub checkpoint: PathBuf,
 }
 
+/// One figure read off a split's result.
+pub type SplitFigure = fn(&SplitResult) -> f64;
+
 /// The per-split figures summarised over seeds.
-pub const SEED_METRICS: [(&str, fn(&SplitResult) -> f64); 3] =
+pub const SEED_METRICS: [(&str, SplitFigure); 3] =
     [("accuracy", |s| s.metrics.accuracy), ("accuracy_single_clip", |s| s.accuracy_single_clip), ("macro_f1", |s| s.metrics.macro_f1)];
 
 /// The splits a model is scored on, in report order.

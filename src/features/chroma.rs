@@ -3,9 +3,9 @@
 //! and `filters.chroma`.
 //!
 //! 1. piptrack (fmin 150, fmax 4000, threshold 0.1, ref = per-frame max): in each frame, bins
-//!    that exceed 0.1 * the frame's max and are local maxima (x[i] > x[i-1], x[i] >= x[i+1]),
+//!    that exceed 0.1 * the frame's max and are local maxima (`x[i]` > `x[i-1]`, `x[i]` >= `x[i+1]`),
 //!    within fmin <= f < fmax, become peaks with parabolic-interpolated frequency
-//!    (i + shift) * sr / n_fft and magnitude S[i] + 0.5 * gradient[i] * shift.
+//!    (i + shift) * sr / n_fft and magnitude `S[i]` + 0.5 * `gradient[i]` * shift.
 //! 2. estimate_tuning: keep the peaks whose magnitude >= the median peak magnitude;
 //!    pitch_tuning: residual = 12 * log2(f / 27.5) mod 1, moved to [-0.5, 0.5); histogram on
 //!    np.linspace(-0.5, 0.5, 101); tuning = left edge of the FIRST fullest bin (numpy argmax).

@@ -2,8 +2,8 @@
 //! `mel_frequencies`, `filters.mel` and `feature.melspectrogram` compute them.
 //!
 //! Slaney scale: linear below 1 kHz (mel = f / (200/3)), logarithmic above
-//! (mel = 15 + ln(f / 1000) / (ln 6.4 / 27)). Filter i is a triangle from mel_f[i] through
-//! mel_f[i+1] to mel_f[i+2] on the Hz axis, scaled by 2 / (mel_f[i+2] - mel_f[i]) ("slaney" norm,
+//! (mel = 15 + ln(f / 1000) / (ln 6.4 / 27)). Filter i is a triangle from `mel_f[i]` through
+//! `mel_f[i+1]` to `mel_f[i+2]` on the Hz axis, scaled by 2 / (`mel_f[i+2]` - `mel_f[i]`) ("slaney" norm,
 //! roughly constant energy per band).
 
 use ndarray::{Array2, ArrayView2};
@@ -98,7 +98,7 @@ impl SparseBank {
         self.spans.len()
     }
 
-    /// out[m] = Σ_f basis[m, f] x[f]. x: (F) -> out: (n_filters)
+    /// `out[m]` = Σ_f `basis[m, f]` `x[f]`. x: (F) -> out: (n_filters)
     pub fn apply(&self, x: &[f64], out: &mut [f64]) {
         assert_eq!((x.len(), out.len()), (self.bins, self.spans.len()), "SparseBank::apply: x must have F, out n_filters entries");
         for (o, (first, weights)) in out.iter_mut().zip(&self.spans) {

@@ -4,7 +4,9 @@
 //!
 //! DCT-II, orthonormal, over N mel bands:
 //!
-//!   c[k] = s_k * sum_n x[n] cos(pi k (2n + 1) / (2N)),   s_0 = sqrt(1/N), s_k = sqrt(2/N) (k > 0)
+//! ```text
+//! c[k] = s_k * sum_n x[n] cos(pi k (2n + 1) / (2N)),   s_0 = sqrt(1/N), s_k = sqrt(2/N) (k > 0)
+//! ```
 
 use ndarray::{Array2, ArrayView2};
 

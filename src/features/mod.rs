@@ -172,7 +172,9 @@ impl FeatureExtractor {
         let mut magnitude = Array2::<f32>::zeros((frames, bins));
         let mut mel_power = Array2::<f64>::zeros((frames, n_mels));
         let mut mel_db = Array2::<f64>::zeros((frames, n_mels));
-        let task = |(first, ((magnitude, mel_power), mel_db)): (usize, ((&mut [f32], &mut [f64]), &mut [f64]))| {
+        /// A task's first frame and its rows of |S|, mel power and mel dB.
+        type FrameRows<'a> = (usize, ((&'a mut [f32], &'a mut [f64]), &'a mut [f64]));
+        let task = |(first, ((magnitude, mel_power), mel_db)): FrameRows<'_>| {
             let mut fft = FrameFft::new(n_fft);
             let (mut power, mut mag64) = (vec![0.0; bins], vec![0.0; bins]);
             let mut peaks = Vec::new();

@@ -2,7 +2,9 @@
 //! center=True): y is padded by frame_length/2 ZEROS on each side (pad_mode "constant"; unlike
 //! `zero_crossing_rate`, which repeats the edge samples), and
 //!
-//!   rms[t] = sqrt(mean(x[t*hop .. t*hop + frame_length]^2))
+//! ```text
+//! rms[t] = sqrt(mean(x[t*hop .. t*hop + frame_length]^2))
+//! ```
 
 use ser_kernels::dot;
 

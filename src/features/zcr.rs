@@ -5,9 +5,11 @@
 //! (np.pad mode "edge"; unlike `rms` and `stft`, which pad with zeros). Samples with
 //! |x| <= threshold count as 0, and 0 counts as positive. In frame t (samples
 //! [t*hop, t*hop + frame_length) of the padded signal) a crossing at i means
-//! sign(x[i]) != sign(x[i-1]); the frame's first sample never counts (pad=False), and
+//! sign(`x[i]`) != sign(`x[i-1]`); the frame's first sample never counts (pad=False), and
 //!
-//!   zcr[t] = (crossings in the frame) / frame_length
+//! ```text
+//! zcr[t] = (crossings in the frame) / frame_length
+//! ```
 
 use crate::dsp::{framed_signal, pad_signal, PadMode};
 

@@ -1,16 +1,20 @@
 //! Batch normalisation over a (B, N) batch (PyTorch's `nn.BatchNorm1d(N)` on 2-D input).
 //!
 //! Forward in training, per feature n over the batch:
-//!   mu = mean_b x[b],  var = mean_b (x[b] - mu)^2  (biased),  rstd = 1 / sqrt(var + eps)
-//!   xhat[b] = (x[b] - mu) * rstd,   y[b] = gamma * xhat[b] + beta
-//!   running_mean <- (1 - momentum) running_mean + momentum mu
-//!   running_var  <- (1 - momentum) running_var  + momentum var * B / (B - 1)   (unbiased)
+//! ```text
+//! mu = mean_b x[b],  var = mean_b (x[b] - mu)^2  (biased),  rstd = 1 / sqrt(var + eps)
+//! xhat[b] = (x[b] - mu) * rstd,   y[b] = gamma * xhat[b] + beta
+//! running_mean <- (1 - momentum) running_mean + momentum mu
+//! running_var  <- (1 - momentum) running_var  + momentum var * B / (B - 1)   (unbiased)
+//! ```
 //! Forward in evaluation uses the running statistics in place of mu and var.
 //! Backward in training, through mu and var as functions of x (per feature, means over the batch):
-//!   dbeta  = sum_b dy[b],   dgamma = sum_b dy[b] xhat[b],   g[b] = gamma dy[b]
-//!   dx[b]  = rstd * (g[b] - mean_b' g[b'] - xhat[b] * mean_b' (g[b'] xhat[b']))
-//! The two subtracted means are the paths through mu and through var: dmu/dx[b] = 1/B and
-//! dvar/dx[b] = 2 (x[b] - mu) / B.
+//! ```text
+//! dbeta  = sum_b dy[b],   dgamma = sum_b dy[b] xhat[b],   g[b] = gamma dy[b]
+//! dx[b]  = rstd * (g[b] - mean_b' g[b'] - xhat[b] * mean_b' (g[b'] xhat[b']))
+//! ```
+//! The two subtracted means are the paths through mu and through var: dmu/`dx[b]` = 1/B and
+//! dvar/`dx[b]` = 2 (`x[b]` - mu) / B.
 //!
 //! Without running statistics ([`BatchNorm1d::without_running_stats`], PyTorch's
 //! `track_running_stats=False`) both modes normalise with the batch's own.

@@ -13,7 +13,7 @@
 //! where "prev" is t-1 for the forward direction and t+1 for the reverse one, and the state before
 //! the first step is zero.
 //!
-//! Lengths: with `lengths`, row b is valid at t < lengths[b]; at invalid steps both directions
+//! Lengths: with `lengths`, row b is valid at t < `lengths[b]`; at invalid steps both directions
 //! hold h = c = 0 and pass no gradient. The forward direction's outputs past the end are therefore
 //! zero, and the reverse direction starts from a zero state at the clip's own last step, as with
 //! PyTorch's `pack_padded_sequence`; a length of 0 gives an all-zero row. Without `lengths` every
@@ -45,7 +45,7 @@
 //! x W_ih^T + b of all steps is one GEMM before the recurrence, so each step adds only
 //! h_prev W_hh^T.
 //!
-//! Layout and threads: the batch is cut into shards of [`SHARD_CLIPS`] clips; each clip's
+//! Layout and threads: the batch is cut into shards of `SHARD_CLIPS` clips; each clip's
 //! recurrence is independent, so rayon runs the shards, and within a shard the two directions, in
 //! parallel, each with its own GEMMs. Inside a shard everything is time-major, row index t·Bs + b,
 //! so the all-steps GEMMs read contiguous (T·Bs, ·) matrices. States live in buffers of T+1 slots
@@ -171,7 +171,7 @@ pub mod reference {
         steps
     }
 
-    /// L_b: lengths[b], or T without lengths.
+    /// L_b: `lengths[b]`, or T without lengths.
     fn len_of(lengths: Option<&[usize]>, b: usize, steps: usize) -> usize {
         lengths.map_or(steps, |lengths| lengths[b])
     }
@@ -617,7 +617,7 @@ fn longest_first(lengths: &[usize]) -> Option<Vec<usize>> {
     (order.iter().enumerate().any(|(i, &b)| i != b)).then_some(order)
 }
 
-/// Rows of a (B, T, C) array in `order`: out[i] = a[order[i]].
+/// Rows of a (B, T, C) array in `order`: `out[i]` = `a[order[i]`].
 fn gather_rows<T: Real>(a: ArrayView3<T>, order: &[usize]) -> Array3<T> {
     let mut out = Array3::zeros(a.dim());
     for (mut row, &b) in out.outer_iter_mut().zip(order) {
@@ -626,7 +626,7 @@ fn gather_rows<T: Real>(a: ArrayView3<T>, order: &[usize]) -> Array3<T> {
     out
 }
 
-/// The inverse of [`gather_rows`]: out[order[i]] = a[i].
+/// The inverse of [`gather_rows`]: `out[order[i]`] = `a[i]`.
 fn scatter_rows<T: Real>(a: ArrayView3<T>, order: &[usize]) -> Array3<T> {
     let mut out = Array3::zeros(a.dim());
     for (row, &b) in a.outer_iter().zip(order) {

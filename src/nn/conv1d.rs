@@ -1,12 +1,16 @@
 //! 1-D convolution without padding (PyTorch's `nn.Conv1d(C, O, K, stride)`).
 //!
 //! Forward, output step t reading input steps t*s .. t*s + K (s = stride, T' = (T - K) / s + 1):
-//!   y[b, o, t] = bias[o] + Σ_{c, k} w[o, c, k] x[b, c, t*s + k]
+//! ```text
+//! y[b, o, t] = bias[o] + Σ_{c, k} w[o, c, k] x[b, c, t*s + k]
+//! ```
 //! Backward:
-//!   dw[o, c, k] = Σ_{b, t} dy[b, o, t] x[b, c, t*s + k]
-//!   dbias[o]    = Σ_{b, t} dy[b, o, t]
-//!   dx[b, c, t*s + k] += Σ_o dy[b, o, t] w[o, c, k]      for every t and k: an input step read
-//!                                                        by several windows collects from each
+//! ```text
+//! dw[o, c, k] = Σ_{b, t} dy[b, o, t] x[b, c, t*s + k]
+//! dbias[o]    = Σ_{b, t} dy[b, o, t]
+//! dx[b, c, t*s + k] += Σ_o dy[b, o, t] w[o, c, k]      for every t and k: an input step read
+//!                                                      by several windows collects from each
+//! ```
 //!
 //! Reference: [`reference`](mod@reference), those sums as loops.
 //!
@@ -15,12 +19,14 @@
 //! `ser_kernels::conv`). With the clips' frames laid end to end time-major (`xt`, frame-major
 //! rows of C values), window t of clip b is K*C consecutive values, so all windows of a group of
 //! clips form a matrix A (M, K*C) read in place at a row stride of s*C, and, with
-//! W'[o, k*C + c] = w[o, c, k]:
-//!   forward    Y^T (M, O)  = A @ W'^T                       (W'^T packed once per call)
-//!   backward   dW' (O, K*C) += dY (O, M) @ A                 summed over the batch's windows
-//!              dbias[o]     += Σ_{b,t} dy[b, o, t]
-//!              dA (M, K*C)   = dY^T (M, O) @ W',   dx = each window row's gradient added back
-//!                             onto the K frames it read (overlapping windows add up)
+//! `W'[o, k*C + c]` = `w[o, c, k]`:
+//! ```text
+//! forward    Y^T (M, O)  = A @ W'^T                       (W'^T packed once per call)
+//! backward   dW' (O, K*C) += dY (O, M) @ A                 summed over the batch's windows
+//!            dbias[o]     += Σ_{b,t} dy[b, o, t]
+//!            dA (M, K*C)   = dY^T (M, O) @ W',   dx = each window row's gradient added back
+//!                           onto the K frames it read (overlapping windows add up)
+//! ```
 //! where dY holds dy on each clip's own window rows and zero on the rows that straddle two clips.
 //!
 //! Skipped work: a window that lies wholly in a clip's all-zero tail (the batch padding) outputs
@@ -159,7 +165,7 @@ impl<T: Real> WindowRows<T> {
     }
 }
 
-/// `buf` cut into consecutive pieces of (offsets[i+1] - offsets[i]) * unit elements (the tail past
+/// `buf` cut into consecutive pieces of (`offsets[i+1]` - `offsets[i]`) * unit elements (the tail past
 /// the last offset left out).
 fn split_at_offsets<'a, T>(mut buf: &'a mut [T], offsets: &[usize], unit: usize) -> Vec<&'a mut [T]> {
     let mut pieces = Vec::with_capacity(offsets.len().saturating_sub(1));
@@ -243,7 +249,7 @@ impl<T: Real> Conv1d<T> {
         conv_out_len(t_in, self.dims().2, self.stride)
     }
 
-    /// W' (O, K*C) with W'[o, k*C + c] = w[o, c, k]: the weights in the window rows' order.
+    /// W' (O, K*C) with `W'[o, k*C + c]` = `w[o, c, k]`: the weights in the window rows' order.
     fn weight_by_frame(&self) -> Vec<T> {
         let (outputs, channels, kernel) = self.dims();
         let w = self.weight.value.as_slice().expect("weight is contiguous");

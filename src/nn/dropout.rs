@@ -1,7 +1,7 @@
 //! Inverted dropout (PyTorch's `nn.Dropout(p)`).
 //!
-//! Forward in training: m[i] = 1/(1-p) with probability 1-p, else 0 (a fresh draw every call);
-//!   y = x * m, so E[y] = x and evaluation needs no rescaling. In evaluation, y = x.
+//! Forward in training: `m[i]` = 1/(1-p) with probability 1-p, else 0 (a fresh draw every call);
+//!   y = x * m, so `E[y]` = x and evaluation needs no rescaling. In evaluation, y = x.
 //! Backward: dx = dy * m (the same mask).
 //!
 //! Reference: the fast path below is already the plain loop of these lines. A gradient check

@@ -1,9 +1,9 @@
 //! Fully connected layer (PyTorch's `nn.Linear(I, O)`).
 //!
-//! Forward:  y[b, o] = bias[o] + Σ_i W[o, i] x[b, i]        y (B, O) = x (B, I) @ W^T (I, O) + b
-//! Backward: dW[o, i] = Σ_b dy[b, o] x[b, i]                 dW (O, I) = dy^T (O, B) @ x (B, I)
-//!           dbias[o] = Σ_b dy[b, o]
-//!           dx[b, i] = Σ_o dy[b, o] W[o, i]                 dx (B, I) = dy (B, O) @ W (O, I)
+//! Forward:  `y[b, o]` = `bias[o]` + Σ_i `W[o, i]` `x[b, i]`        y (B, O) = x (B, I) @ W^T (I, O) + b
+//! Backward: `dW[o, i]` = Σ_b `dy[b, o]` `x[b, i]`                 dW (O, I) = dy^T (O, B) @ x (B, I)
+//!           `dbias[o]` = Σ_b `dy[b, o]`
+//!           `dx[b, i]` = Σ_o `dy[b, o]` `W[o, i]`                 dx (B, I) = dy (B, O) @ W (O, I)
 //!
 //! Reference: [`reference`](mod@reference), the sums above as loops. Fast path: the same three products as GEMMs.
 //! Tests: fast = reference in tests/nn_reference.rs (`linear_*`); gradient check in

@@ -2,10 +2,12 @@
 //! `F.cross_entropy(logits, labels, label_smoothing=eps)`) or any soft targets (mixup's).
 //!
 //! Forward, for clip b with K classes, log-softmax computed stably by subtracting the row max:
-//!   logp[b, k] = z[b, k] - m_b - log sum_j exp(z[b, j] - m_b),   m_b = max_j z[b, j]
-//!   q[b, k]    = (1 - eps) [k = label_b] + eps / K                (the smoothed target)
-//!   L          = (1/B) sum_b sum_k -q[b, k] logp[b, k]
-//! Backward: since sum_k q[b, k] = 1, dL/dz[b, k] = (softmax(z)[b, k] - q[b, k]) / B; the same
+//! ```text
+//! logp[b, k] = z[b, k] - m_b - log sum_j exp(z[b, j] - m_b),   m_b = max_j z[b, j]
+//! q[b, k]    = (1 - eps) [k = label_b] + eps / K                (the smoothed target)
+//! L          = (1/B) sum_b sum_k -q[b, k] logp[b, k]
+//! ```
+//! Backward: since sum_k `q[b, k]` = 1, dL/`dz[b, k]` = (softmax(z)[b, k] - `q[b, k]`) / B; the same
 //! holds for any target rows q that sum to 1 (mixup's λ q_i + (1 - λ) q_j).
 //!
 //! Reference: the fast path below is already the plain loop of these lines.
@@ -40,7 +42,7 @@ pub fn label_targets<T: Real>(labels: &[usize], classes: usize, label_smoothing:
 }
 
 /// The smoothed one-hot rows q (B, K) of `labels`, row b scaled by `weights[b]`:
-/// weights[b] * ((1 - eps) [k = label_b] + eps / K). Mixup adds two of them with weights λ, 1 - λ.
+/// `weights[b]` * ((1 - eps) [k = label_b] + eps / K). Mixup adds two of them with weights λ, 1 - λ.
 pub fn smoothed_targets<T: Real>(labels: &[usize], weights: &[T], classes: usize, label_smoothing: f64) -> Array2<T> {
     assert!(labels.iter().all(|&l| l < classes), "labels must be < {classes}, got {labels:?}");
     assert!((0.0..=1.0).contains(&label_smoothing), "label_smoothing must be in [0, 1], got {label_smoothing}");
@@ -88,7 +90,7 @@ mod tests {
     }
 
     /// F.cross_entropy(torch.tensor([[1., 2., 3.]]), torch.tensor([2]), label_smoothing=0.3)
-    /// = 0.7 * -logp[2] + 0.1 * sum_k -logp[k] with logp = z - logsumexp(z).
+    /// = 0.7 * -`logp[2]` + 0.1 * sum_k -`logp[k]` with logp = z - logsumexp(z).
     #[test]
     fn label_smoothing_mixes_the_label_with_the_uniform_target() {
         let lse = (1.0f64.exp() + 2.0f64.exp() + 3.0f64.exp()).ln();

@@ -71,9 +71,11 @@ pub mod reference {
 /// Max-and-mean pooling over time, with the training-mode arg-max and lengths cached.
 #[derive(Default)]
 pub struct TemporalPool {
-    /// Training-mode cache: input shape (B, T, H), steps used per clip (B), arg-max time per (B, H).
-    cache: Option<((usize, usize, usize), Vec<usize>, Vec<usize>)>,
+    cache: Option<PoolCache>,
 }
+
+/// Training-mode cache: input shape (B, T, H), steps used per clip (B), arg-max time per (B, H).
+type PoolCache = ((usize, usize, usize), Vec<usize>, Vec<usize>);
 
 impl TemporalPool {
     pub fn new() -> Self {

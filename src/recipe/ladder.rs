@@ -10,8 +10,11 @@ use crate::train::LrSchedule;
 /// What the first row is: the study's recipe with masked padding.
 const FIRST: &str = "study recipe, masked padding";
 
-/// Each step: what it adds, and the change it makes to the row before.
-const STEPS: [(&str, fn(&mut Recipe)); 9] = [
+/// A step of the ladder: what it adds, and the change it makes to the row before.
+type Step = (&'static str, fn(&mut Recipe));
+
+/// The steps, in the order the pieces build on each other.
+const STEPS: [Step; 9] = [
     ("+ log-mel and standardised rows", |r| {
         r.log_mel = true;
         r.standardize = true;

@@ -230,6 +230,7 @@ fn models_in_order<'a>(curves: impl Iterator<Item = &'a Curve<'a>>) -> Vec<&'a s
 fn value_range(curves: &[Curve]) -> Range<f64> {
     let finite = curves.iter().flat_map(|c| c.values.iter().copied()).filter(|v| v.is_finite());
     let (low, high) = finite.fold((0.0f64, f64::NEG_INFINITY), |(lo, hi), v| (lo.min(v), hi.max(v)));
+    #[allow(clippy::neg_cmp_op_on_partial_ord)] // also true when high is NaN or -inf (no finite value)
     if !(high > low) {
         return low..low + 1.0;
     }

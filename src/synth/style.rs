@@ -70,6 +70,7 @@ pub struct Style {
     pub f23_scale: f32,
 }
 
+#[allow(clippy::too_many_arguments)] // one positional argument per column of the style table below
 const fn style(
     f0_shift_st: f32,
     f0_range_st: f32,

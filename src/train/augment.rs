@@ -160,7 +160,7 @@ pub fn draw_mixup(n: usize, alpha: f64, rng: &mut StdRng) -> (f32, Vec<usize>) {
     (lambda, partner)
 }
 
-/// Mixup of a padded batch x: (B, 162, K) in place: x[b] = λ x[b] + (1 - λ) x[j(b)] over
+/// Mixup of a padded batch x: (B, 162, K) in place: `x[b]` = λ `x[b]` + (1 - λ) `x[j(b)]` over
 /// max(length b, length j(b)) frames (the shorter clip's zero padding is the training mean in
 /// standardised rows); returns the targets λ q(label b) + (1 - λ) q(label j(b)) (B, 8).
 pub fn mixup(

@@ -39,6 +39,7 @@ impl Metrics {
         let mut recall = Vec::new();
         let mut f1 = Vec::new();
         let mut present = 0;
+        #[allow(clippy::needless_range_loop)] // c indexes the confusion matrix by row and by column
         for c in 0..classes {
             let tp = confusion[c][c];
             let predicted_c: usize = (0..classes).map(|t| confusion[t][c]).sum();

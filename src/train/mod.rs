@@ -199,7 +199,7 @@ pub fn speakers(train: &[Example]) -> Vec<u8> {
 
 /// The seed of one epoch's random draws.
 fn epoch_seed(seed: u64, epoch: usize) -> u64 {
-    seed.wrapping_mul(0x9E37_79B9_7F4A_7C15).wrapping_add(epoch as u64).rotate_left(17) ^ 0x5EED_0F_5A_FF1E
+    seed.wrapping_mul(0x9E37_79B9_7F4A_7C15).wrapping_add(epoch as u64).rotate_left(17) ^ 0x5EED_0F5A_FF1E
 }
 
 impl Trainer {
