@@ -5,14 +5,14 @@
 //! T' = (T - K) / s + 1 output windows.
 //!
 //! Time-major, frame f of a clip being its C values x[:, f], window t is the K frames
-//! t*s .. t*s + K, i.e. K*C consecutive values starting at frame t*s. Read as rows of K*C values
-//! at a row stride of s*C (consecutive rows overlap by K - s frames), the time-major buffer IS
+//! `t*s` .. `t*s` + K, i.e. `K*C` consecutive values starting at frame `t*s`. Read as rows of `K*C` values
+//! at a row stride of `s*C` (consecutive rows overlap by K - s frames), the time-major buffer IS
 //! the matrix of all windows, so `y^T (T', O) = rows (T', K*C) @ W'^T (K*C, O)` with
 //! `W'[o, k*C + c] = w[o, c, k]` needs no im2col copy. Several clips can lie end to end: each
 //! takes [`window_rows`] rows (its segment rounded up to whole strides); the rows past a clip's
 //! own windows straddle into the next clip and are not used.
 //!
-//! The input gradient is the adjoint: each window row's gradient (K*C values) is added back onto
+//! The input gradient is the adjoint: each window row's gradient (`K*C` values) is added back onto
 //! the K frames it read, `dxt[(t*s + k)*C + c] += drows[t, k*C + c]`, then transposed back.
 
 use crate::Real;
@@ -59,7 +59,7 @@ pub fn add_from_time_major<T: Real>(xt: &[T], channels: usize, t_in: usize, dx: 
 }
 
 /// The adjoint of reading window rows: adds each of the first `windows` rows of drows
-/// (rows, K*C) onto the K frames it read, dxt (frames, C).
+/// (rows, `K*C`) onto the K frames it read, dxt (frames, C).
 pub fn add_window_rows<T: Real>(drows: &[T], windows: usize, kernel: usize, stride: usize, channels: usize, dxt: &mut [T]) {
     let width = kernel * channels;
     assert!(drows.len() >= windows * width, "add_window_rows: drows has fewer than {windows} rows");

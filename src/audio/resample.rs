@@ -54,7 +54,7 @@ pub fn resample(samples: &[f32], from_hz: u32, to_hz: u32) -> Result<Vec<f32>, A
 ///
 /// over the inputs with |t| < 6 (torchaudio's kernel is zero beyond, up to float rounding), with
 /// x = 0 outside the clip, and there are ceil(len * new / orig) outputs. torchaudio builds the
-/// whole (new, 1, 2*width + orig) kernel and runs a strided conv1d; summing only the taps inside the
+/// whole (new, 1, `2*width` + orig) kernel and runs a strided conv1d; summing only the taps inside the
 /// window gives the same sums without a kernel that can reach gigabytes for coprime rates.
 pub fn resample_torchaudio(x: &[f64], orig_freq: u32, new_freq: u32) -> Vec<f64> {
     assert!(orig_freq > 0 && new_freq > 0, "rates must be positive (got {orig_freq} -> {new_freq})");

@@ -4,7 +4,7 @@
 //! With `center`, y is padded by frame_length/2 on each side by REPEATING the end samples
 //! (np.pad mode "edge"; unlike `rms` and `stft`, which pad with zeros). Samples with
 //! |x| <= threshold count as 0, and 0 counts as positive. In frame t (samples
-//! [t*hop, t*hop + frame_length) of the padded signal) a crossing at i means
+//! [`t*hop`, `t*hop` + frame_length) of the padded signal) a crossing at i means
 //! sign(`x[i]`) != sign(`x[i-1]`); the frame's first sample never counts (pad=False), and
 //!
 //! ```text

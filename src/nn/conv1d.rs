@@ -1,6 +1,6 @@
 //! 1-D convolution without padding (PyTorch's `nn.Conv1d(C, O, K, stride)`).
 //!
-//! Forward, output step t reading input steps t*s .. t*s + K (s = stride, T' = (T - K) / s + 1):
+//! Forward, output step t reading input steps `t*s` .. `t*s` + K (s = stride, T' = (T - K) / s + 1):
 //! ```text
 //! y[b, o, t] = bias[o] + Σ_{c, k} w[o, c, k] x[b, c, t*s + k]
 //! ```
@@ -17,8 +17,8 @@
 //! # Fast path
 //! One GEMM over window rows read in place from a time-major copy of the input (see
 //! `ser_kernels::conv`). With the clips' frames laid end to end time-major (`xt`, frame-major
-//! rows of C values), window t of clip b is K*C consecutive values, so all windows of a group of
-//! clips form a matrix A (M, K*C) read in place at a row stride of s*C, and, with
+//! rows of C values), window t of clip b is `K*C` consecutive values, so all windows of a group of
+//! clips form a matrix A (M, `K*C`) read in place at a row stride of `s*C`, and, with
 //! `W'[o, k*C + c]` = `w[o, c, k]`:
 //! ```text
 //! forward    Y^T (M, O)  = A @ W'^T                       (W'^T packed once per call)
@@ -128,7 +128,7 @@ struct Cache<T> {
 }
 
 /// A batch laid out time-major for the GEMMs: clip b's first `windows[b]` windows are rows
-/// `first_row[b] ..` of `xt` read at a row stride of s*C.
+/// `first_row[b] ..` of `xt` read at a row stride of `s*C`.
 struct WindowRows<T> {
     /// (B) windows used per clip
     windows: Vec<usize>,
@@ -217,7 +217,7 @@ fn last_nonzero_end<T: Real>(row: &[T]) -> usize {
     0
 }
 
-/// Where entry i of W' (O, K*C), i = o*K*C + k*C + c, sits in w (O, C, K): at (o*C + c)*K + k.
+/// Where entry i of W' (O, `K*C`), i = `o*K*C` + `k*C` + c, sits in w (O, C, K): at (`o*C` + c)*K + k.
 fn weight_index(i: usize, channels: usize, kernel: usize) -> usize {
     let (o, p) = (i / (kernel * channels), i % (kernel * channels));
     (o * channels + p % channels) * kernel + p / channels
@@ -230,7 +230,7 @@ fn groups(batch: usize, t_out: usize) -> Vec<Range<usize>> {
 }
 
 impl<T: Real> Conv1d<T> {
-    /// PyTorch's default init: weight, then bias, from uniform(-1/sqrt(C*K), 1/sqrt(C*K)).
+    /// PyTorch's default init: weight, then bias, from uniform(-1/sqrt(`C*K`), 1/sqrt(`C*K`)).
     pub fn new(in_channels: usize, out_channels: usize, kernel: usize, stride: usize, rng: &mut impl Rng) -> Self {
         assert!(stride >= 1, "stride must be >= 1");
         let fan_in = in_channels * kernel;
@@ -249,7 +249,7 @@ impl<T: Real> Conv1d<T> {
         conv_out_len(t_in, self.dims().2, self.stride)
     }
 
-    /// W' (O, K*C) with `W'[o, k*C + c]` = `w[o, c, k]`: the weights in the window rows' order.
+    /// W' (O, `K*C`) with `W'[o, k*C + c]` = `w[o, c, k]`: the weights in the window rows' order.
     fn weight_by_frame(&self) -> Vec<T> {
         let (outputs, channels, kernel) = self.dims();
         let w = self.weight.value.as_slice().expect("weight is contiguous");

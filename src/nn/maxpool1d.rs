@@ -1,6 +1,6 @@
 //! 1-D max pooling without padding (PyTorch's `nn.MaxPool1d(K, stride)`).
 //!
-//! Forward: y[b, c, t] = max_{k < K} x[b, c, t*stride + k], remembering the arg-max a[b, c, t].
+//! Forward: y[b, c, t] = max_{k < K} x[b, c, `t*stride` + k], remembering the arg-max a[b, c, t].
 //! Backward: the max passes its input through unchanged and ignores the others, so
 //!   dx[b, c, a[b, c, t]] += dy[b, c, t]
 //! and with stride < K windows overlap, so one input can collect the gradient of several outputs.
