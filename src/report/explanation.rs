@@ -58,13 +58,12 @@ pub fn explanation_svg(title: &str, e: &Explanation, features: ArrayView2<f32>) 
         let shade = |v: f64| blend_from_white(LOUD, (v - db_floor) / (db_top - db_floor).max(1e-9));
         draw_heat_map(&panels[0], "mel spectrogram (dB; low bins at the bottom)", mel_db.view(), &mel_bands, &shade)?;
 
+        // One band per row, the mel rows in bands of 8; each group named at its middle band.
         let mut rows: Vec<(String, Range<usize>)> = Vec::new();
         for (name, range) in GROUPS {
-            if name == "mel" {
-                rows.extend((0..16).map(|b| (if b == 0 { name.to_string() } else { String::new() }, range.start + 8 * b..range.start + 8 * b + 8)));
-            } else {
-                rows.extend(range.clone().map(|r| (if r == range.start { name.to_string() } else { String::new() }, r..r + 1)));
-            }
+            let bands: Vec<Range<usize>> = if name == "mel" { range.clone().step_by(8).map(|r| r..r + 8).collect() } else { range.clone().map(|r| r..r + 1).collect() };
+            let middle = bands.len() / 2;
+            rows.extend(bands.into_iter().enumerate().map(|(i, band)| (if i == middle { name.to_string() } else { String::new() }, band)));
         }
         let scale = attribution.iter().fold(0.0f64, |m, v| m.max(v.abs())).max(1e-30);
         let diverging = |v: f64| if v >= 0.0 { blend_from_white(FOR, v / scale) } else { blend_from_white(AGAINST, -v / scale) };
@@ -100,13 +99,13 @@ fn draw_heat_map<DB: DrawingBackend>(
         .y_label_area_size(60)
         .build_cartesian_2d(0.0..frames as f64, 0.0..bands.len() as f64)
         .map_err(drawing_error)?;
-    let labels: Vec<(usize, &str)> = bands.iter().enumerate().filter(|(_, (l, _))| !l.is_empty()).map(|(i, (l, _))| (i, l.as_str())).collect();
-    let label_at = |y: &f64| labels.iter().find(|(i, _)| (*i as f64 - y).abs() < 0.5).map_or(String::new(), |(_, l)| l.to_string());
+    // A tick at every band's lower edge, so each named band's name sits beside it.
+    let label_at = |y: &f64| bands.get(y.round().max(0.0) as usize).filter(|_| (y - y.round()).abs() < 1e-6).map_or(String::new(), |(l, _)| l.clone());
     chart
         .configure_mesh()
         .disable_mesh()
         .label_style((FONT, 13))
-        .y_labels(bands.len())
+        .y_labels(bands.len() + 1)
         .y_label_formatter(&label_at)
         .x_desc("frame")
         .axis_desc_style((FONT, 13))
