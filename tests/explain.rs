@@ -67,7 +67,8 @@ fn eval_input_gradient_matches_central_differences_masked_without_dropout() {
 /// the improved recipe's kind of input. Returns the 16, then a clip the map has not seen.
 fn realistic_inputs() -> (Vec<Array2<f32>>, Array2<f32>) {
     let config = FeatureConfig::default();
-    let clip = |i: u8| Example::original(extract(&ser::synth::synthesize_clip(2, 1 + i % 24, i % 8, 1, 1 + i % 2, 1).samples, &config), 0, 1);
+    let clip =
+        |i: u8| Example::original(extract(&ser::synth::synthesize_clip(2, 1 + i % 24, i % 8, 1, 1 + i % 2, 1).samples, &config), 0, 1);
     let mut train: Vec<Example> = (0..16).map(clip).collect();
     let scaling = InputScaling::fit_and_apply(&mut train, true, true);
     (train.into_iter().map(|e| e.features).collect(), scaling.apply(clip(21).features))
@@ -93,7 +94,8 @@ fn realistic_model(config: ModelConfig, seed: u64, clips: &[Array2<f32>]) -> Ser
 #[test]
 fn integrated_gradients_converge_to_completeness() {
     let (train, x) = realistic_inputs();
-    for (seed, config) in [(1, ModelConfig { dropout: true, padding: Padding::Masked }), (2, ModelConfig { dropout: true, padding: Padding::Study })]
+    for (seed, config) in
+        [(1, ModelConfig { dropout: true, padding: Padding::Masked }), (2, ModelConfig { dropout: true, padding: Padding::Study })]
     {
         let mut model = realistic_model(config, seed, &train);
         let errors: Vec<f64> = [32, 1024]
@@ -116,9 +118,17 @@ fn integrated_gradients_converge_to_completeness() {
         assert!(errors[0] < 0.05, "{:?}: completeness error {} at the default steps", config.padding, errors[0]);
         assert!(errors[1] < 0.002 && errors[1] < errors[0], "{:?}: completeness errors {errors:?} do not converge", config.padding);
         // Gradient x input is not complete in general: the control showing the measure can fail.
-        let gxi = explain(&mut [&mut model], std::slice::from_ref(&x), Some(0), &Settings { method: Method::GradientXInput, ..Settings::default() });
+        let gxi = explain(
+            &mut [&mut model],
+            std::slice::from_ref(&x),
+            Some(0),
+            &Settings { method: Method::GradientXInput, ..Settings::default() },
+        );
         println!("{:?}: gradient x input completeness error {:.3e}", config.padding, gxi.completeness_error());
-        assert!(gxi.completeness_error() > errors[1], "gradient x input should be further from complete than 1024-step integrated gradients");
+        assert!(
+            gxi.completeness_error() > errors[1],
+            "gradient x input should be further from complete than 1024-step integrated gradients"
+        );
     }
 }
 
@@ -130,8 +140,8 @@ const TOY_FRAMES: usize = 64;
 /// `REGION`, on unit-variance noise everywhere (small, so that the model does not saturate and a
 /// window occluded changes its probabilities).
 fn toy_clip(label: usize, seed: u64) -> Example {
-    let mut f = Array2::from_shape_vec((162, TOY_FRAMES), uniform(162 * TOY_FRAMES, seed).into_iter().map(|v| (v * 1.7) as f32).collect())
-        .unwrap();
+    let mut f =
+        Array2::from_shape_vec((162, TOY_FRAMES), uniform(162 * TOY_FRAMES, seed).into_iter().map(|v| (v * 1.7) as f32).collect()).unwrap();
     let sign = if label == 1 { 1.0 } else { -1.0 };
     f.slice_mut(s![.., REGION]).mapv_inplace(|v| v + 0.3 * sign);
     Example { name: format!("{label}-{seed}"), ..Example::original(f, label, 1) }
@@ -141,7 +151,8 @@ fn toy_clip(label: usize, seed: u64) -> Example {
 fn attribution_and_occlusion_find_the_frames_that_carry_the_class() {
     let data: Vec<Example> = (0..48).map(|i| toy_clip(i % 2, 100 + i as u64)).collect();
     let mut model = SerModel::<f32>::new(ModelConfig { dropout: false, padding: Padding::Masked }, 5);
-    let mut trainer = Trainer::new(TrainConfig { epochs: 25, batch_size: 16, lr: 3e-3, seed: 5, label_smoothing: 0.5, ..TrainConfig::default() });
+    let mut trainer =
+        Trainer::new(TrainConfig { epochs: 25, batch_size: 16, lr: 3e-3, seed: 5, label_smoothing: 0.5, ..TrainConfig::default() });
     trainer.fit(&mut model, &data, &[], |_, _| Ok::<(), ()>(())).unwrap();
     let held_out: Vec<Example> = (0..16).map(|i| toy_clip(i % 2, 900 + i as u64)).collect();
     let accuracy = evaluate(&mut model, &held_out, Scoring::SingleClip).accuracy;

@@ -76,7 +76,9 @@ pub fn explain(a: ExplainArgs) -> Result<()> {
 
 /// The explanation as JSON; the keys are stable.
 fn json(file: &str, checkpoints: &[String], baseline: &str, e: &Explanation) -> serde_json::Value {
-    let named = |values: Vec<(&str, f32)>| values.into_iter().map(|(n, v)| (n.to_string(), serde_json::json!(v))).collect::<serde_json::Map<_, _>>();
+    let named = |values: Vec<(&str, f32)>| {
+        values.into_iter().map(|(n, v)| (n.to_string(), serde_json::json!(v))).collect::<serde_json::Map<_, _>>()
+    };
     let predicted = e.probabilities.iter().enumerate().max_by(|a, b| a.1.total_cmp(b.1)).map_or(0, |(i, _)| i);
     serde_json::json!({
         "file": file,

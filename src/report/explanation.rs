@@ -61,13 +61,18 @@ pub fn explanation_svg(title: &str, e: &Explanation, features: ArrayView2<f32>) 
         // One band per row, the mel rows in bands of 8; each group named at its middle band.
         let mut rows: Vec<(String, Range<usize>)> = Vec::new();
         for (name, range) in GROUPS {
-            let bands: Vec<Range<usize>> = if name == "mel" { range.clone().step_by(8).map(|r| r..r + 8).collect() } else { range.clone().map(|r| r..r + 1).collect() };
+            let bands: Vec<Range<usize>> = if name == "mel" {
+                range.clone().step_by(8).map(|r| r..r + 8).collect()
+            } else {
+                range.clone().map(|r| r..r + 1).collect()
+            };
             let middle = bands.len() / 2;
             rows.extend(bands.into_iter().enumerate().map(|(i, band)| (if i == middle { name.to_string() } else { String::new() }, band)));
         }
         let scale = attribution.iter().fold(0.0f64, |m, v| m.max(v.abs())).max(1e-30);
         let diverging = |v: f64| if v >= 0.0 { blend_from_white(FOR, v / scale) } else { blend_from_white(AGAINST, -v / scale) };
-        let caption = format!("attribution to the model's input ({}; red for {}, blue against)", e.settings.method.name(), EMOTIONS[e.class]);
+        let caption =
+            format!("attribution to the model's input ({}; red for {}, blue against)", e.settings.method.name(), EMOTIONS[e.class]);
         draw_heat_map(&panels[1], &caption, attribution.view(), &rows, &diverging)?;
 
         draw_frame_curves(&panels[2], e)?;
@@ -100,7 +105,8 @@ fn draw_heat_map<DB: DrawingBackend>(
         .build_cartesian_2d(0.0..frames as f64, 0.0..bands.len() as f64)
         .map_err(drawing_error)?;
     // A tick at every band's lower edge, so each named band's name sits beside it.
-    let label_at = |y: &f64| bands.get(y.round().max(0.0) as usize).filter(|_| (y - y.round()).abs() < 1e-6).map_or(String::new(), |(l, _)| l.clone());
+    let label_at =
+        |y: &f64| bands.get(y.round().max(0.0) as usize).filter(|_| (y - y.round()).abs() < 1e-6).map_or(String::new(), |(l, _)| l.clone());
     chart
         .configure_mesh()
         .disable_mesh()
@@ -153,7 +159,13 @@ fn draw_frame_curves<DB: DrawingBackend>(area: &DrawingArea<DB, Shift>, e: &Expl
         .axis_desc_style((FONT, 13))
         .draw()
         .map_err(drawing_error)?;
-    chart.configure_secondary_axes().label_style((FONT, 13)).y_desc("probability drop").axis_desc_style((FONT, 13)).draw().map_err(drawing_error)?;
+    chart
+        .configure_secondary_axes()
+        .label_style((FONT, 13))
+        .y_desc("probability drop")
+        .axis_desc_style((FONT, 13))
+        .draw()
+        .map_err(drawing_error)?;
     let (attribution_style, occlusion_style) = (PALETTE[0].stroke_width(2), PALETTE[1].stroke_width(2));
     chart
         .draw_series(LineSeries::new(per_frame.iter().enumerate().map(|(t, &v)| (t as f64 + 0.5, v)), attribution_style))
@@ -177,7 +189,12 @@ fn draw_frame_curves<DB: DrawingBackend>(area: &DrawingArea<DB, Shift>, e: &Expl
 }
 
 /// Horizontal bars of (label, value in 0..=1), the first at the top, `highlight` in a second colour.
-fn draw_bars<DB: DrawingBackend>(area: &DrawingArea<DB, Shift>, caption: &str, bars: &[(String, f64)], highlight: Option<usize>) -> io::Result<()> {
+fn draw_bars<DB: DrawingBackend>(
+    area: &DrawingArea<DB, Shift>,
+    caption: &str,
+    bars: &[(String, f64)],
+    highlight: Option<usize>,
+) -> io::Result<()> {
     let n = bars.len() as f64;
     let mut chart = ChartBuilder::on(area)
         .caption(caption, (FONT, 17))
