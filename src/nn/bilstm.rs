@@ -365,6 +365,10 @@ struct DirectionWeights<'a, T> {
     input: usize,
 }
 
+/// One shard's parameter gradients, forward then reverse direction (`None` after an
+/// `EvalInputGrad` forward).
+type ShardGrads<T> = [Option<DirectionGrads<T>>; 2];
+
 /// One shard's gradients of one direction's parameters.
 struct DirectionGrads<T> {
     /// (4H, I)
@@ -497,7 +501,7 @@ impl<T: Real> BiLstm<T> {
             (dx, grads)
         };
         let rows = shard_rows(batch);
-        let (dxs, grads): (Vec<Array3<T>>, Vec<[Option<DirectionGrads<T>>; 2]>) =
+        let (dxs, grads): (Vec<Array3<T>>, Vec<ShardGrads<T>>) =
             rows.into_par_iter().zip(cache.shards.par_iter()).map(backward_shard).unzip();
         for shard_grads in &grads {
             for (dir, g) in DIRECTIONS.into_iter().zip(shard_grads).filter_map(|(dir, g)| Some((dir, g.as_ref()?))) {
