@@ -6,7 +6,7 @@
 //!   running_mean <- (1 - momentum) running_mean + momentum mu
 //!   running_var  <- (1 - momentum) running_var  + momentum var * B / (B - 1)   (unbiased)
 //! Forward in evaluation uses the running statistics in place of mu and var. Backward after an
-//! `EvalInputGrad` forward: mu and var are constants, so dx[b] = gamma * rstd * dy[b] (and no
+//! `EvalInputGrad` forward: mu and var are constants, so `dx[b] = gamma * rstd * dy[b]` (and no
 //! parameter gradient).
 //! Backward in training, through mu and var as functions of x (per feature, means over the batch):
 //!   dbeta  = sum_b dy[b],   dgamma = sum_b dy[b] xhat[b],   g[b] = gamma dy[b]
