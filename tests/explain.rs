@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::{assert_grad, uniform};
+use common::uniform;
 use ndarray::{s, Array1, Array2, Array3};
 use ser::data::{Example, InputScaling};
 use ser::explain::{explain, Method, Settings};
@@ -35,22 +35,8 @@ fn check_input_gradient(config: ModelConfig) {
         assert!(p.grad.iter().all(|&g| g == 0.0), "{name}: the input gradient must leave parameter gradients alone");
     }
     // L = <w, logits> in evaluation mode (no dropout, running statistics).
-    let picks: Vec<usize> = (0..64).map(|j| (j * 104_729 + 5) % x.len()).collect();
-    let mut xp = x.clone();
-    let numeric: Vec<f64> = picks
-        .iter()
-        .map(|&j| {
-            let mut at = |delta: f64| {
-                xp.as_slice_mut().unwrap()[j] += delta;
-                let l = (&model.forward(xp.view(), &lengths, false) * &w).sum();
-                xp.as_slice_mut().unwrap()[j] -= delta;
-                l
-            };
-            (at(common::H) - at(-common::H)) / (2.0 * common::H)
-        })
-        .collect();
-    let analytic: Vec<f64> = picks.iter().map(|&j| dx.as_slice().unwrap()[j]).collect();
-    assert_grad(&format!("eval input gradient {:?}", config.padding), &analytic, &numeric);
+    let name = format!("eval input gradient {:?}", config.padding);
+    common::assert_input_grad(&name, &x, &dx, |xp| (&model.forward(xp.view(), &lengths, false) * &w).sum());
 }
 
 #[test]
