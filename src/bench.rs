@@ -3,8 +3,11 @@
 //!
 //! Workloads (f32, fixed seeds): a training batch of 256 clips of 60..150 frames (uniform, as
 //! the real data's lengths), zero-padded to the longest; a BiLSTM of I = 40, H = 80 at batch 256
-//! over T = 13 and T = 30 steps; a 3 s clip at 16 kHz for feature extraction.
+//! over T = 13 and T = 30 steps; a 3 s clip at 16 kHz for feature extraction; one explanation
+//! of that clip's features (integrated gradients, 32 steps, and occlusion in windows of 8
+//! frames) by a model of the improved recipe's configuration (masked padding, dropout).
 
+use crate::explain::{explain, Settings};
 use crate::features::{extract, FeatureConfig};
 use crate::nn::model::{pad_batch, ModelConfig, Padding, SerModel, INPUT_ROWS, NUM_CLASSES};
 use crate::nn::BiLstm;
@@ -140,6 +143,9 @@ pub struct BenchReport {
     pub lstm_fwd_bwd_ms_t13: f64,
     pub lstm_fwd_bwd_ms_t30: f64,
     pub features_clips_per_s: f64,
+    /// One `ser explain` of the 3 s clip from its features (integrated gradients, 32 steps, and
+    /// occlusion), in ms.
+    pub explain_ms: f64,
     pub train_step_gflops: f64,
     pub peak_gflops: f64,
     pub peak_estimate: String,
@@ -182,6 +188,11 @@ pub fn run(threads: usize) -> BenchReport {
             }
         }) / 50.0
     });
+    let mut explained = SerModel::<f32>::new(ModelConfig { dropout: true, padding: Padding::Masked }, 0);
+    let clip_features = extract(&clip, &config);
+    let explain_s = median_seconds(9, || {
+        explain(&mut [&mut explained], std::slice::from_ref(&clip_features), None, &Settings::default());
+    });
     let batch = training_batch(0);
     let (mut model, mut trainer) = study_model_and_trainer();
     let step = median_seconds(15, || {
@@ -203,6 +214,7 @@ pub fn run(threads: usize) -> BenchReport {
         lstm_fwd_bwd_ms_t13: t13,
         lstm_fwd_bwd_ms_t30: t30,
         features_clips_per_s: 1.0 / feature_s,
+        explain_ms: 1e3 * explain_s,
         train_step_gflops: training_step_flops(BATCH, batch.x.dim().2) / step / 1e9,
         peak_gflops: peak.gflops,
         peak_estimate: peak.how,
@@ -223,6 +235,7 @@ impl std::fmt::Display for BenchReport {
             self.lstm_fwd_bwd_ms_t13, self.lstm_fwd_bwd_ms_t30
         )?;
         writeln!(f, "feature extraction: {:.1} clips/s (3 s clips)", self.features_clips_per_s)?;
+        writeln!(f, "explain: {:.1} ms per 3 s clip (integrated gradients, 32 steps, and occlusion)", self.explain_ms)?;
         writeln!(f, "training step: {:.1} GFLOP/s of an estimated peak {:.0} GFLOP/s", self.train_step_gflops, self.peak_gflops)?;
         write!(f, "peak estimate: {}", self.peak_estimate)
     }

@@ -10,7 +10,8 @@
 //! 4. [`data`]: where clips come from, their labels and splits, the feature pipeline, the input map;
 //! 5. [`checkpoint`]: model files with PyTorch's parameter names;
 //! 6. [`train`]: the trainer, its augmentation, metrics and resumable state;
-//! 7. [`recipe`]: training recipes as data;
+//! 7. [`recipe`]: training recipes as data; [`explain`]: why a checkpoint gave its answer
+//!    (integrated gradients and occlusion over the model's input);
 //! 8. [`experiments`]: runs that train models from recipes (the dropout ablation, recipe ladders);
 //! 9. [`report`]: the reports those runs write; [`cli`]: the `ser` commands.
 //!
@@ -26,6 +27,7 @@ pub mod cli;
 pub mod data;
 pub mod dsp;
 pub mod experiments;
+pub mod explain;
 pub mod features;
 pub mod fetch;
 pub mod fsio;

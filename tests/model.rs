@@ -60,23 +60,7 @@ fn check_model(config: ModelConfig) {
         let analytic: Vec<f64> = picks.iter().map(|&j| analytic_all[j]).collect();
         assert_grad(&format!("model[{tag}] {name}"), &analytic, &numeric);
     }
-    let len = x.len();
-    let picks: Vec<usize> = (0..64).map(|j| (j * 104_729 + 5) % len).collect();
-    let mut xp = x.clone();
-    let numeric: Vec<f64> = picks
-        .iter()
-        .map(|&j| {
-            let mut at = |delta: f64| {
-                xp.as_slice_mut().unwrap()[j] += delta;
-                let l = loss(&mut model, &xp, &lengths, &labels);
-                xp.as_slice_mut().unwrap()[j] -= delta;
-                l
-            };
-            (at(common::H) - at(-common::H)) / (2.0 * common::H)
-        })
-        .collect();
-    let analytic: Vec<f64> = picks.iter().map(|&j| dx.as_slice().unwrap()[j]).collect();
-    assert_grad(&format!("model[{tag}] input"), &analytic, &numeric);
+    common::assert_input_grad(&format!("model[{tag}] input"), &x, &dx, |xp| loss(&mut model, xp, &lengths, &labels));
 }
 
 #[test]

@@ -11,7 +11,7 @@ use crate::train::{argmax_rows, mean_probabilities, Metrics, Scoring};
 use anyhow::{bail, Context, Result};
 use clap::Args;
 use ndarray::Array2;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 #[derive(Args)]
 pub struct EvalArgs {
@@ -125,29 +125,35 @@ pub fn eval(a: EvalArgs) -> Result<()> {
     Ok(())
 }
 
-/// `ser predict`: each file's emotion and the eight probabilities, scored alone (averaged over
-/// the checkpoints when several are given).
-pub fn predict(a: PredictArgs) -> Result<()> {
-    let (clips, json) = (&a.clips, a.json);
-    let mut models = Checkpoint::load_ensemble(&a.weights)?;
+/// The raw features (162, K) of any WAV file, prepared as the checkpoint's models were trained:
+/// 16 kHz (VAD for clips at other rates), resampled like the notebook's when they expect that.
+pub(super) fn clip_features(path: &Path, models: &[LoadedModel]) -> Result<Array2<f32>> {
     let cfg = DataConfig {
         layout: pipeline::Layout::Pool,
         vad: pipeline::VadMode::Auto,
         split: pipeline::SplitKind::Files,
-        resample_like_notebook: models[0].resample_like_notebook,
+        resample_like_notebook: models.first().is_some_and(|m| m.resample_like_notebook),
         augment: false,
         speed_factors: Vec::new(),
         seed: 0,
         noise_seed: 0,
         cache_dir: None,
     };
+    let samples = pipeline::prepare_audio(path, Variant::Original, &cfg)?;
+    Ok(features::extract(&samples, &FeatureConfig::default()))
+}
+
+/// `ser predict`: each file's emotion and the eight probabilities, scored alone (averaged over
+/// the checkpoints when several are given).
+pub fn predict(a: PredictArgs) -> Result<()> {
+    let (clips, json) = (&a.clips, a.json);
+    let mut models = Checkpoint::load_ensemble(&a.weights)?;
     for m in &models {
         eprintln!("{}", m.description);
     }
     let mut rows = Vec::new();
     for path in clips {
-        let samples = pipeline::prepare_audio(path, Variant::Original, &cfg)?;
-        let clip = Example::original(features::extract(&samples, &FeatureConfig::default()), 0, 0);
+        let clip = Example::original(clip_features(path, &models)?, 0, 0);
         let probs = ensemble_probabilities(&mut models, &[clip], Scoring::SingleClip);
         rows.push((path.display().to_string(), EMOTIONS[argmax_rows(&probs)[0]], probs.row(0).to_vec()));
     }

@@ -7,7 +7,9 @@
 //! running_mean <- (1 - momentum) running_mean + momentum mu
 //! running_var  <- (1 - momentum) running_var  + momentum var * B / (B - 1)   (unbiased)
 //! ```
-//! Forward in evaluation uses the running statistics in place of mu and var.
+//! Forward in evaluation uses the running statistics in place of mu and var. Backward after an
+//! `EvalInputGrad` forward: mu and var are constants, so `dx[b] = gamma * rstd * dy[b]` (and no
+//! parameter gradient).
 //! Backward in training, through mu and var as functions of x (per feature, means over the batch):
 //! ```text
 //! dbeta  = sum_b dy[b],   dgamma = sum_b dy[b] xhat[b],   g[b] = gamma dy[b]
@@ -128,8 +130,9 @@ pub struct BatchNorm1d<T> {
     pub track_running_stats: bool,
     pub eps: f64,
     pub momentum: f64,
-    /// Training-mode cache: xhat (B, N) and rstd (N).
-    cache: Option<(Array2<T>, Array1<T>)>,
+    /// What backward reads: xhat (B, N), rstd (N) and the forward's mode (Train: through the
+    /// batch statistics, with parameter gradients; EvalInputGrad: statistics held fixed).
+    cache: Option<(Array2<T>, Array1<T>, Mode)>,
 }
 
 impl<T: Real> BatchNorm1d<T> {
@@ -157,11 +160,12 @@ impl<T: Real> BatchNorm1d<T> {
     /// x: (B, N) -> (B, N). Training normalises with batch statistics, updates the running ones
     /// and caches for backward; evaluation normalises with the running statistics.
     pub fn forward(&mut self, x: ArrayView2<T>, mode: Mode) -> Array2<T> {
-        if mode == Mode::Eval && self.track_running_stats {
-            self.cache = None;
+        if !mode.is_train() && self.track_running_stats {
             let rstd = self.running_var.mapv(|v| T::one() / (v + T::c(self.eps)).sqrt());
             let xhat = (&x - &self.running_mean) * &rstd;
-            return xhat * &self.weight.value + &self.bias.value;
+            let y = &xhat * &self.weight.value + &self.bias.value;
+            self.cache = mode.caches().then_some((xhat, rstd, mode));
+            return y;
         }
         let (mean, var) = self.batch_stats(x);
         if mode == Mode::Train && self.track_running_stats {
@@ -175,7 +179,7 @@ impl<T: Real> BatchNorm1d<T> {
         let rstd = var.mapv(|v| T::one() / (v + T::c(self.eps)).sqrt());
         let xhat = (&x - &mean) * &rstd;
         let y = &xhat * &self.weight.value + &self.bias.value;
-        self.cache = mode.is_train().then_some((xhat, rstd));
+        self.cache = mode.caches().then_some((xhat, rstd, mode));
         y
     }
 
@@ -190,12 +194,17 @@ impl<T: Real> BatchNorm1d<T> {
         (mean, var)
     }
 
-    /// dy: (B, N) -> dx: (B, N); adds into weight.grad and bias.grad.
+    /// dy: (B, N) -> dx: (B, N); after a Train forward adds into weight.grad and bias.grad.
     pub fn backward(&mut self, dy: ArrayView2<T>) -> Array2<T> {
-        let (xhat, rstd) = self.cache.as_ref().expect("BatchNorm1d::backward needs a training-mode forward first");
+        let (xhat, rstd, mode) = self.cache.as_ref().expect("BatchNorm1d::backward needs a Train or EvalInputGrad forward first");
         assert_eq!(dy.dim(), xhat.dim(), "BatchNorm1d dy shape");
-        self.bias.grad += &dy.sum_axis(Axis(0));
-        self.weight.grad += &(&dy * xhat).sum_axis(Axis(0));
+        if !mode.is_train() && self.track_running_stats {
+            return &dy * &(&self.weight.value * rstd);
+        }
+        if mode.is_train() {
+            self.bias.grad += &dy.sum_axis(Axis(0));
+            self.weight.grad += &(&dy * xhat).sum_axis(Axis(0));
+        }
         let g = &dy * &self.weight.value;
         let mean_g = g.mean_axis(Axis(0)).expect("batch > 1");
         let mean_g_xhat = (&g * xhat).mean_axis(Axis(0)).expect("batch > 1");

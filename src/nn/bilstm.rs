@@ -280,6 +280,8 @@ pub struct BiLstm<T> {
 /// What backward needs from the last training forward.
 #[derive(Clone, Debug)]
 struct Cache<T> {
+    /// Train: backward adds into the parameters' grads; EvalInputGrad: it returns dx only.
+    mode: Mode,
     steps: usize,
     shards: Vec<Shard<T>>,
     /// the batch order the shards hold (longest first), when it is not the caller's
@@ -363,6 +365,10 @@ struct DirectionWeights<'a, T> {
     input: usize,
 }
 
+/// One shard's parameter gradients, forward then reverse direction (`None` after an
+/// `EvalInputGrad` forward).
+type ShardGrads<T> = [Option<DirectionGrads<T>>; 2];
+
 /// One shard's gradients of one direction's parameters.
 struct DirectionGrads<T> {
     /// (4H, I)
@@ -445,14 +451,14 @@ impl<T: Real> BiLstm<T> {
             Some(order) => scatter_rows(y.view(), order),
             None => y,
         };
-        self.cache = mode.is_train().then_some(Cache { steps, shards, order });
+        self.cache = mode.caches().then_some(Cache { mode, steps, shards, order });
         y
     }
 
-    /// dy: (B, T, 2H) -> dx: (B, T, I); adds into every parameter's grad.
+    /// dy: (B, T, 2H) -> dx: (B, T, I); after a Train forward adds into every parameter's grad.
     pub fn backward(&mut self, dy: ArrayView3<T>) -> Array3<T> {
-        let cache = self.cache.take().expect("BiLstm::backward needs a training-mode forward first");
-        let (steps, hidden) = (cache.steps, self.hidden);
+        let cache = self.cache.take().expect("BiLstm::backward needs a Train or EvalInputGrad forward first");
+        let (steps, hidden, param_grads) = (cache.steps, self.hidden, cache.mode.is_train());
         let batch: usize = cache.shards.iter().map(|shard| shard.lengths.len()).sum();
         let input = self.weight_ih_l0.value.ncols();
         assert_eq!(dy.dim(), (batch, steps, 2 * hidden), "BiLstm dy shape: expected (B, T, 2H), got {:?}", dy.dim());
@@ -473,7 +479,7 @@ impl<T: Real> BiLstm<T> {
             let dy_shard = &dy_flat[rows.start * steps * 2 * hidden..rows.end * steps * 2 * hidden];
             let run = |dir: Direction, weights: &DirectionWeights<T>, state: &DirectionState<T>| {
                 let dh = time_major(dy_shard, steps, 2 * hidden, dir.columns(hidden));
-                direction_backward(weights, dir, state, &shard.x, &shard.lengths, steps, hidden, dh)
+                direction_backward(weights, dir, state, &shard.x, &shard.lengths, steps, hidden, dh, param_grads)
             };
             let ((forward_grads, forward_dgates), (reverse_grads, reverse_dgates)) = rayon::join(
                 || run(Direction::Forward, &weights[0], &shard.forward),
@@ -495,10 +501,10 @@ impl<T: Real> BiLstm<T> {
             (dx, grads)
         };
         let rows = shard_rows(batch);
-        let (dxs, grads): (Vec<Array3<T>>, Vec<[DirectionGrads<T>; 2]>) =
+        let (dxs, grads): (Vec<Array3<T>>, Vec<ShardGrads<T>>) =
             rows.into_par_iter().zip(cache.shards.par_iter()).map(backward_shard).unzip();
         for shard_grads in &grads {
-            for (dir, g) in DIRECTIONS.into_iter().zip(shard_grads) {
+            for (dir, g) in DIRECTIONS.into_iter().zip(shard_grads).filter_map(|(dir, g)| Some((dir, g.as_ref()?))) {
                 let (weight_ih, weight_hh, bias_ih, bias_hh) = self.params_of(dir);
                 add_into(contiguous_mut(&mut weight_ih.grad), &g.weight_ih);
                 add_into(contiguous_mut(&mut weight_hh.grad), &g.weight_hh);
@@ -695,8 +701,9 @@ fn direction_forward<T: Real>(
     DirectionState { gates, h, c, tanh_c }
 }
 
-/// Backprop through one direction of a shard: returns the shard's parameter gradients and the
-/// gate pre-activation gradients da (T, Bs, 4H), from which the caller gets dx. dh: (T, Bs, H)
+/// Backprop through one direction of a shard: returns the shard's parameter gradients (when
+/// `param_grads`) and the gate pre-activation gradients da (T, Bs, 4H), from which the caller
+/// gets dx. dh: (T, Bs, H)
 /// this direction's half of dy, time-major (the recurrent gradient is added into it);
 /// x: (T, Bs, I) time-major; lengths: (Bs).
 #[allow(clippy::too_many_arguments)]
@@ -709,7 +716,8 @@ fn direction_backward<T: Real>(
     steps: usize,
     hidden: usize,
     mut dh: Vec<T>,
-) -> (DirectionGrads<T>, Vec<T>) {
+    param_grads: bool,
+) -> (Option<DirectionGrads<T>>, Vec<T>) {
     let (batch, gate_cols, input) = (lengths.len(), 4 * hidden, weights.input);
     let (rows, slot) = (steps * batch, batch * hidden);
     let (zero, one) = (T::zero(), T::one());
@@ -746,6 +754,9 @@ fn direction_backward<T: Real>(
         }
     }
 
+    if !param_grads {
+        return (None, dgates);
+    }
     let dgates_all = Mat::new(&dgates, rows, gate_cols);
     let h_prev = &state.h[dir.prev_slot(0) * slot..][..steps * slot];
     let mut grads =
@@ -755,5 +766,5 @@ fn direction_backward<T: Real>(
     for dgates_row in dgates.chunks_exact(gate_cols) {
         add_into(&mut grads.bias, dgates_row);
     }
-    (grads, dgates)
+    (Some(grads), dgates)
 }

@@ -119,8 +119,10 @@ pub struct Conv1d<T> {
     cache: Option<Cache<T>>,
 }
 
-/// What backward needs from the training-mode forward.
+/// What backward needs from a caching forward.
 struct Cache<T> {
+    /// Train: backward adds dW and dbias; EvalInputGrad: it returns dx only.
+    mode: Mode,
     /// (B, C, T)
     x: Array3<T>,
     /// The time-major window rows forward multiplied.
@@ -256,7 +258,7 @@ impl<T: Real> Conv1d<T> {
         (0..outputs * kernel * channels).map(|i| w[weight_index(i, channels, kernel)]).collect()
     }
 
-    /// x: (B, C, T) -> (B, O, T'). Caches the input and its window rows in training mode.
+    /// x: (B, C, T) -> (B, O, T'). Caches the input and its window rows in Train and EvalInputGrad mode.
     pub fn forward(&mut self, x: ArrayView3<T>, mode: Mode) -> Array3<T> {
         let (outputs, channels, kernel) = self.dims();
         let (batch, x_channels, t_in) = x.dim();
@@ -291,16 +293,17 @@ impl<T: Real> Conv1d<T> {
                 }
             }
         });
-        self.cache = mode.is_train().then(|| Cache { x: x.into_owned(), rows });
+        self.cache = mode.caches().then(|| Cache { mode, x: x.into_owned(), rows });
         y
     }
 
-    /// dy: (B, O, T') -> dx: (B, C, T), `None` when `input_grad` is `Skip`; adds into
-    /// weight.grad and bias.grad.
+    /// dy: (B, O, T') -> dx: (B, C, T), `None` when `input_grad` is `Skip`; after a Train
+    /// forward adds into weight.grad and bias.grad.
     pub fn backward(&mut self, dy: ArrayView3<T>, input_grad: InputGrad) -> Option<Array3<T>> {
         let input_grad = input_grad == InputGrad::Needed;
         let (outputs, channels, kernel) = self.dims();
-        let cache = self.cache.as_ref().expect("Conv1d::backward needs a training-mode forward first");
+        let cache = self.cache.as_ref().expect("Conv1d::backward needs a Train or EvalInputGrad forward first");
+        let param_grads = cache.mode.is_train();
         let (batch, _, t_in) = cache.x.dim();
         let (t_out, stride) = (conv_out_len(t_in, kernel, self.stride), self.stride);
         assert_eq!(dy.dim(), (batch, outputs, t_out), "Conv1d dy shape");
@@ -337,9 +340,12 @@ impl<T: Real> Conv1d<T> {
                     }
                 }
             }
-            let mut dw = vec![T::zero(); outputs * width];
-            let a_mat = Mat { data: a, rows: m, cols: width, rs: stride * channels, cs: 1 };
-            gemm(T::one(), Mat::new(&dyt, m, outputs).t(), a_mat, T::zero(), &mut dw, width);
+            let dw = param_grads.then(|| {
+                let mut dw = vec![T::zero(); outputs * width];
+                let a_mat = Mat { data: a, rows: m, cols: width, rs: stride * channels, cs: 1 };
+                gemm(T::one(), Mat::new(&dyt, m, outputs).t(), a_mat, T::zero(), &mut dw, width);
+                dw
+            });
             let dx = packed.as_ref().map(|packed| {
                 let mut drows = vec![T::zero(); m * width]; // dA (rows, K*C)
                 packed.gemm_acc(&dyt, m, outputs, &mut drows, width);
@@ -361,11 +367,13 @@ impl<T: Real> Conv1d<T> {
         let dbias_sum = self.bias.grad.as_slice_mut().expect("bias grad is contiguous");
         let mut dx_all = input_grad.then(|| Vec::with_capacity(batch * channels * t_in));
         for (dw, dbias, dx) in per_group {
-            for (i, &g) in dw.iter().enumerate() {
-                dw_sum[weight_index(i, channels, kernel)] += g;
-            }
-            for (sum, part) in dbias_sum.iter_mut().zip(&dbias) {
-                *sum += *part;
+            if let Some(dw) = dw {
+                for (i, &g) in dw.iter().enumerate() {
+                    dw_sum[weight_index(i, channels, kernel)] += g;
+                }
+                for (sum, part) in dbias_sum.iter_mut().zip(&dbias) {
+                    *sum += *part;
+                }
             }
             if let (Some(all), Some(dx)) = (dx_all.as_mut(), dx) {
                 all.extend_from_slice(&dx);

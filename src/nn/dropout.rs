@@ -2,7 +2,7 @@
 //!
 //! Forward in training: `m[i]` = 1/(1-p) with probability 1-p, else 0 (a fresh draw every call);
 //!   y = x * m, so `E[y]` = x and evaluation needs no rescaling. In evaluation, y = x.
-//! Backward: dx = dy * m (the same mask).
+//! Backward: dx = dy * m (the same mask); after an `EvalInputGrad` forward, dx = dy.
 //!
 //! Reference: the fast path below is already the plain loop of these lines. A gradient check
 //! needs the same mask at every evaluation: [`Dropout::reseed`] with one seed before each forward.
@@ -19,8 +19,9 @@ pub struct Dropout<T> {
     /// Probability of zeroing an element.
     pub p: f64,
     rng: StdRng,
-    /// The last training-mode mask (B, N), already scaled: each element is 0 or 1/(1-p).
-    mask: Option<Array2<T>>,
+    /// What backward multiplies dy by: the last training-mode mask (B, N), already scaled (each
+    /// element 0 or 1/(1-p)), or `None` after an `EvalInputGrad` forward (the identity).
+    mask: Option<Option<Array2<T>>>,
 }
 
 impl<T: Real> Dropout<T> {
@@ -36,8 +37,8 @@ impl<T: Real> Dropout<T> {
 
     /// x: (B, N) -> (B, N). In training draws a new mask and caches it; in evaluation the identity.
     pub fn forward(&mut self, x: ArrayView2<T>, mode: Mode) -> Array2<T> {
-        if mode == Mode::Eval {
-            self.mask = None;
+        if !mode.is_train() {
+            self.mask = mode.caches().then_some(None);
             return x.to_owned();
         }
         let keep = 1.0 - self.p;
@@ -46,15 +47,19 @@ impl<T: Real> Dropout<T> {
         let rng = &mut self.rng;
         let mask = Array2::from_shape_simple_fn(x.raw_dim(), || if rng.gen::<f64>() < keep { scale } else { T::zero() });
         let y = &x * &mask;
-        self.mask = Some(mask);
+        self.mask = Some(Some(mask));
         y
     }
 
     /// dy: (B, N) -> dx: (B, N).
     pub fn backward(&mut self, dy: ArrayView2<T>) -> Array2<T> {
-        let mask = self.mask.as_ref().expect("Dropout::backward needs a training-mode forward first");
-        assert_eq!(dy.dim(), mask.dim(), "Dropout dy shape");
-        &dy * mask
+        match self.mask.as_ref().expect("Dropout::backward needs a Train or EvalInputGrad forward first") {
+            Some(mask) => {
+                assert_eq!(dy.dim(), mask.dim(), "Dropout dy shape");
+                &dy * mask
+            }
+            None => dy.to_owned(),
+        }
     }
 }
 

@@ -61,8 +61,8 @@ pub struct Linear<T> {
     pub weight: Param<T, Ix2>,
     /// (O)
     pub bias: Param<T, Ix1>,
-    /// The training-mode input (B, I), kept for backward.
-    input: Option<Array2<T>>,
+    /// The input (B, I) and the mode of the forward that cached it (EvalInputGrad: no dW).
+    input: Option<(Array2<T>, Mode)>,
 }
 
 impl<T: Real> Linear<T> {
@@ -73,7 +73,7 @@ impl<T: Real> Linear<T> {
         Linear { weight, bias, input: None }
     }
 
-    /// x: (B, I) -> (B, O). Caches the input in training mode.
+    /// x: (B, I) -> (B, O). Caches the input in Train and EvalInputGrad mode.
     pub fn forward(&mut self, x: ArrayView2<T>, mode: Mode) -> Array2<T> {
         let (outputs, inputs) = self.weight.value.dim();
         let (batch, x_inputs) = x.dim();
@@ -90,22 +90,24 @@ impl<T: Real> Linear<T> {
             y.as_slice_mut().expect("fresh array"),
             outputs,
         );
-        self.input = mode.is_train().then(|| x.into_owned());
+        self.input = mode.caches().then(|| (x.into_owned(), mode));
         y
     }
 
-    /// dy: (B, O) -> dx: (B, I); adds into weight.grad and bias.grad.
+    /// dy: (B, O) -> dx: (B, I); after a Train forward adds into weight.grad and bias.grad.
     pub fn backward(&mut self, dy: ArrayView2<T>) -> Array2<T> {
         let (outputs, inputs) = self.weight.value.dim();
-        let x = self.input.as_ref().expect("Linear::backward needs a training-mode forward first");
+        let (x, mode) = self.input.as_ref().expect("Linear::backward needs a Train or EvalInputGrad forward first");
         let batch = x.nrows();
         assert_eq!(dy.dim(), (batch, outputs), "Linear dy shape");
         let dy = dy.as_standard_layout();
         let dy_flat = dy.as_slice().expect("standard layout");
-        let x_flat = x.as_slice().expect("cached input is contiguous");
-        let dw = self.weight.grad.as_slice_mut().expect("weight grad is contiguous");
-        gemm(T::one(), Mat::new(dy_flat, batch, outputs).t(), Mat::new(x_flat, batch, inputs), T::one(), dw, inputs);
-        self.bias.grad += &dy.sum_axis(Axis(0));
+        if mode.is_train() {
+            let x_flat = x.as_slice().expect("cached input is contiguous");
+            let dw = self.weight.grad.as_slice_mut().expect("weight grad is contiguous");
+            gemm(T::one(), Mat::new(dy_flat, batch, outputs).t(), Mat::new(x_flat, batch, inputs), T::one(), dw, inputs);
+            self.bias.grad += &dy.sum_axis(Axis(0));
+        }
         let mut dx = Array2::zeros((batch, inputs));
         let w = self.weight.value.as_slice().expect("weight is contiguous");
         gemm(

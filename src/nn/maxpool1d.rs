@@ -75,7 +75,7 @@ impl MaxPool1d {
         conv_out_len(t_in, self.kernel, self.stride)
     }
 
-    /// x: (B, C, T) -> (B, C, T'). Caches the arg-max in training mode.
+    /// x: (B, C, T) -> (B, C, T'). Caches the arg-max in Train and EvalInputGrad mode.
     pub fn forward<T: Real>(&mut self, x: ArrayView3<T>, mode: Mode) -> Array3<T> {
         let (batch, channels, t_in) = x.dim();
         let t_out = self.out_len(t_in);
@@ -108,13 +108,13 @@ impl MaxPool1d {
             let rows = x_clip.chunks_exact(t_in).zip(y_clip.chunks_exact_mut(t_out)).zip(a_clip.chunks_exact_mut(t_out));
             rows.for_each(|((x_row, y_row), a_row)| pool_row((x_row, y_row, a_row)));
         });
-        self.cache = mode.is_train().then_some(((batch, channels, t_in), argmax));
+        self.cache = mode.caches().then_some(((batch, channels, t_in), argmax));
         y
     }
 
     /// dy: (B, C, T') -> dx: (B, C, T), each dy routed to its window's arg-max.
     pub fn backward<T: Real>(&mut self, dy: ArrayView3<T>) -> Array3<T> {
-        let (in_shape, argmax) = self.cache.as_ref().expect("MaxPool1d::backward needs a training-mode forward first");
+        let (in_shape, argmax) = self.cache.as_ref().expect("MaxPool1d::backward needs a Train or EvalInputGrad forward first");
         let (batch, channels, t_in) = *in_shape;
         let t_out = self.out_len(t_in);
         assert_eq!(dy.dim(), (batch, channels, t_out), "MaxPool1d dy shape");

@@ -15,11 +15,20 @@
 //!
 //! # One interface
 //! ```text
-//! forward(x, mode) -> y      Mode::Train caches what backward needs; Mode::Eval caches nothing
-//! backward(dy)     -> dx     needs a Mode::Train forward first; ADDS into each parameter's grad
+//! forward(x, mode) -> y      Mode::Train caches what backward needs; Mode::Eval caches nothing;
+//!                            Mode::EvalInputGrad computes as Eval and caches for backward
+//! backward(dy)     -> dx     needs a Mode::Train or Mode::EvalInputGrad forward first; after
+//!                            Train it ADDS into each parameter's grad, after EvalInputGrad it
+//!                            only returns dx
 //! params()                   (name, value and grad) of every learnable tensor, PyTorch's names
 //! ```
 //! Backward only adds, so a step is `zero_grad`, forward, backward (as in llm.c and PyTorch).
+//!
+//! `Mode::EvalInputGrad` is for the gradient of the deployed model's output with respect to its
+//! input (explanations): BatchNorm normalises with its running statistics and leaves them alone,
+//! Dropout is the identity (its backward too), and backward skips every parameter gradient, so
+//! the model being explained is the one `Mode::Eval` scores and its gradients stay untouched. The
+//! training path is unchanged: `Mode::Train` takes the same branches as before.
 //! Layers whose input has a valid length per clip (BiLSTM, temporal pooling) take
 //! `forward(x, lengths, mode)`: `None` runs every step, the study's padding included.
 //!
@@ -70,6 +79,9 @@ pub enum Mode {
     Train,
     /// Evaluation: running statistics, no dropout, nothing cached.
     Eval,
+    /// Evaluation's numbers, plus the cache backward reads; that backward returns the input
+    /// gradient only (no parameter gradient is computed or added).
+    EvalInputGrad,
 }
 
 impl Mode {
@@ -82,8 +94,14 @@ impl Mode {
         }
     }
 
+    /// Batch statistics and dropout masks (training semantics).
     pub fn is_train(self) -> bool {
         self == Mode::Train
+    }
+
+    /// Whether the forward keeps what backward reads.
+    pub fn caches(self) -> bool {
+        self != Mode::Eval
     }
 }
 

@@ -18,6 +18,8 @@
 //!
 //! The model's methods take `train: bool` (the layers' [`Mode`]: true is `Mode::Train`) and
 //! `input_grad: bool` (the first convolution's [`InputGrad`]: true is `Needed`).
+//! [`SerModel::input_gradient`] is the one use of `Mode::EvalInputGrad`: the gradient of the
+//! evaluated model's logits with respect to its input, for explanations.
 //!
 //! Tests: gradient check of every parameter tensor and the input in tests/model.rs
 //! (`gradcheck_whole_model_*`); the walk through one clip in docs/tour.md and examples/tour.rs.
@@ -133,9 +135,23 @@ impl<T: Real> SerModel<T> {
 
     /// x: (B, 162, K), lengths -> the pooled utterance vector (B, 320) that the head classifies.
     pub fn encode(&mut self, x: ArrayView3<T>, lengths: &[usize], train: bool) -> Array2<T> {
+        self.encode_in(x, lengths, Mode::from_train(train))
+    }
+
+    /// x: (B, 162, K), lengths -> the gradient of `sum[b, c] dlogits[b, c] * logits[b, c]` with
+    /// respect to x, (B, 162, K), and the logits (B, 8), of the model as `Mode::Eval` scores it
+    /// (running statistics, no dropout). No parameter gradient is computed or changed.
+    pub fn input_gradient(&mut self, x: ArrayView3<T>, lengths: &[usize], dlogits: ArrayView2<T>) -> (Array3<T>, Array2<T>) {
+        let pooled = self.encode_in(x, lengths, Mode::EvalInputGrad);
+        let logits = self.classify_in(pooled.view(), Mode::EvalInputGrad);
+        let dx = self.backward(dlogits, true).expect("the input gradient was requested");
+        (dx, logits)
+    }
+
+    /// As [`SerModel::encode`], in any [`Mode`].
+    fn encode_in(&mut self, x: ArrayView3<T>, lengths: &[usize], mode: Mode) -> Array2<T> {
         assert_eq!(x.shape()[1], INPUT_ROWS, "model input must have {INPUT_ROWS} feature rows");
         assert_eq!(lengths.len(), x.shape()[0], "one length per clip");
-        let mode = Mode::from_train(train);
         let h = self.conv1.forward(x, mode);
         let h = self.pool1.forward(h.view(), mode);
         let h = self.conv2.forward(h.view(), mode);
@@ -150,7 +166,11 @@ impl<T: Real> SerModel<T> {
 
     /// pooled: (B, 320) -> logits (B, 8).
     pub fn classify(&mut self, pooled: ArrayView2<T>, train: bool) -> Array2<T> {
-        let mode = Mode::from_train(train);
+        self.classify_in(pooled, Mode::from_train(train))
+    }
+
+    /// As [`SerModel::classify`], in any [`Mode`].
+    fn classify_in(&mut self, pooled: ArrayView2<T>, mode: Mode) -> Array2<T> {
         let h = self.bn.forward(pooled, mode);
         let h = self.fc1.forward(h.view(), mode);
         let h = match &mut self.drop1 {
@@ -167,7 +187,8 @@ impl<T: Real> SerModel<T> {
         self.fc3.forward(h.view(), mode)
     }
 
-    /// dlogits: (B, 8) -> dx (B, 162, K) when `input_grad`. Adds into every parameter's gradient.
+    /// dlogits: (B, 8) -> dx (B, 162, K) when `input_grad`. Adds into every parameter's gradient
+    /// after a training forward.
     pub fn backward(&mut self, dlogits: ArrayView2<T>, input_grad: bool) -> Option<Array3<T>> {
         let dpooled = self.classify_backward(dlogits);
         self.encode_backward(dpooled.view(), input_grad)

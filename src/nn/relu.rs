@@ -23,18 +23,18 @@ impl Relu {
         Relu { positive: None }
     }
 
-    /// x: (B, N) -> (B, N). Caches where x > 0 in training mode.
+    /// x: (B, N) -> (B, N). Caches where x > 0 in Train and EvalInputGrad mode.
     pub fn forward<T: Real>(&mut self, x: ArrayView2<T>, mode: Mode) -> Array2<T> {
         // A NaN passes through, and so does its gradient, as in PyTorch (threshold backward tests
         // `y <= 0`, which is false for NaN).
         let passes = |v: T| v > T::zero() || v.is_nan();
-        self.positive = mode.is_train().then(|| x.mapv(passes));
+        self.positive = mode.caches().then(|| x.mapv(passes));
         x.mapv(|v| if passes(v) { v } else { T::zero() })
     }
 
     /// dy: (B, N) -> dx: (B, N).
     pub fn backward<T: Real>(&mut self, dy: ArrayView2<T>) -> Array2<T> {
-        let positive = self.positive.as_ref().expect("Relu::backward needs a training-mode forward first");
+        let positive = self.positive.as_ref().expect("Relu::backward needs a Train or EvalInputGrad forward first");
         assert_eq!(dy.dim(), positive.dim(), "Relu dy shape");
         Zip::from(&dy).and(positive).map_collect(|&g, &p| if p { g } else { T::zero() })
     }

@@ -83,7 +83,7 @@ impl TemporalPool {
     }
 
     /// x: (B, T, H), lengths: (B) or None for all T -> (B, 2H) = [max over time, mean over time].
-    /// Caches the arg-max and lengths in training mode.
+    /// Caches the arg-max and lengths in Train and EvalInputGrad mode.
     pub fn forward<T: Real>(&mut self, x: ArrayView3<T>, lengths: Option<&[usize]>, mode: Mode) -> Array2<T> {
         let (batch, steps, hidden) = x.dim();
         let lengths = match lengths {
@@ -116,13 +116,13 @@ impl TemporalPool {
             let inv_len = T::one() / T::c(len as f64);
             mean.iter_mut().for_each(|m| *m *= inv_len);
         }
-        self.cache = mode.is_train().then_some(((batch, steps, hidden), lengths, argmax));
+        self.cache = mode.caches().then_some(((batch, steps, hidden), lengths, argmax));
         y
     }
 
     /// dy: (B, 2H) -> dx: (B, T, H).
     pub fn backward<T: Real>(&mut self, dy: ArrayView2<T>) -> Array3<T> {
-        let (shape, lengths, argmax) = self.cache.as_ref().expect("TemporalPool::backward needs a training-mode forward first");
+        let (shape, lengths, argmax) = self.cache.as_ref().expect("TemporalPool::backward needs a Train or EvalInputGrad forward first");
         let (batch, steps, hidden) = *shape;
         assert_eq!(dy.dim(), (batch, 2 * hidden), "TemporalPool dy shape");
         let dy = dy.as_standard_layout();

@@ -1,7 +1,9 @@
 //! Every report a run writes: the dropout ablation's (`ablation`: report.md, report.json and
-//! pictures), a recipe run's (`recipes`: recipes.md, recipes.json), and the pictures (`plot`).
+//! pictures), a recipe run's (`recipes`: recipes.md, recipes.json), the pictures (`plot`), and
+//! the picture of one clip's explanation (`explanation`).
 
 pub mod ablation;
+pub mod explanation;
 pub mod plot;
 pub mod recipes;
 

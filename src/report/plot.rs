@@ -26,7 +26,7 @@ pub struct Curve<'a> {
 }
 
 /// Colours for curves, cycled when there are more models than colours (d3's Category10).
-const PALETTE: [RGBColor; 10] = [
+pub(super) const PALETTE: [RGBColor; 10] = [
     RGBColor(31, 119, 180),
     RGBColor(255, 127, 14),
     RGBColor(44, 160, 44),
@@ -42,7 +42,7 @@ const PALETTE: [RGBColor; 10] = [
 /// The darkest confusion-matrix cell (a row's whole share); an empty cell is white.
 const FULL_ROW_COLOUR: RGBColor = RGBColor(8, 48, 107);
 
-const FONT: &str = "sans-serif";
+pub(super) const FONT: &str = "sans-serif";
 
 /// Writes one SVG with two panels side by side: `loss` per epoch on the left and `accuracy` per
 /// epoch on the right, each with a legend.
@@ -267,12 +267,12 @@ impl Ranged for ClassAxis {
 }
 
 /// `colour` mixed into white: 0 gives white, 1 gives `colour`.
-fn blend_from_white(colour: RGBColor, amount: f64) -> RGBColor {
+pub(super) fn blend_from_white(colour: RGBColor, amount: f64) -> RGBColor {
     let channel = |c: u8| (255.0 - (255.0 - c as f64) * amount.clamp(0.0, 1.0)).round() as u8;
     RGBColor(channel(colour.0), channel(colour.1), channel(colour.2))
 }
 
-fn drawing_error<E: std::error::Error + Send + Sync>(error: DrawingAreaErrorKind<E>) -> io::Error {
+pub(super) fn drawing_error<E: std::error::Error + Send + Sync>(error: DrawingAreaErrorKind<E>) -> io::Error {
     io::Error::other(format!("drawing the plot: {error}"))
 }
 

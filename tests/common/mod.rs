@@ -27,3 +27,29 @@ pub fn assert_grad(name: &str, analytic: &[f64], numeric: &[f64]) -> f64 {
     println!("gradcheck {name:<40} max rel error {:.3e}", rel_error(analytic, numeric));
     result.unwrap_or_else(|why| panic!("{name}: {why}"))
 }
+
+/// Checks `dx` (the analytic gradient of `loss` at x, a model's input) against central
+/// differences at 64 elements spread over x (checking all would take minutes).
+pub fn assert_input_grad(
+    name: &str,
+    x: &ndarray::Array3<f64>,
+    dx: &ndarray::Array3<f64>,
+    mut loss: impl FnMut(&ndarray::Array3<f64>) -> f64,
+) {
+    let picks: Vec<usize> = (0..64).map(|j| (j * 104_729 + 5) % x.len()).collect();
+    let mut xp = x.clone();
+    let numeric: Vec<f64> = picks
+        .iter()
+        .map(|&j| {
+            let mut at = |delta: f64| {
+                xp.as_slice_mut().unwrap()[j] += delta;
+                let l = loss(&xp);
+                xp.as_slice_mut().unwrap()[j] -= delta;
+                l
+            };
+            (at(H) - at(-H)) / (2.0 * H)
+        })
+        .collect();
+    let analytic: Vec<f64> = picks.iter().map(|&j| dx.as_slice().unwrap()[j]).collect();
+    assert_grad(name, &analytic, &numeric);
+}
