@@ -80,6 +80,8 @@ fn eval_with_a_labels_csv_scores_foreign_clips_and_reports_absent_classes() {
         resample_like_notebook: false,
         augment: false,
         speed_factors: Vec::new(),
+        channel_copies: 0,
+        band: ser::data::pipeline::Band::Wideband,
         seed: 0,
         noise_seed: 0,
         cache_dir: None,

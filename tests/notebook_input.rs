@@ -35,6 +35,8 @@ fn notebook_like_features_track_the_notebooks_input() {
         resample_like_notebook: true,
         augment: false,
         speed_factors: Vec::new(),
+        channel_copies: 0,
+        band: ser::data::pipeline::Band::Wideband,
         seed: 0,
         noise_seed: 0,
         cache_dir: None,

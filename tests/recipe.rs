@@ -42,6 +42,8 @@ fn data_config() -> DataConfig {
         resample_like_notebook: false,
         augment: true,
         speed_factors: Vec::new(),
+        channel_copies: 0,
+        band: ser::data::pipeline::Band::Wideband,
         seed: 1,
         noise_seed: 1,
         cache_dir: None,

@@ -39,6 +39,8 @@ fn config(seed: u64, cache: Option<PathBuf>) -> StudyConfig {
             resample_like_notebook: false,
             augment: true,
             speed_factors: Vec::new(),
+            channel_copies: 0,
+            band: ser::data::pipeline::Band::Wideband,
             seed,
             noise_seed: seed,
             cache_dir: cache,

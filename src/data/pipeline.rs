@@ -5,11 +5,12 @@
 use super::example::{Example, Variant};
 use super::ravdess::{find_wavs, parse_name, ClipInfo, NameKind};
 use super::split::{split_files, split_speakers, Split};
+use crate::audio::corrupt::{self, corruption_seed, Corruption, NoiseKind, SeedUse};
 use crate::audio::{self, AudioError};
 use crate::features::{self, FeatureConfig};
 use ndarray::Array2;
 use rand::rngs::StdRng;
-use rand::SeedableRng;
+use rand::{Rng, SeedableRng};
 use rayon::prelude::*;
 use serde::Serialize;
 use sha2::{Digest, Sha256};
@@ -44,6 +45,36 @@ pub enum VadMode {
     Never,
 }
 
+/// The band a model hears: what its audio went through before the features.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum, Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Band {
+    /// 16 kHz audio as recorded (up to 8 kHz).
+    #[default]
+    Wideband,
+    /// Every clip first through the telephone channel: 8 kHz, 300-3400 Hz (no mu-law), back to
+    /// 16 kHz, so that a model trained on it hears telephone and wideband calls alike.
+    Telephone,
+}
+
+impl Band {
+    /// The highest frequency the band carries, Hz.
+    pub fn top_hz(self) -> f64 {
+        match self {
+            Band::Wideband => SAMPLE_RATE as f64 / 2.0,
+            Band::Telephone => corrupt::TELEPHONE_BAND_HZ.1,
+        }
+    }
+
+    /// The name used on the command line and in checkpoints.
+    pub fn name(self) -> &'static str {
+        match self {
+            Band::Wideband => "wideband",
+            Band::Telephone => "telephone",
+        }
+    }
+}
+
 /// How a pool is split.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum, Serialize, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -68,6 +99,14 @@ pub struct DataConfig {
     /// `augment`); training commands take them from the recipe (its `plan`).
     #[serde(default)]
     pub speed_factors: Vec<f64>,
+    /// Corrupted copies of each training clip (with `augment`), each through a channel drawn
+    /// with seeds that `ser robustness` never uses ([`training_channel`]); training commands take
+    /// them from the recipe (its `plan`). Absent (0) from older settings.
+    #[serde(default)]
+    pub channel_copies: usize,
+    /// What every clip goes through before its features. Absent (wideband) from older settings.
+    #[serde(default)]
+    pub band: Band,
     /// Seed of the pool split.
     pub seed: u64,
     /// Seed of the augmentation noise (a new one per training seed in `ablation --seeds`).
@@ -148,8 +187,18 @@ pub fn list_clips(dir: &Path, counts: &mut DataCounts) -> Result<Vec<ClipInfo>, 
     Ok(clips)
 }
 
-/// Reads, splits, augments and featurises a data folder.
-pub fn load_dataset(dir: &Path, cfg: &DataConfig) -> Result<DataSet, DataError> {
+/// A data folder's clips, split as training will split them.
+pub struct ClipSplit {
+    pub layout: Layout,
+    pub train: Vec<ClipInfo>,
+    pub val: Vec<ClipInfo>,
+    /// None when a pre-split folder has no `testing/`.
+    pub test: Option<Vec<ClipInfo>>,
+    pub counts: DataCounts,
+}
+
+/// Finds and splits a data folder's clips (no audio read yet).
+pub fn split_clips(dir: &Path, cfg: &DataConfig) -> Result<ClipSplit, DataError> {
     if !dir.is_dir() {
         return Err(DataError::Missing(dir.to_path_buf()));
     }
@@ -183,6 +232,12 @@ pub fn load_dataset(dir: &Path, cfg: &DataConfig) -> Result<DataSet, DataError> 
     counts.train_clips = train.len();
     counts.val_clips = val.len();
     counts.test_clips = test.as_ref().map_or(0, |t| t.len());
+    Ok(ClipSplit { layout, train, val, test, counts })
+}
+
+/// Reads, splits, augments and featurises a data folder.
+pub fn load_dataset(dir: &Path, cfg: &DataConfig) -> Result<DataSet, DataError> {
+    let ClipSplit { layout, train, val, test, mut counts } = split_clips(dir, cfg)?;
     let train = featurise(&train, &Variant::for_training(cfg), cfg, &mut counts);
     let val = featurise(&val, &[Variant::Original], cfg, &mut counts);
     let test = test.map(|t| featurise(&t, &[Variant::Original], cfg, &mut counts));
@@ -234,17 +289,8 @@ fn featurise(clips: &[ClipInfo], variants: &[Variant], cfg: &DataConfig, counts:
 
 /// The audio a clip's features are computed from, at the rate they are told (always 16 kHz).
 pub fn prepare_audio(path: &Path, variant: Variant, cfg: &DataConfig) -> Result<Vec<f32>, AudioError> {
-    let clip = audio::read_wav(path)?;
-    let vad = match cfg.vad {
-        VadMode::Always => true,
-        VadMode::Never => false,
-        VadMode::Auto => clip.sample_rate != SAMPLE_RATE,
-    };
-    let mut samples = audio::resample(&clip.samples, clip.sample_rate, SAMPLE_RATE)?;
-    if vad {
-        samples = audio::vad_trim(&samples, SAMPLE_RATE, &path.display().to_string())?;
-    }
-    samples = match variant {
+    let samples = speech_audio(path, cfg)?;
+    let samples = match variant {
         Variant::Original => samples,
         Variant::Noise => {
             let mut rng = StdRng::seed_from_u64(cfg.noise_seed ^ name_hash(path));
@@ -252,15 +298,63 @@ pub fn prepare_audio(path: &Path, variant: Variant, cfg: &DataConfig) -> Result<
         }
         Variant::Pitch(n) => audio::pitch_shift(&samples, SAMPLE_RATE, n as f64),
         Variant::Speed(factor) => audio::speed_perturb(&samples, factor),
+        Variant::Channel(copy) => {
+            let seed = corruption_seed(SeedUse::Training, cfg.noise_seed, name_hash(path), copy as u64);
+            let channel = training_channel(&mut StdRng::seed_from_u64(seed));
+            corrupt::corrupt(&samples, SAMPLE_RATE, &channel, seed, &[]).map_err(|error| corrupt_error(path, error))?
+        }
     };
+    channel_to_features(path, samples, cfg)
+}
+
+/// A clip read, brought to 16 kHz and trimmed to its speech as `cfg` says: the clean audio that
+/// augmentation and corruptions start from.
+pub fn speech_audio(path: &Path, cfg: &DataConfig) -> Result<Vec<f32>, AudioError> {
+    let clip = audio::read_wav(path)?;
+    let vad = match cfg.vad {
+        VadMode::Always => true,
+        VadMode::Never => false,
+        VadMode::Auto => clip.sample_rate != SAMPLE_RATE,
+    };
+    let samples = audio::resample(&clip.samples, clip.sample_rate, SAMPLE_RATE)?;
+    if vad {
+        return audio::vad_trim(&samples, SAMPLE_RATE, &path.display().to_string());
+    }
+    Ok(samples)
+}
+
+/// What 16 kHz audio of `path` goes through last, before its features: the band of `cfg` and
+/// the notebook's resampling.
+pub fn channel_to_features(path: &Path, mut samples: Vec<f32>, cfg: &DataConfig) -> Result<Vec<f32>, AudioError> {
+    if cfg.band == Band::Telephone {
+        samples = corrupt::telephone(&samples, SAMPLE_RATE, false).map_err(|error| corrupt_error(path, error))?;
+    }
     if cfg.resample_like_notebook {
         samples = audio::resample(&samples, SAMPLE_RATE, NOTEBOOK_LOAD_RATE)?;
     }
     Ok(samples)
 }
 
-/// A stable 64-bit hash of a file's name (seeds its augmentation noise).
-fn name_hash(path: &Path) -> u64 {
+fn corrupt_error(path: &Path, error: corrupt::CorruptError) -> AudioError {
+    AudioError::Corrupt { name: path.display().to_string(), error }
+}
+
+/// The channel of one corrupted training copy, drawn from ranges around (not on) the grid that
+/// `ser robustness` tests: white or pink noise at an SNR uniform in 0-30 dB, the telephone with
+/// or without mu-law, a room with RT60 uniform in 0.2-1.2 s, or a gain uniform in ±24 dB, each
+/// kind as likely. Babble is left out: it would need other clips' audio in a single clip's copy.
+pub fn training_channel(rng: &mut impl Rng) -> Corruption {
+    match rng.gen_range(0..5) {
+        0 => Corruption::Noise { kind: NoiseKind::White, snr_db: rng.gen_range(0.0..30.0) },
+        1 => Corruption::Noise { kind: NoiseKind::Pink, snr_db: rng.gen_range(0.0..30.0) },
+        2 => Corruption::Telephone { mu_law: rng.gen_bool(0.5) },
+        3 => Corruption::Reverb { rt60_s: rng.gen_range(0.2..1.2) },
+        _ => Corruption::Gain { db: rng.gen_range(-24.0..24.0) },
+    }
+}
+
+/// A stable 64-bit hash of a file's name (seeds its augmentation noise and corruptions).
+pub fn name_hash(path: &Path) -> u64 {
     let digest = Sha256::digest(path.file_name().unwrap_or_default().as_encoded_bytes());
     u64::from_le_bytes(digest[..8].try_into().unwrap())
 }
@@ -272,13 +366,16 @@ fn clip_features(path: &Path, variant: Variant, cfg: &DataConfig) -> Result<(Arr
         let mut h = Sha256::new();
         h.update(CACHE_VERSION);
         h.update(&bytes);
-        let settings = format!(
-            "{:?}|vad={:?}|notebook={}|seed={}",
-            variant,
-            cfg.vad,
-            cfg.resample_like_notebook,
-            if variant == Variant::Noise { cfg.noise_seed ^ name_hash(path) } else { 0 }
-        );
+        let seed = match variant {
+            Variant::Noise => cfg.noise_seed ^ name_hash(path),
+            Variant::Channel(_) => cfg.noise_seed,
+            _ => 0,
+        };
+        let mut settings = format!("{:?}|vad={:?}|notebook={}|seed={}", variant, cfg.vad, cfg.resample_like_notebook, seed);
+        // Wideband keys are those of the entries cached before bands existed.
+        if cfg.band != Band::Wideband {
+            settings += &format!("|band={}", cfg.band.name());
+        }
         h.update(settings);
         format!("{:x}", h.finalize())
     };
@@ -301,6 +398,12 @@ fn clip_features(path: &Path, variant: Variant, cfg: &DataConfig) -> Result<(Arr
 
 /// Every RAVDESS speech clip of a folder tree (no split, no augmentation), for evaluation.
 pub fn load_all(dir: &Path, cfg: &DataConfig) -> Result<(Vec<Example>, DataCounts), DataError> {
+    let (clips, counts) = all_clips(dir)?;
+    featurise_clips(dir, &clips, cfg, counts)
+}
+
+/// Every RAVDESS speech clip of a folder tree, refusing a folder without any.
+pub fn all_clips(dir: &Path) -> Result<(Vec<ClipInfo>, DataCounts), DataError> {
     if !dir.is_dir() {
         return Err(DataError::Missing(dir.to_path_buf()));
     }
@@ -312,12 +415,19 @@ pub fn load_all(dir: &Path, cfg: &DataConfig) -> Result<(Vec<Example>, DataCount
     if clips.is_empty() {
         return Err(DataError::NoSpeech(dir.to_path_buf()));
     }
-    featurise_all(dir, &clips, cfg, counts)
+    Ok((clips, counts))
 }
 
 /// Clips of any names whose emotions come from a CSV of `file,emotion` lines (file relative to
 /// `dir`, emotion one of the eight RAVDESS names; a header line `file,emotion` is allowed).
 pub fn load_labelled(dir: &Path, labels_csv: &Path, cfg: &DataConfig) -> Result<(Vec<Example>, DataCounts), DataError> {
+    let clips = labelled_clips(dir, labels_csv)?;
+    let counts = DataCounts { files_found: clips.len(), ..DataCounts::default() };
+    featurise_clips(dir, &clips, cfg, counts)
+}
+
+/// The clips a `file,emotion` CSV names (see [`load_labelled`]); their actors are unknown (0).
+pub fn labelled_clips(dir: &Path, labels_csv: &Path) -> Result<Vec<ClipInfo>, DataError> {
     let text = std::fs::read_to_string(labels_csv).map_err(io_err(labels_csv))?;
     let bad = |line: usize, reason: String| DataError::BadName { path: labels_csv.to_path_buf(), reason: format!("line {line}: {reason}") };
     let mut clips = Vec::new();
@@ -338,11 +448,11 @@ pub fn load_labelled(dir: &Path, labels_csv: &Path, cfg: &DataConfig) -> Result<
     if clips.is_empty() {
         return Err(bad(1, "no labelled files".into()));
     }
-    let counts = DataCounts { files_found: clips.len(), ..DataCounts::default() };
-    featurise_all(dir, &clips, cfg, counts)
+    Ok(clips)
 }
 
-fn featurise_all(
+/// The features of `clips` as they are (no augmented copies); unusable clips are counted.
+pub fn featurise_clips(
     dir: &Path,
     clips: &[ClipInfo],
     cfg: &DataConfig,

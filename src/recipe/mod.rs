@@ -10,7 +10,7 @@
 pub mod ladder;
 
 use crate::audio::augment::speed_rates;
-use crate::data::pipeline::DataConfig;
+use crate::data::pipeline::{Band, DataConfig};
 use crate::data::{Example, InputScaling};
 use crate::nn::model::{ModelConfig, Padding};
 use crate::train::augment::{FeatureAugment, SpecAugment};
@@ -62,6 +62,15 @@ pub struct Recipe {
     /// final training figures still cover every example. Absent (false) from older runs.
     #[serde(default)]
     pub curve_on_originals: bool,
+    /// Corrupted copies of each training clip, each through a channel drawn with training-only
+    /// seeds (noise, telephone, a room, a level; `data::pipeline::training_channel`), cached
+    /// like the other copies. Absent (0) from older runs.
+    #[serde(default)]
+    pub channel_copies: usize,
+    /// The band every clip is brought to before its features (training, evaluation and
+    /// prediction alike). Absent (wideband) from older runs.
+    #[serde(default)]
+    pub band: Band,
 }
 
 fn one() -> usize {
@@ -76,6 +85,9 @@ pub enum RecipeName {
     /// Log-mel + standardised rows, SpecAugment and gain, AdamW (decay 0.1) with warm-up + cosine,
     /// label smoothing, mixup, an ensemble of 2 per seed; masked padding.
     Improved,
+    /// The improved recipe trained also on corrupted copies of each clip (noise, telephone,
+    /// rooms, levels), for real channels.
+    Robust,
 }
 
 impl Recipe {
@@ -101,6 +113,8 @@ impl Recipe {
             ensemble: 1,
             speaker_adversary: 0.0,
             curve_on_originals: false,
+            channel_copies: 0,
+            band: Band::Wideband,
         }
     }
 
@@ -109,10 +123,16 @@ impl Recipe {
         Recipe::ladder().pop().expect("the ladder has rows").1
     }
 
+    /// The improved recipe with [`ROBUST_CHANNEL_COPIES`] corrupted copies of each training clip.
+    pub fn robust() -> Self {
+        Recipe { name: "robust".into(), channel_copies: ROBUST_CHANNEL_COPIES, ..Recipe::improved() }
+    }
+
     pub fn named(name: RecipeName) -> Self {
         match name {
             RecipeName::Study => Recipe::study(),
             RecipeName::Improved => Recipe::improved(),
+            RecipeName::Robust => Recipe::robust(),
         }
     }
 
@@ -146,7 +166,13 @@ impl Recipe {
                 mixup_alpha: self.mixup_alpha,
                 speaker_adversary: self.speaker_adversary,
             },
-            data: DataConfig { speed_factors: self.speed_perturb.clone(), noise_seed: seed, ..data.clone() },
+            data: DataConfig {
+                speed_factors: self.speed_perturb.clone(),
+                channel_copies: self.channel_copies,
+                band: self.band,
+                noise_seed: seed,
+                ..data.clone()
+            },
         }
     }
 
@@ -205,6 +231,15 @@ impl Recipe {
             }
             self.speaker_adversary = lambda;
         }
+        if let Some(copies) = o.channel_copies {
+            if copies > MAX_CHANNEL_COPIES {
+                return Err(format!("--channel-copies takes at most {MAX_CHANNEL_COPIES} copies per clip (each costs an epoch a quarter more); got {copies}"));
+            }
+            self.channel_copies = copies;
+        }
+        if let Some(band) = o.band {
+            self.band = band;
+        }
         if let Some(members) = o.ensemble {
             if members == 0 {
                 return Err("--ensemble takes the number of models per seed, at least 1".into());
@@ -229,6 +264,12 @@ impl Recipe {
         })
     }
 }
+
+/// Corrupted copies per training clip in [`Recipe::robust`].
+pub const ROBUST_CHANNEL_COPIES: usize = 2;
+/// The most corrupted copies per clip a recipe may ask for: each adds a quarter of the study's
+/// four examples per clip to every epoch.
+pub const MAX_CHANNEL_COPIES: usize = 8;
 
 /// What a run sets beside its recipe: the batch, the gradient clipping and the first seed.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -272,6 +313,8 @@ pub struct Overrides {
     pub vtlp: Option<f32>,
     pub speaker_adversary: Option<f64>,
     pub ensemble: Option<usize>,
+    pub channel_copies: Option<usize>,
+    pub band: Option<Band>,
 }
 
 /// `--speed-perturb`'s value: distinct factors such as `0.9,1.1`, or `off` for none. The error
@@ -347,6 +390,8 @@ mod tests {
             resample_like_notebook: false,
             augment: true,
             speed_factors: vec![1.2],
+            channel_copies: 5,
+            band: Band::Wideband,
             seed: 3,
             noise_seed: 4,
             cache_dir: None,

@@ -1,9 +1,11 @@
 //! Every report a run writes: the dropout ablation's (`ablation`: report.md, report.json and
-//! pictures), a recipe run's (`recipes`: recipes.md, recipes.json), and the pictures (`plot`).
+//! pictures), a recipe run's (`recipes`: recipes.md, recipes.json), a robustness run's
+//! (`robustness`: robustness.md, .json, .svg), and the pictures (`plot`).
 
 pub mod ablation;
 pub mod plot;
 pub mod recipes;
+pub mod robustness;
 
 /// UTC time as `YYYY-MM-DD_HH-MM-SS`, for run folder names.
 pub fn timestamp() -> String {
