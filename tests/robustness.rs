@@ -206,12 +206,18 @@ fn channel_copies_are_seeded_per_clip_and_copy_and_cached() {
     // telephone or a gain, so most clips differ rather than all).
     let differing = set.train.chunks(6).filter(|copies| copies[4].features != copies[5].features).count();
     assert!(2 * differing >= set.counts.train_clips, "copies 0 and 1 differ for only {differing} clips");
-    let files: Vec<PathBuf> = set.train.chunks(6).map(|c| data.join(c[0].name.trim_end_matches("#orig"))).collect();
-    let copy =
-        |file: &Path, seed| pipeline::prepare_audio(file, Variant::Channel(0), &DataConfig { noise_seed: seed, ..cfg.clone() }).unwrap();
-    assert!(copy(&files[0], 0) == copy(&files[0], 0), "the same seed, the same copy");
-    let reseeded = files.iter().filter(|f| copy(f, 0) != copy(f, 1)).count();
-    assert!(2 * reseeded >= files.len(), "a new training seed draws new channels: only {reseeded} of {} differ", files.len());
+    // A new training seed draws new channels; the same one the same (computed afresh here).
+    let fresh = |seed| pipeline::load_dataset(&data, &DataConfig { noise_seed: seed, cache_dir: None, ..cfg.clone() }).unwrap();
+    let (same, other) = (fresh(0), fresh(1));
+    assert!(set.train.iter().zip(&same.train).all(|(a, b)| a.features == b.features), "the same seed, the same copies");
+    let reseeded = set.train.iter().zip(&other.train).filter(|(a, b)| a.variant == Variant::Channel(0) && a.features != b.features).count();
+    assert!(2 * reseeded >= set.counts.train_clips, "only {reseeded} copies changed with the seed");
+    // Alone, without the training split to mix babble from, a copy that draws babble is refused.
+    let file = data.join(set.train[0].name.trim_end_matches("#orig"));
+    let alone: Vec<String> =
+        (0..12).filter_map(|k| pipeline::prepare_audio(&file, Variant::Channel(k), &cfg).err()).map(|e| e.to_string()).collect();
+    assert!(!alone.is_empty(), "some of 12 copies draw babble");
+    assert!(alone.iter().all(|e| e.contains("babble noise needs talkers' clips")), "{alone:?}");
     let again = pipeline::load_dataset(&data, &cfg).unwrap();
     assert_eq!(again.counts.cache_misses, 0);
 }

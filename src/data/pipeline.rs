@@ -5,7 +5,7 @@
 use super::example::{Example, Variant};
 use super::ravdess::{find_wavs, parse_name, ClipInfo, NameKind};
 use super::split::{split_files, split_speakers, Split};
-use crate::audio::corrupt::{self, corruption_seed, Corruption, NoiseKind, SeedUse};
+use crate::audio::corrupt::{self, babble_talkers, corruption_seed, Corruption, NoiseKind, SeedUse};
 use crate::audio::{self, AudioError};
 use crate::features::{self, FeatureConfig};
 use ndarray::Array2;
@@ -238,9 +238,10 @@ pub fn split_clips(dir: &Path, cfg: &DataConfig) -> Result<ClipSplit, DataError>
 /// Reads, splits, augments and featurises a data folder.
 pub fn load_dataset(dir: &Path, cfg: &DataConfig) -> Result<DataSet, DataError> {
     let ClipSplit { layout, train, val, test, mut counts } = split_clips(dir, cfg)?;
-    let train = featurise(&train, &Variant::for_training(cfg), cfg, &mut counts);
-    let val = featurise(&val, &[Variant::Original], cfg, &mut counts);
-    let test = test.map(|t| featurise(&t, &[Variant::Original], cfg, &mut counts));
+    let babble = BabblePool::new(&train);
+    let train = featurise(&train, &Variant::for_training(cfg), cfg, Some(&babble), &mut counts);
+    let val = featurise(&val, &[Variant::Original], cfg, None, &mut counts);
+    let test = test.map(|t| featurise(&t, &[Variant::Original], cfg, None, &mut counts));
     counts.train_examples = train.len();
     if train.is_empty() && val.is_empty() && test.as_ref().is_none_or(|t| t.is_empty()) {
         let first = counts.unusable.first().map(|(f, r)| format!("{f}: {r}")).unwrap_or_default();
@@ -249,8 +250,46 @@ pub fn load_dataset(dir: &Path, cfg: &DataConfig) -> Result<DataSet, DataError> 
     Ok(DataSet { layout, train, val, test, counts })
 }
 
+/// The clips that babble in corrupted training copies is mixed from: the training split's, so
+/// that no clip validated or tested on is ever heard in training, even as noise.
+pub struct BabblePool {
+    /// Each clip and its speaker.
+    clips: Vec<(PathBuf, u8)>,
+    /// A hash of the clips' names: a copy's cache key, as its babble depends on them.
+    key: u64,
+}
+
+impl BabblePool {
+    pub fn new(clips: &[ClipInfo]) -> Self {
+        let mut h = Sha256::new();
+        for c in clips {
+            h.update(c.path.file_name().unwrap_or_default().as_encoded_bytes());
+            h.update(b"|");
+        }
+        let key = u64::from_le_bytes(h.finalize()[..8].try_into().expect("a SHA-256 digest has 8 bytes"));
+        BabblePool { clips: clips.iter().map(|c| (c.path.clone(), c.actor)).collect(), key }
+    }
+
+    /// The speech of up to four pool clips of other speakers than `path`'s, chosen with `rng`.
+    fn talkers(&self, path: &Path, cfg: &DataConfig, rng: &mut StdRng) -> Result<Vec<Vec<f32>>, AudioError> {
+        let corrupt_err = |error| corrupt_error(path, error);
+        let own = self.clips.iter().find(|(p, _)| p == path).map(|&(_, actor)| actor);
+        let own = own.ok_or_else(|| corrupt_err(corrupt::CorruptError::NoBabbleClips))?;
+        let actors: Vec<u8> = self.clips.iter().map(|&(_, actor)| actor).collect();
+        let chosen = babble_talkers(&actors, own, rng).map_err(corrupt_err)?;
+        chosen.into_iter().map(|i| speech_audio(&self.clips[i].0, cfg)).collect()
+    }
+}
+
 /// Features of each clip and variant, in clip order; unusable clips are skipped and counted.
-fn featurise(clips: &[ClipInfo], variants: &[Variant], cfg: &DataConfig, counts: &mut DataCounts) -> Vec<Example> {
+/// `babble`: what corrupted copies mix babble from (the training split; None elsewhere).
+fn featurise(
+    clips: &[ClipInfo],
+    variants: &[Variant],
+    cfg: &DataConfig,
+    babble: Option<&BabblePool>,
+    counts: &mut DataCounts,
+) -> Vec<Example> {
     let results: Vec<Result<(Vec<Example>, usize), (String, String)>> = clips
         .par_iter()
         .map(|clip| {
@@ -258,7 +297,7 @@ fn featurise(clips: &[ClipInfo], variants: &[Variant], cfg: &DataConfig, counts:
             let examples = variants
                 .iter()
                 .map(|&v| {
-                    let (features, hit) = clip_features(&clip.path, v, cfg)?;
+                    let (features, hit) = clip_features(&clip.path, v, cfg, babble)?;
                     hits += usize::from(hit);
                     Ok(Example {
                         features,
@@ -288,7 +327,18 @@ fn featurise(clips: &[ClipInfo], variants: &[Variant], cfg: &DataConfig, counts:
 }
 
 /// The audio a clip's features are computed from, at the rate they are told (always 16 kHz).
+/// A corrupted copy that draws babble needs the pool of [`prepare_training_audio`].
 pub fn prepare_audio(path: &Path, variant: Variant, cfg: &DataConfig) -> Result<Vec<f32>, AudioError> {
+    prepare_training_audio(path, variant, cfg, None)
+}
+
+/// [`prepare_audio`] with the clips that corrupted copies mix babble from.
+pub fn prepare_training_audio(
+    path: &Path,
+    variant: Variant,
+    cfg: &DataConfig,
+    babble: Option<&BabblePool>,
+) -> Result<Vec<f32>, AudioError> {
     let samples = speech_audio(path, cfg)?;
     let samples = match variant {
         Variant::Original => samples,
@@ -300,8 +350,17 @@ pub fn prepare_audio(path: &Path, variant: Variant, cfg: &DataConfig) -> Result<
         Variant::Speed(factor) => audio::speed_perturb(&samples, factor),
         Variant::Channel(copy) => {
             let seed = corruption_seed(SeedUse::Training, cfg.noise_seed, name_hash(path), copy as u64);
-            let channel = training_channel(&mut StdRng::seed_from_u64(seed));
-            corrupt::corrupt(&samples, SAMPLE_RATE, &channel, seed, &[]).map_err(|error| corrupt_error(path, error))?
+            let mut rng = StdRng::seed_from_u64(seed);
+            let channel = training_channel(&mut rng);
+            let talkers = match (channel, babble) {
+                (Corruption::Noise { kind: NoiseKind::Babble, .. }, Some(pool)) => pool.talkers(path, cfg, &mut rng)?,
+                (Corruption::Noise { kind: NoiseKind::Babble, .. }, None) => {
+                    return Err(corrupt_error(path, corrupt::CorruptError::NoBabbleClips))
+                }
+                _ => Vec::new(),
+            };
+            let talkers: Vec<&[f32]> = talkers.iter().map(Vec::as_slice).collect();
+            corrupt::corrupt(&samples, SAMPLE_RATE, &channel, seed, &talkers).map_err(|error| corrupt_error(path, error))?
         }
     };
     channel_to_features(path, samples, cfg)
@@ -340,15 +399,16 @@ fn corrupt_error(path: &Path, error: corrupt::CorruptError) -> AudioError {
 }
 
 /// The channel of one corrupted training copy, drawn from ranges around (not on) the grid that
-/// `ser robustness` tests: white or pink noise at an SNR uniform in 0-30 dB, the telephone with
-/// or without mu-law, a room with RT60 uniform in 0.2-1.2 s, or a gain uniform in ±24 dB, each
-/// kind as likely. Babble is left out: it would need other clips' audio in a single clip's copy.
+/// `ser robustness` tests: white, pink or babble noise (other training speakers) at an SNR
+/// uniform in 0-30 dB, the telephone with or without mu-law, a room with RT60 uniform in
+/// 0.2-1.2 s, or a gain uniform in ±24 dB, each of the six kinds as likely.
 pub fn training_channel(rng: &mut impl Rng) -> Corruption {
-    match rng.gen_range(0..5) {
+    match rng.gen_range(0..6) {
         0 => Corruption::Noise { kind: NoiseKind::White, snr_db: rng.gen_range(0.0..30.0) },
         1 => Corruption::Noise { kind: NoiseKind::Pink, snr_db: rng.gen_range(0.0..30.0) },
-        2 => Corruption::Telephone { mu_law: rng.gen_bool(0.5) },
-        3 => Corruption::Reverb { rt60_s: rng.gen_range(0.2..1.2) },
+        2 => Corruption::Noise { kind: NoiseKind::Babble, snr_db: rng.gen_range(0.0..30.0) },
+        3 => Corruption::Telephone { mu_law: rng.gen_bool(0.5) },
+        4 => Corruption::Reverb { rt60_s: rng.gen_range(0.2..1.2) },
         _ => Corruption::Gain { db: rng.gen_range(-24.0..24.0) },
     }
 }
@@ -360,7 +420,7 @@ pub fn name_hash(path: &Path) -> u64 {
 }
 
 /// Features of one clip variant, from the cache when it holds them; the flag says it did.
-fn clip_features(path: &Path, variant: Variant, cfg: &DataConfig) -> Result<(Array2<f32>, bool), AudioError> {
+fn clip_features(path: &Path, variant: Variant, cfg: &DataConfig, babble: Option<&BabblePool>) -> Result<(Array2<f32>, bool), AudioError> {
     let bytes = std::fs::read(path).map_err(|error| AudioError::Io { path: path.into(), error })?;
     let key = {
         let mut h = Sha256::new();
@@ -368,7 +428,8 @@ fn clip_features(path: &Path, variant: Variant, cfg: &DataConfig) -> Result<(Arr
         h.update(&bytes);
         let seed = match variant {
             Variant::Noise => cfg.noise_seed ^ name_hash(path),
-            Variant::Channel(_) => cfg.noise_seed,
+            // A copy's babble comes from the training split, so the split is part of its key.
+            Variant::Channel(_) => cfg.noise_seed ^ babble.map_or(0, |pool| pool.key),
             _ => 0,
         };
         let mut settings = format!("{:?}|vad={:?}|notebook={}|seed={}", variant, cfg.vad, cfg.resample_like_notebook, seed);
@@ -387,7 +448,7 @@ fn clip_features(path: &Path, variant: Variant, cfg: &DataConfig) -> Result<(Arr
             }
         }
     }
-    let samples = prepare_audio(path, variant, cfg)?;
+    let samples = prepare_training_audio(path, variant, cfg, babble)?;
     let m = features::extract(&samples, &FeatureConfig::default());
     if let Some(file) = &cached {
         // A cache that cannot be written is only slower; the features are still right.
@@ -458,7 +519,7 @@ pub fn featurise_clips(
     cfg: &DataConfig,
     mut counts: DataCounts,
 ) -> Result<(Vec<Example>, DataCounts), DataError> {
-    let examples = featurise(clips, &[Variant::Original], cfg, &mut counts);
+    let examples = featurise(clips, &[Variant::Original], cfg, None, &mut counts);
     if examples.is_empty() {
         let first = counts.unusable.first().map(|(f, r)| format!("{f}: {r}")).unwrap_or_default();
         return Err(DataError::AllUnusable(dir.to_path_buf(), first));
