@@ -5,7 +5,7 @@
 use ser::audio::corrupt::{band_pass, power};
 use ser::audio::{write_wav, Audio};
 use ser::checkpoint::{self, Checkpoint, META_BAND};
-use ser::data::pipeline::{self, Band, DataConfig, Layout, SplitKind, VadMode};
+use ser::data::pipeline::{self, Band, DataConfig, Layout};
 use ser::data::Variant;
 use ser::nn::model::{ModelConfig, Padding, SerModel};
 use std::collections::HashMap;
@@ -44,19 +44,7 @@ fn save_model(path: &Path, band: Option<&str>) {
 }
 
 fn config(band: Band, channel_copies: usize, cache: Option<PathBuf>) -> DataConfig {
-    DataConfig {
-        layout: Layout::Pool,
-        vad: VadMode::Auto,
-        split: SplitKind::Files,
-        resample_like_notebook: false,
-        augment: true,
-        speed_factors: Vec::new(),
-        channel_copies,
-        band,
-        seed: 0,
-        noise_seed: 0,
-        cache_dir: cache,
-    }
+    DataConfig { layout: Layout::Pool, channel_copies, band, cache_dir: cache, ..DataConfig::default() }
 }
 
 fn s(p: &Path) -> &str {

@@ -159,16 +159,9 @@ pub fn predict(a: PredictArgs) -> Result<()> {
     let mut models = Checkpoint::load_ensemble(&a.weights)?;
     let cfg = DataConfig {
         band: models[0].band,
-        layout: pipeline::Layout::Pool,
-        vad: pipeline::VadMode::Auto,
-        split: pipeline::SplitKind::Files,
         resample_like_notebook: models[0].resample_like_notebook,
         augment: false,
-        speed_factors: Vec::new(),
-        channel_copies: 0,
-        seed: 0,
-        noise_seed: 0,
-        cache_dir: None,
+        ..DataConfig::default()
     };
     for m in &models {
         eprintln!("{}", m.description);

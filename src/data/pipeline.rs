@@ -115,6 +115,26 @@ pub struct DataConfig {
     pub cache_dir: Option<PathBuf>,
 }
 
+impl Default for DataConfig {
+    /// The command line's defaults, without a cache: layout and VAD `auto`, split by file, seed 0,
+    /// the study's augmented copies and nothing more, wideband.
+    fn default() -> Self {
+        DataConfig {
+            layout: Layout::Auto,
+            vad: VadMode::Auto,
+            split: SplitKind::Files,
+            resample_like_notebook: false,
+            augment: true,
+            speed_factors: Vec::new(),
+            channel_copies: 0,
+            band: Band::Wideband,
+            seed: 0,
+            noise_seed: 0,
+            cache_dir: None,
+        }
+    }
+}
+
 /// Counts of what was read and what was skipped, with the reasons.
 #[derive(Clone, Debug, Default, Serialize)]
 pub struct DataCounts {

@@ -402,4 +402,18 @@ mod tests {
         assert_eq!((cfg.seed, cfg.noise_seed, cfg.augment, cfg.split), (3, 4, true, base.split));
         assert!(Recipe::study().plan(&RunSettings::default(), &base, 4).data.speed_factors.is_empty());
     }
+
+    #[test]
+    fn the_robust_recipe_hands_its_channel_copies_and_band_to_the_data() {
+        let robust = Recipe::robust();
+        assert_eq!(robust, Recipe { name: "robust".into(), channel_copies: ROBUST_CHANNEL_COPIES, ..Recipe::improved() });
+        let data = DataConfig { channel_copies: 7, ..DataConfig::default() };
+        let phone = robust.with_overrides(&Overrides { band: Some(Band::Telephone), ..Overrides::default() }).unwrap();
+        let cfg = phone.plan(&RunSettings::default(), &data, 1).data;
+        assert_eq!((cfg.channel_copies, cfg.band), (ROBUST_CHANNEL_COPIES, Band::Telephone));
+        assert_eq!(Recipe::improved().plan(&RunSettings::default(), &data, 1).data.channel_copies, 0);
+        let refused =
+            Recipe::improved().with_overrides(&Overrides { channel_copies: Some(MAX_CHANNEL_COPIES + 1), ..Overrides::default() });
+        assert!(refused.unwrap_err().starts_with("--channel-copies takes at most 8"));
+    }
 }
