@@ -243,7 +243,7 @@ pub fn telephone(x: &[f32], rate: u32, mu_law: bool) -> Result<Vec<f32>, Corrupt
 }
 
 /// A zero-phase band-pass over the whole clip: each frequency's gain is 1 within `band`, falls
-/// to 0 on a raised cosine over [`BAND_EDGE_HZ`] beyond each edge, and is 0 further out.
+/// to 0 on a raised cosine over 100 Hz (`BAND_EDGE_HZ`) beyond each edge, and is 0 further out.
 pub fn band_pass(x: &[f32], rate: u32, (low, high): (f64, f64)) -> Vec<f32> {
     let n = x.len();
     let gain_at = |f: f64| {

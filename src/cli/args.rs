@@ -88,6 +88,10 @@ pub struct RecipeArgs {
     /// (default: the recipe's, wideband).
     #[arg(long, value_enum)]
     pub band: Option<Band>,
+    /// Random gain of up to ± this many dB per clip and epoch, applied in the feature domain; 0
+    /// for none (default: the recipe's, 6 for improved and robust).
+    #[arg(long)]
+    pub gain_db: Option<f32>,
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
     /// Worker threads (default: all cores).
@@ -115,6 +119,7 @@ impl RecipeArgs {
             ensemble: self.ensemble,
             channel_copies: self.channel_copies,
             band: self.band,
+            gain_db: self.gain_db,
         };
         Recipe::named(self.recipe).with_overrides(&overrides).map_err(anyhow::Error::msg)
     }

@@ -223,7 +223,7 @@ pub struct RobustnessArgs {
     /// Worker threads (default: all cores).
     #[arg(long)]
     pub threads: Option<usize>,
-    /// Report folder (default runs/<timestamp>-robustness).
+    /// Report folder (default `runs/<timestamp>-robustness`).
     #[arg(long)]
     pub out: Option<PathBuf>,
 }

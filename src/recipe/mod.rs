@@ -237,6 +237,12 @@ impl Recipe {
             }
             self.channel_copies = copies;
         }
+        if let Some(db) = o.gain_db {
+            if !(0.0..=MAX_GAIN_DB).contains(&db) {
+                return Err(format!("--gain-db takes the largest random gain in dB, a number in [0, {MAX_GAIN_DB}] (0: off); got {db}"));
+            }
+            self.gain_db = db;
+        }
         if let Some(band) = o.band {
             self.band = band;
         }
@@ -270,6 +276,10 @@ pub const ROBUST_CHANNEL_COPIES: usize = 2;
 /// The most corrupted copies per clip a recipe may ask for: each adds a quarter of the study's
 /// four examples per clip to every epoch.
 pub const MAX_CHANNEL_COPIES: usize = 8;
+
+/// The largest random gain a recipe may draw, dB: beyond it a quiet clip's mel bands sink into
+/// librosa's power floor, where the feature-domain gain is no longer exact.
+pub const MAX_GAIN_DB: f32 = 40.0;
 
 /// What a run sets beside its recipe: the batch, the gradient clipping and the first seed.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -315,6 +325,7 @@ pub struct Overrides {
     pub ensemble: Option<usize>,
     pub channel_copies: Option<usize>,
     pub band: Option<Band>,
+    pub gain_db: Option<f32>,
 }
 
 /// `--speed-perturb`'s value: distinct factors such as `0.9,1.1`, or `off` for none. The error
