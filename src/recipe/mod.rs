@@ -426,5 +426,9 @@ mod tests {
         let refused =
             Recipe::improved().with_overrides(&Overrides { channel_copies: Some(MAX_CHANNEL_COPIES + 1), ..Overrides::default() });
         assert!(refused.unwrap_err().starts_with("--channel-copies takes at most 8"));
+        let louder = Recipe::robust().with_overrides(&Overrides { gain_db: Some(20.0), ..Overrides::default() }).unwrap();
+        assert_eq!(louder.gain_db, 20.0);
+        let refused = Recipe::robust().with_overrides(&Overrides { gain_db: Some(f32::NAN), ..Overrides::default() });
+        assert!(refused.unwrap_err().starts_with("--gain-db takes the largest random gain in dB, a number in [0, 40]"));
     }
 }
