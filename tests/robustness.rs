@@ -135,7 +135,7 @@ fn eval_and_predict_warn_when_clips_are_narrower_than_the_models_band() {
     let (ok, _, stderr) = ser(&["predict", "--weights", s(&wide), s(&call)]);
     assert!(ok, "{stderr}");
     assert!(
-        stderr.contains("warning: 1 of 1 clips") && stderr.contains("sampled at 8000 Hz") && stderr.contains("wideband band"),
+        stderr.contains("warning: 1 of 1 clips") && stderr.contains("sampled at 8000 Hz") && stderr.contains("(wideband, up to 8000 Hz)"),
         "{stderr}"
     );
     let (ok, _, stderr) = ser(&["eval", "--weights", s(&wide), "--data", s(&narrow), "--no-cache"]);

@@ -96,7 +96,7 @@ fn narrower_band_warning<'a>(band: Band, files: impl Iterator<Item = &'a Path>) 
     }
     let (first, rate) = narrower.first()?;
     Some(format!(
-        "warning: {} of {total} clips (first {}, sampled at {rate} Hz) carry nothing above {} Hz, narrower than the {} band the model was trained for (up to {} Hz); expect lower accuracy (a model trained with --band telephone hears such clips as it was trained)",
+        "warning: {} of {total} clips (first {}, sampled at {rate} Hz) carry nothing above {} Hz, narrower than the band the model was trained for ({}, up to {} Hz); expect lower accuracy (a model trained with --band telephone hears such clips as it was trained)",
         narrower.len(),
         first.display(),
         rate / 2,

@@ -114,6 +114,7 @@ pub fn run_robustness(models: &mut [LoadedModel], run: RobustnessClips<'_>, grid
                     Some((index, c)) => {
                         let clip_seed = corruption_seed(SeedUse::Test, seed, name_hash(&clip.path), index as u64);
                         let talkers = match c {
+                            // Talkers from a stream of their own, apart from the noise's.
                             Corruption::Noise { kind: NoiseKind::Babble, .. } => {
                                 babble_talkers(&actors, clip.actor, &mut StdRng::seed_from_u64(clip_seed ^ 1))?
                             }
