@@ -477,13 +477,8 @@ fn clip_features(path: &Path, variant: Variant, cfg: &DataConfig, babble: Option
     Ok((m, false))
 }
 
-/// Every RAVDESS speech clip of a folder tree (no split, no augmentation), for evaluation.
-pub fn load_all(dir: &Path, cfg: &DataConfig) -> Result<(Vec<Example>, DataCounts), DataError> {
-    let (clips, counts) = all_clips(dir)?;
-    featurise_clips(dir, &clips, cfg, counts)
-}
-
-/// Every RAVDESS speech clip of a folder tree, refusing a folder without any.
+/// Every RAVDESS speech clip of a folder tree (no split), for evaluation; a folder without any
+/// is refused.
 pub fn all_clips(dir: &Path) -> Result<(Vec<ClipInfo>, DataCounts), DataError> {
     if !dir.is_dir() {
         return Err(DataError::Missing(dir.to_path_buf()));
