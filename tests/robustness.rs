@@ -95,6 +95,32 @@ fn robustness_scores_the_grid_beside_the_clean_figure_that_eval_gives() {
 }
 
 #[test]
+fn robustness_scores_the_clips_of_a_labels_csv_without_babble() {
+    let root = temp_dir("labels");
+    let data = root.join("clips");
+    write_clips(&data);
+    let mut names: Vec<String> = std::fs::read_dir(&data).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
+    names.sort();
+    let csv = root.join("labels.csv");
+    std::fs::write(&csv, names.iter().take(5).map(|n| format!("{n},angry\n")).collect::<String>()).unwrap();
+    let weights = root.join("m.safetensors");
+    save_model(&weights, None);
+    let out = root.join("out");
+    let (ok, _, stderr) =
+        ser(&["robustness", "--weights", s(&weights), "--data", s(&data), "--labels", s(&csv), "--no-cache", "--out", s(&out)]);
+    assert!(ok, "{stderr}");
+    assert!(stderr.contains("babble is left out"), "{stderr}");
+    let report: serde_json::Value = serde_json::from_slice(&std::fs::read(out.join("robustness.json")).unwrap()).unwrap();
+    assert_eq!(report["clips"], 5);
+    let kinds: Vec<&str> = report["conditions"].as_array().unwrap().iter().map(|c| c["corruption"].as_str().unwrap()).collect();
+    assert_eq!(kinds.len(), 13);
+    assert!(!kinds.contains(&"noise-babble"));
+    let (ok, _, stderr) =
+        ser(&["robustness", "--weights", s(&weights), "--data", s(&data), "--labels", s(&csv), "--part", "test", "--no-cache"]);
+    assert!(!ok && stderr.contains("--labels scores every clip of its CSV; it takes no --part"), "{stderr}");
+}
+
+#[test]
 fn robustness_refuses_bad_input_with_one_clear_error() {
     let root = temp_dir("bad");
     let data = root.join("clips");

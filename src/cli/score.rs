@@ -2,6 +2,7 @@
 //! emotion and probabilities).
 
 use super::args::{data_config, DataArgs};
+use crate::audio::corrupt::{Corruption, NoiseKind};
 use crate::audio::wav::wav_sample_rate;
 use crate::checkpoint::{Checkpoint, LoadedModel};
 use crate::data::pipeline::{self, Band, DataConfig, DataCounts};
@@ -212,6 +213,10 @@ pub struct RobustnessArgs {
     /// Which clips to score: all, or the train/val/test part of the split made with --layout, --split and --seed.
     #[arg(long, value_enum, default_value = "all")]
     pub part: EvalPart,
+    /// A CSV of `file,emotion` (files relative to --data, any names): score those clips; babble is
+    /// left out, as the CSV does not say who speaks.
+    #[arg(long)]
+    pub labels: Option<PathBuf>,
     #[command(flatten)]
     pub data: DataArgs,
     /// Seed of the split (with --part).
@@ -235,13 +240,21 @@ pub fn robustness(a: RobustnessArgs) -> Result<()> {
     let dir = a.data.data.as_deref().context("--data is required for robustness")?;
     let mut models = Checkpoint::load_ensemble(&a.weights)?;
     let cfg = model_data_config(&a.data, a.seed, &models);
-    let (clips, _) = select_clips(dir, None, a.part, &cfg)?;
+    let (clips, _) = select_clips(dir, a.labels.as_deref(), a.part, &cfg)?;
     for m in &models {
         eprintln!("{}", m.description);
     }
-    let part = format!("{:?}", a.part).to_lowercase();
+    let mut grid = test_grid();
+    let part = match &a.labels {
+        Some(csv) => {
+            grid.retain(|c| !matches!(c, Corruption::Noise { kind: NoiseKind::Babble, .. }));
+            eprintln!("babble is left out: a labels CSV does not say who speaks, so no clip's own voice can be kept out of its babble");
+            format!("the clips of {}", csv.display())
+        }
+        None => format!("{:?}", a.part).to_lowercase(),
+    };
     let run = RobustnessClips { data: dir.to_path_buf(), part, clips: &clips, cfg: &cfg, seed: a.corruption_seed };
-    let report = run_robustness(&mut models, run, &test_grid())?;
+    let report = run_robustness(&mut models, run, &grid)?;
     let out = a.out.unwrap_or_else(|| PathBuf::from("runs").join(format!("{}-robustness", crate::report::timestamp())));
     let md = crate::report::robustness::write_report(&out, &report)?;
     println!("{} clips, clean: {:.1} % one clip at a time", report.clips, 100.0 * report.clean_accuracy);
