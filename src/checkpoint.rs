@@ -4,6 +4,7 @@
 //! Tensors are stored as F32 (BatchNorm's `num_batches_tracked` as an I64 scalar, as PyTorch keeps
 //! it). ser's own settings (dropout, padding, feature input) go in the string metadata.
 
+use crate::data::pipeline::Band;
 use crate::data::InputScaling;
 use crate::nn::model::{ModelConfig, Padding, SerModel};
 use crate::Real;
@@ -30,6 +31,8 @@ pub enum CheckpointError {
     BadMetadata { path: PathBuf, key: String, reason: String },
     #[error("{path}: trained on notebook-resampled features and {first} not, or the other way round; an ensemble needs one input")]
     MixedInput { path: PathBuf, first: PathBuf },
+    #[error("{path}: trained for the {band} band and {first} for the {first_band} band; an ensemble needs one band")]
+    MixedBand { path: PathBuf, band: &'static str, first: PathBuf, first_band: &'static str },
 }
 
 /// Metadata key for the dropout switch ("true"/"false").
@@ -47,6 +50,10 @@ pub const META_INPUT_SCALING: &str = "ser.input_scaling";
 /// Metadata key: the features came from audio resampled like the notebook's ("true"/"false"),
 /// so `predict` prepares new audio the same way.
 pub const META_RESAMPLE_LIKE_NOTEBOOK: &str = "ser.resample_like_notebook";
+/// Metadata key: the band the model was trained for ("wideband": 16 kHz audio as recorded,
+/// "telephone": 8 kHz audio band-passed to 300-3400 Hz); absent: wideband. `eval` and `predict`
+/// bring their clips to it, and warn about clips whose band is narrower.
+pub const META_BAND: &str = "ser.band";
 /// Metadata key: the epochs the model was trained for.
 pub const META_EPOCHS: &str = "ser.epochs";
 /// Metadata key: the model's training seed.
@@ -121,6 +128,8 @@ pub struct LoadedModel {
     pub scaling: InputScaling,
     /// The features must come from audio resampled like the notebook's.
     pub resample_like_notebook: bool,
+    /// The band the model was trained for: clips are brought to it before their features.
+    pub band: Band,
 }
 
 /// A parsed checkpoint file: its bytes and metadata.
@@ -162,6 +171,10 @@ impl Checkpoint {
                 if let Some(first) = loaded.first().filter(|f| f.resample_like_notebook != model.resample_like_notebook) {
                     return Err(CheckpointError::MixedInput { path: model.path, first: first.path.clone() });
                 }
+                if let Some(first) = loaded.first().filter(|f| f.band != model.band) {
+                    let (band, first_band) = (model.band.name(), first.band.name());
+                    return Err(CheckpointError::MixedBand { path: model.path, band, first: first.path.clone(), first_band });
+                }
                 loaded.push(model);
                 Ok(())
             };
@@ -185,7 +198,18 @@ impl Checkpoint {
             model.config.padding.name()
         );
         let resample_like_notebook = self.metadata.get(META_RESAMPLE_LIKE_NOTEBOOK).is_some_and(|v| v == "true");
-        Ok(LoadedModel { scaling: self.input_scaling()?, path: self.path, description, model, resample_like_notebook })
+        let band = self.band()?;
+        let description = if band == Band::Wideband { description } else { format!("{description}, {} band", band.name()) };
+        Ok(LoadedModel { scaling: self.input_scaling()?, path: self.path, description, model, resample_like_notebook, band })
+    }
+
+    /// The band the model was trained for ([`META_BAND`]; wideband when absent).
+    pub fn band(&self) -> Result<Band, CheckpointError> {
+        match self.metadata.get(META_BAND).map(String::as_str) {
+            None | Some("wideband") => Ok(Band::Wideband),
+            Some("telephone") => Ok(Band::Telephone),
+            Some(v) => Err(CheckpointError::Metadata { path: self.path.clone(), key: META_BAND.into(), value: v.into() }),
+        }
     }
 
     /// The model switches: from ser's metadata, else inferred (a file from PyTorch: dropout iff the

@@ -2,7 +2,7 @@
 
 use ser::audio::{write_wav, Audio};
 use ser::checkpoint;
-use ser::data::pipeline::{self, DataConfig, Layout, SplitKind, VadMode};
+use ser::data::pipeline::{self, DataConfig, Layout};
 use ser::nn::model::{ModelConfig, Padding, SerModel};
 use ser::train::{evaluate, Scoring};
 use std::collections::HashMap;
@@ -73,17 +73,7 @@ fn eval_with_a_labels_csv_scores_foreign_clips_and_reports_absent_classes() {
         assert!(stdout.lines().any(|l| l.starts_with("classes absent") && l.contains(absent)), "{absent}: {stdout}");
     }
     // The figure printed is the one the library computes for the same clips and model.
-    let cfg = DataConfig {
-        layout: Layout::Pool,
-        vad: VadMode::Auto,
-        split: SplitKind::Files,
-        resample_like_notebook: false,
-        augment: false,
-        speed_factors: Vec::new(),
-        seed: 0,
-        noise_seed: 0,
-        cache_dir: None,
-    };
+    let cfg = DataConfig { layout: Layout::Pool, augment: false, ..DataConfig::default() };
     let (examples, _) = pipeline::load_labelled(&clips, &csv, &cfg).unwrap();
     let mut model = checkpoint::Checkpoint::open(&weights).unwrap().load::<f32>().unwrap();
     let acc = evaluate(&mut model, &examples, Scoring::Batched(256)).accuracy;

@@ -5,7 +5,7 @@
 
 use ndarray::Array2;
 use ndarray_npy::NpzReader;
-use ser::data::pipeline::{prepare_audio, DataConfig, Layout, SplitKind, VadMode};
+use ser::data::pipeline::{prepare_audio, DataConfig, Layout};
 use ser::data::Variant;
 use ser::features::{extract, FeatureConfig, CHROMA, MEL, MFCC, RMS, ZCR};
 use std::path::PathBuf;
@@ -28,17 +28,7 @@ fn notebook_like_features_track_the_notebooks_input() {
         eprintln!("skipping: {} not found", npz_path.display());
         return;
     }
-    let cfg = DataConfig {
-        layout: Layout::Pool,
-        vad: VadMode::Auto,
-        split: SplitKind::Files,
-        resample_like_notebook: true,
-        augment: false,
-        speed_factors: Vec::new(),
-        seed: 0,
-        noise_seed: 0,
-        cache_dir: None,
-    };
+    let cfg = DataConfig { layout: Layout::Pool, resample_like_notebook: true, augment: false, ..DataConfig::default() };
     let mut npz = NpzReader::new(std::fs::File::open(&npz_path).unwrap()).unwrap();
     let mut names = npz.names().unwrap();
     names.sort();

@@ -4,7 +4,7 @@
 
 use ser::audio::{write_wav, Audio};
 use ser::checkpoint::{Checkpoint, META_ENSEMBLE, META_INPUT_SCALING, META_RECIPE};
-use ser::data::pipeline::{self, DataConfig, Layout, SplitKind, VadMode};
+use ser::data::pipeline::{self, DataConfig, Layout};
 use ser::data::DataSource;
 use ser::experiments::ablation::{run_study, StudyConfig};
 use ser::experiments::recipes::run_recipes;
@@ -35,17 +35,7 @@ fn write_clips(dir: &Path) {
 }
 
 fn data_config() -> DataConfig {
-    DataConfig {
-        layout: Layout::Pool,
-        vad: VadMode::Auto,
-        split: SplitKind::Files,
-        resample_like_notebook: false,
-        augment: true,
-        speed_factors: Vec::new(),
-        seed: 1,
-        noise_seed: 1,
-        cache_dir: None,
-    }
+    DataConfig { layout: Layout::Pool, seed: 1, noise_seed: 1, ..DataConfig::default() }
 }
 
 fn source(dir: &Path) -> DataSource {

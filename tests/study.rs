@@ -3,7 +3,7 @@
 
 use ser::audio::{write_wav, Audio};
 use ser::checkpoint::{self, Checkpoint};
-use ser::data::pipeline::{DataConfig, Layout, SplitKind, VadMode};
+use ser::data::pipeline::{DataConfig, Layout};
 use ser::data::DataSource;
 use ser::experiments::ablation::{run_study, StudyConfig, StudyReport};
 use ser::nn::model::Padding;
@@ -32,17 +32,7 @@ fn write_clips(dir: &Path, per_emotion: u8, first_actor: u8) {
 
 fn config(seed: u64, cache: Option<PathBuf>) -> StudyConfig {
     StudyConfig {
-        data: DataConfig {
-            layout: Layout::Auto,
-            vad: VadMode::Auto,
-            split: SplitKind::Files,
-            resample_like_notebook: false,
-            augment: true,
-            speed_factors: Vec::new(),
-            seed,
-            noise_seed: seed,
-            cache_dir: cache,
-        },
+        data: DataConfig { seed, noise_seed: seed, cache_dir: cache, ..DataConfig::default() },
         run: RunSettings { batch_size: 16, seed, ..RunSettings::default() },
         threads: 1,
         seeds: 1,

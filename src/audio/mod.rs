@@ -2,13 +2,15 @@
 //!
 //! The pipeline per clip is
 //! `read_wav` (any WAV -> mono f32 in [-1, 1]) -> `resample` (to 16 kHz) -> `vad_trim` (speech
-//! frames only) -> optionally `add_noise` / `pitch_shift` / `speed_perturb` (training-set augmentation).
+//! frames only) -> optionally `add_noise` / `pitch_shift` / `speed_perturb` (training-set augmentation)
+//! or a channel corruption from `corrupt` (noise at an SNR, telephone, reverberation, level).
 //!
 //! Everything here works on mono `f32` samples; the DSP inside `pitch_shift` runs in `f64`.
 //! Bad input (a file that is not a usable WAV, a clip with no speech) is an [`AudioError`] whose
 //! message names the clip, so a data loader can report it and move on.
 
 pub mod augment;
+pub mod corrupt;
 pub mod resample;
 pub mod vad;
 pub mod wav;
@@ -77,4 +79,7 @@ pub enum AudioError {
     /// The resampler could not be built or failed (rubato's message).
     #[error("resampling {from_hz} Hz -> {to_hz} Hz: {reason}")]
     Resample { from_hz: u32, to_hz: u32, reason: String },
+    /// A channel corruption could not be applied to the clip.
+    #[error("{name}: {error}")]
+    Corrupt { name: String, error: corrupt::CorruptError },
 }

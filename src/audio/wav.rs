@@ -21,6 +21,12 @@ pub fn read_wav(path: &Path) -> Result<Audio, AudioError> {
     read_wav_bytes(&bytes, &path.display().to_string())
 }
 
+/// The sample rate a WAV file's header declares, without decoding its samples; None when the
+/// file cannot be read as a WAV (reading it in full then says why).
+pub fn wav_sample_rate(path: &Path) -> Option<u32> {
+    WavReader::open(path).ok().map(|reader| reader.spec().sample_rate)
+}
+
 /// Decodes WAV bytes already in memory; `name` is what error messages call the clip.
 pub fn read_wav_bytes(bytes: &[u8], name: &str) -> Result<Audio, AudioError> {
     let named = || name.to_string();

@@ -1,6 +1,6 @@
 //! Argument types shared by several commands, and what they become.
 
-use crate::data::pipeline::{DataConfig, Layout, SplitKind, VadMode};
+use crate::data::pipeline::{Band, DataConfig, Layout, SplitKind, VadMode};
 use crate::nn::model::Padding;
 use crate::recipe::{Overrides, Recipe, RecipeName, RunSettings};
 use anyhow::{bail, Result};
@@ -33,9 +33,9 @@ pub struct DataArgs {
 /// The recipe and its overrides, and the run settings, shared by `ablation` and `train`.
 #[derive(Args, Clone)]
 pub struct RecipeArgs {
-    /// Training recipe: the study's, or the improved one (log-mel + standardised rows,
+    /// Training recipe: the study's, the improved one (log-mel + standardised rows,
     /// SpecAugment and gain, AdamW with warm-up + cosine, label smoothing, mixup, an ensemble of 2
-    /// per seed, masked padding).
+    /// per seed, masked padding), or robust (improved, plus corrupted copies of each clip).
     #[arg(long, value_enum, default_value = "study")]
     pub recipe: RecipeName,
     /// Padding semantics (default: the recipe's; study for the study recipe, masked for improved).
@@ -78,6 +78,20 @@ pub struct RecipeArgs {
     /// reversal whose strength ramps up to this λ; 0 for none (default: the recipe's).
     #[arg(long)]
     pub speaker_adversary: Option<f64>,
+    /// Corrupted copies of each training clip, each through a channel drawn with training-only
+    /// seeds (white/pink noise at 0-30 dB SNR, telephone with or without mu-law, a room of RT60
+    /// 0.2-1.2 s, a gain within ±24 dB); 0 for none (default: the recipe's, 2 for robust).
+    #[arg(long)]
+    pub channel_copies: Option<usize>,
+    /// The band every clip is brought to before its features: wideband (16 kHz as recorded) or
+    /// telephone (8 kHz, 300-3400 Hz); recorded in the checkpoint, which eval and predict follow
+    /// (default: the recipe's, wideband).
+    #[arg(long, value_enum)]
+    pub band: Option<Band>,
+    /// Random gain of up to ± this many dB per clip and epoch, applied in the feature domain; 0
+    /// for none (default: the recipe's, 6 for improved and robust).
+    #[arg(long)]
+    pub gain_db: Option<f32>,
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
     /// Worker threads (default: all cores).
@@ -103,6 +117,9 @@ impl RecipeArgs {
             vtlp: self.vtlp,
             speaker_adversary: self.speaker_adversary,
             ensemble: self.ensemble,
+            channel_copies: self.channel_copies,
+            band: self.band,
+            gain_db: self.gain_db,
         };
         Recipe::named(self.recipe).with_overrides(&overrides).map_err(anyhow::Error::msg)
     }
@@ -119,8 +136,11 @@ pub fn data_config(d: &DataArgs, seed: u64, augment: bool) -> DataConfig {
         split: d.split,
         resample_like_notebook: d.resample_like_notebook,
         augment,
-        // The recipe's, set where it is known (Recipe::data_config).
+        // The recipe's, set where it is known (Recipe::plan).
         speed_factors: Vec::new(),
+        channel_copies: 0,
+        // The recipe's when training (Recipe::plan), the checkpoint's when scoring.
+        band: Band::Wideband,
         seed,
         noise_seed: seed,
         cache_dir: (!d.no_cache).then(|| d.cache.join("features")),

@@ -1,6 +1,7 @@
 //! The `ser` command line: argument types (`args`) and one file per command family: training
-//! runs (`training`: ablation, train, recipe-ablation), scoring (`score`: eval, predict),
-//! explanations (`explain`) and the tools (`tools`: features, synth, fetch-ravdess, bench). Each command's work lives on the
+//! runs (`training`: ablation, train, recipe-ablation), scoring (`score`: eval, predict,
+//! robustness), explanations (`explain`) and the tools (`tools`: features, synth, fetch-ravdess,
+//! bench). Each command's work lives on the
 //! floors below; here it is parsed, checked and printed.
 
 pub mod args;
@@ -36,6 +37,8 @@ pub enum Command {
     Predict(score::PredictArgs),
     /// Explain a checkpoint's answer for a WAV file: integrated gradients over its input, occlusion over time.
     Explain(explain::ExplainArgs),
+    /// Accuracy of a checkpoint under channel corruptions: noise, telephone, rooms, levels.
+    Robustness(score::RobustnessArgs),
     /// Write the 162 x K feature matrix of a WAV file (float32 .npy, rows ZCR, chroma, MFCC, RMS, mel).
     Features(tools::FeaturesArgs),
     /// Write the built-in synthetic emotional-speech corpus as WAV files.
@@ -56,6 +59,7 @@ pub fn main() {
         Command::Eval(a) => score::eval(a),
         Command::Predict(a) => score::predict(a),
         Command::Explain(a) => explain::explain(a),
+        Command::Robustness(a) => score::robustness(a),
         Command::Features(a) => tools::features(a),
         Command::Synth(a) => tools::synth(a),
         Command::FetchRavdess(a) => tools::fetch_ravdess(a),

@@ -2,12 +2,17 @@
 //! emotion and probabilities).
 
 use super::args::{data_config, DataArgs};
+use crate::audio::corrupt::{Corruption, NoiseKind};
+use crate::audio::wav::wav_sample_rate;
 use crate::checkpoint::{Checkpoint, LoadedModel};
-use crate::data::pipeline::{self, DataConfig};
+use crate::data::pipeline::{self, Band, DataConfig, DataCounts};
+use crate::data::ravdess::ClipInfo;
 use crate::data::{Example, Variant, EMOTIONS};
+use crate::experiments::robustness::{run_robustness, test_grid, RobustnessClips};
+use crate::experiments::scoring::ensemble_probabilities;
 use crate::features::{self, FeatureConfig};
 use crate::nn::model::NUM_CLASSES;
-use crate::train::{argmax_rows, mean_probabilities, Metrics, Scoring};
+use crate::train::{argmax_rows, Metrics, Scoring};
 use anyhow::{bail, Context, Result};
 use clap::Args;
 use ndarray::Array2;
@@ -45,18 +50,6 @@ pub struct PredictArgs {
     pub json: bool,
 }
 
-/// Class probabilities (N, 8) of `examples` (raw features), averaged over the models, each
-/// applying its own input map.
-fn ensemble_probabilities(models: &mut [LoadedModel], examples: &[Example], scoring: Scoring) -> Array2<f32> {
-    let mut sum = Array2::<f32>::zeros((examples.len(), NUM_CLASSES));
-    for m in models.iter_mut() {
-        let mut scaled = examples.to_vec();
-        m.scaling.apply_all(&mut scaled);
-        sum += &mean_probabilities(std::slice::from_mut(&mut m.model), &scaled, scoring);
-    }
-    sum / models.len() as f32
-}
-
 /// Which clips of a RAVDESS folder `ser eval` scores.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
 pub enum EvalPart {
@@ -68,6 +61,52 @@ pub enum EvalPart {
     Test,
 }
 
+/// The clips of `dir` that `part` names (or the CSV `labels` lists, which takes no part), split as
+/// training with `cfg` split them.
+fn select_clips(dir: &Path, labels: Option<&Path>, part: EvalPart, cfg: &DataConfig) -> Result<(Vec<ClipInfo>, DataCounts)> {
+    Ok(match (labels, part) {
+        (Some(csv), EvalPart::All) => {
+            let clips = pipeline::labelled_clips(dir, csv)?;
+            let counts = DataCounts { files_found: clips.len(), ..DataCounts::default() };
+            (clips, counts)
+        }
+        (Some(_), _) => bail!("--labels scores every clip of its CSV; it takes no --part"),
+        (None, EvalPart::All) => pipeline::all_clips(dir)?,
+        (None, part) => {
+            let split = pipeline::split_clips(dir, cfg)?;
+            let clips = match part {
+                EvalPart::Train => split.train,
+                EvalPart::Val => split.val,
+                _ => split.test.with_context(|| format!("{}: the split has no test part", dir.display()))?,
+            };
+            (clips, split.counts)
+        }
+    })
+}
+
+/// A warning when some of `files` carry a narrower band than `band`, the one the model was
+/// trained for: a WAV sampled at `rate` holds nothing above `rate / 2` (an 8 kHz telephone
+/// recording fed to a wideband model, which never heard such clips).
+fn narrower_band_warning<'a>(band: Band, files: impl Iterator<Item = &'a Path>) -> Option<String> {
+    let mut narrower = Vec::new();
+    let mut total = 0;
+    for file in files {
+        total += 1;
+        if let Some(rate) = wav_sample_rate(file).filter(|&rate| (rate as f64) / 2.0 < band.top_hz()) {
+            narrower.push((file, rate));
+        }
+    }
+    let (first, rate) = narrower.first()?;
+    Some(format!(
+        "warning: {} of {total} clips (first {}, sampled at {rate} Hz) carry nothing above {} Hz, narrower than the band the model was trained for ({}, up to {} Hz); expect lower accuracy (a model trained with --band telephone hears such clips as it was trained)",
+        narrower.len(),
+        first.display(),
+        rate / 2,
+        band.name(),
+        band.top_hz()
+    ))
+}
+
 /// `ser eval`: metrics of a checkpoint (or the mean probabilities of several: an ensemble) on
 /// the RAVDESS speech clips of a folder (all, or one part of a training split), or on any WAVs
 /// labelled by a CSV (cross-corpus evaluation).
@@ -75,22 +114,12 @@ pub fn eval(a: EvalArgs) -> Result<()> {
     let (labels, part, batch) = (a.labels.as_deref(), a.part, a.batch_size);
     let dir = a.data.data.as_deref().context("--data is required for eval")?;
     let mut models = Checkpoint::load_ensemble(&a.weights)?;
-    let mut cfg = data_config(&a.data, a.seed, false);
-    cfg.resample_like_notebook |= models[0].resample_like_notebook;
-    let (examples, counts) = match (labels, part) {
-        (Some(csv), EvalPart::All) => pipeline::load_labelled(dir, csv, &cfg)?,
-        (Some(_), _) => bail!("--labels scores every clip of its CSV; it takes no --part"),
-        (None, EvalPart::All) => pipeline::load_all(dir, &cfg)?,
-        (None, part) => {
-            let data = pipeline::load_dataset(dir, &DataConfig { augment: false, ..cfg })?;
-            let examples = match part {
-                EvalPart::Train => data.train,
-                EvalPart::Val => data.val,
-                _ => data.test.with_context(|| format!("{}: the split has no test part", dir.display()))?,
-            };
-            (examples, data.counts)
-        }
-    };
+    let cfg = model_data_config(&a.data, a.seed, &models);
+    let (clips, counts) = select_clips(dir, labels, part, &cfg)?;
+    if let Some(warning) = narrower_band_warning(models[0].band, clips.iter().map(|c| c.path.as_path())) {
+        eprintln!("{warning}");
+    }
+    let (examples, counts) = pipeline::featurise_clips(dir, &clips, &cfg, counts)?;
     let truth: Vec<usize> = examples.iter().map(|e| e.label).collect();
     let mut metrics =
         |scoring| Metrics::compute(&truth, &argmax_rows(&ensemble_probabilities(&mut models, &examples, scoring)), NUM_CLASSES);
@@ -128,17 +157,10 @@ pub fn eval(a: EvalArgs) -> Result<()> {
 /// The raw features (162, K) of any WAV file, prepared as the checkpoint's models were trained:
 /// 16 kHz (VAD for clips at other rates), resampled like the notebook's when they expect that.
 pub(super) fn clip_features(path: &Path, models: &[LoadedModel]) -> Result<Array2<f32>> {
-    let cfg = DataConfig {
-        layout: pipeline::Layout::Pool,
-        vad: pipeline::VadMode::Auto,
-        split: pipeline::SplitKind::Files,
-        resample_like_notebook: models.first().is_some_and(|m| m.resample_like_notebook),
-        augment: false,
-        speed_factors: Vec::new(),
-        seed: 0,
-        noise_seed: 0,
-        cache_dir: None,
-    };
+    // One band and one input for every member: `Checkpoint::load_ensemble` refuses mixed ones.
+    let first = models.first().context("no checkpoint loaded")?;
+    let cfg =
+        DataConfig { band: first.band, resample_like_notebook: first.resample_like_notebook, augment: false, ..DataConfig::default() };
     let samples = pipeline::prepare_audio(path, Variant::Original, &cfg)?;
     Ok(features::extract(&samples, &FeatureConfig::default()))
 }
@@ -150,6 +172,9 @@ pub fn predict(a: PredictArgs) -> Result<()> {
     let mut models = Checkpoint::load_ensemble(&a.weights)?;
     for m in &models {
         eprintln!("{}", m.description);
+    }
+    if let Some(warning) = narrower_band_warning(models[0].band, clips.iter().map(PathBuf::as_path)) {
+        eprintln!("{warning}");
     }
     let mut rows = Vec::new();
     for path in clips {
@@ -173,5 +198,74 @@ pub fn predict(a: PredictArgs) -> Result<()> {
             println!("{f}: {e} ({})", probs.join(", "));
         }
     }
+    Ok(())
+}
+
+/// How `eval` and `robustness` read clips for `models`: the command line's data settings, with
+/// the notebook's resampling and the band the checkpoints were trained with.
+fn model_data_config(data: &DataArgs, seed: u64, models: &[LoadedModel]) -> DataConfig {
+    let mut cfg = data_config(data, seed, false);
+    cfg.resample_like_notebook |= models[0].resample_like_notebook;
+    cfg.band = models[0].band;
+    cfg
+}
+
+#[derive(Args)]
+pub struct RobustnessArgs {
+    /// Checkpoint; several (repeat the flag) are an ensemble: their probabilities are averaged.
+    #[arg(long, required = true)]
+    pub weights: Vec<PathBuf>,
+    /// Which clips to score: all, or the train/val/test part of the split made with --layout, --split and --seed.
+    #[arg(long, value_enum, default_value = "all")]
+    pub part: EvalPart,
+    /// A CSV of `file,emotion` (files relative to --data, any names): score those clips; babble is
+    /// left out, as the CSV does not say who speaks.
+    #[arg(long)]
+    pub labels: Option<PathBuf>,
+    #[command(flatten)]
+    pub data: DataArgs,
+    /// Seed of the split (with --part).
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    /// Seed of the test corruptions (noise, babble talkers, rooms).
+    #[arg(long, default_value_t = 0)]
+    pub corruption_seed: u64,
+    /// Worker threads (default: all cores).
+    #[arg(long)]
+    pub threads: Option<usize>,
+    /// Report folder (default `runs/<timestamp>-robustness`).
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+}
+
+/// `ser robustness`: accuracy, each clip scored alone, clean and under each channel corruption
+/// of the test grid; writes robustness.md, .json and .svg.
+pub fn robustness(a: RobustnessArgs) -> Result<()> {
+    super::args::init_threads(a.threads)?;
+    let dir = a.data.data.as_deref().context("--data is required for robustness")?;
+    let mut models = Checkpoint::load_ensemble(&a.weights)?;
+    let cfg = model_data_config(&a.data, a.seed, &models);
+    let (clips, _) = select_clips(dir, a.labels.as_deref(), a.part, &cfg)?;
+    for m in &models {
+        eprintln!("{}", m.description);
+    }
+    let mut grid = test_grid();
+    let part = match &a.labels {
+        Some(csv) => {
+            grid.retain(|c| !matches!(c, Corruption::Noise { kind: NoiseKind::Babble, .. }));
+            eprintln!("babble is left out: a labels CSV does not say who speaks, so no clip's own voice can be kept out of its babble");
+            format!("the clips of {}", csv.display())
+        }
+        None => format!("{:?}", a.part).to_lowercase(),
+    };
+    let run = RobustnessClips { data: dir.to_path_buf(), part, clips: &clips, cfg: &cfg, seed: a.corruption_seed };
+    let report = run_robustness(&mut models, run, &grid)?;
+    let out = a.out.unwrap_or_else(|| PathBuf::from("runs").join(format!("{}-robustness", crate::report::timestamp())));
+    let md = crate::report::robustness::write_report(&out, &report)?;
+    println!("{} clips, clean: {:.1} % one clip at a time", report.clips, 100.0 * report.clean_accuracy);
+    for c in &report.conditions {
+        println!("{:>16} {:<14} {:5.1} % ({:+.1})", c.corruption, c.severity, 100.0 * c.accuracy, c.change_points);
+    }
+    println!("report: {}", md.display());
     Ok(())
 }

@@ -38,6 +38,8 @@ pub enum Variant {
     Pitch(i32),
     /// Played this many times as fast: tempo and pitch together.
     Speed(f64),
+    /// Corrupted copy k: through a channel drawn for the clip and k (noise, telephone, room, level).
+    Channel(usize),
 }
 
 impl Variant {
@@ -45,12 +47,13 @@ impl Variant {
     pub const TRAINING: [Variant; 4] = [Variant::Original, Variant::Noise, Variant::Pitch(3), Variant::Pitch(-3)];
 
     /// What each training clip becomes: without `cfg.augment` the original alone, else the study's
-    /// four followed by one speed copy per factor.
+    /// four followed by one speed copy per factor and the corrupted copies.
     pub fn for_training(cfg: &super::pipeline::DataConfig) -> Vec<Variant> {
         if !cfg.augment {
             return vec![Variant::Original];
         }
-        Variant::TRAINING.into_iter().chain(cfg.speed_factors.iter().map(|&f| Variant::Speed(f))).collect()
+        let speed = cfg.speed_factors.iter().map(|&f| Variant::Speed(f));
+        Variant::TRAINING.into_iter().chain(speed).chain((0..cfg.channel_copies).map(Variant::Channel)).collect()
     }
 
     /// The suffix of an example's name (`file.wav#pitch+3`).
@@ -60,6 +63,7 @@ impl Variant {
             Variant::Noise => "noise0.01".into(),
             Variant::Pitch(n) => format!("pitch{n:+}"),
             Variant::Speed(f) => format!("speed{f}"),
+            Variant::Channel(k) => format!("channel{k}"),
         }
     }
 }

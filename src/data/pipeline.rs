@@ -5,11 +5,12 @@
 use super::example::{Example, Variant};
 use super::ravdess::{find_wavs, parse_name, ClipInfo, NameKind};
 use super::split::{split_files, split_speakers, Split};
+use crate::audio::corrupt::{self, babble_talkers, corruption_seed, Corruption, NoiseKind, SeedUse};
 use crate::audio::{self, AudioError};
 use crate::features::{self, FeatureConfig};
 use ndarray::Array2;
 use rand::rngs::StdRng;
-use rand::SeedableRng;
+use rand::{Rng, SeedableRng};
 use rayon::prelude::*;
 use serde::Serialize;
 use sha2::{Digest, Sha256};
@@ -44,6 +45,36 @@ pub enum VadMode {
     Never,
 }
 
+/// The band a model hears: what its audio went through before the features.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum, Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Band {
+    /// 16 kHz audio as recorded (up to 8 kHz).
+    #[default]
+    Wideband,
+    /// Every clip first through the telephone channel: 8 kHz, 300-3400 Hz (no mu-law), back to
+    /// 16 kHz, so that a model trained on it hears telephone and wideband calls alike.
+    Telephone,
+}
+
+impl Band {
+    /// The highest frequency the band carries, Hz.
+    pub fn top_hz(self) -> f64 {
+        match self {
+            Band::Wideband => SAMPLE_RATE as f64 / 2.0,
+            Band::Telephone => corrupt::TELEPHONE_BAND_HZ.1,
+        }
+    }
+
+    /// The name used on the command line and in checkpoints.
+    pub fn name(self) -> &'static str {
+        match self {
+            Band::Wideband => "wideband",
+            Band::Telephone => "telephone",
+        }
+    }
+}
+
 /// How a pool is split.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum, Serialize, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -68,12 +99,40 @@ pub struct DataConfig {
     /// `augment`); training commands take them from the recipe (its `plan`).
     #[serde(default)]
     pub speed_factors: Vec<f64>,
+    /// Corrupted copies of each training clip (with `augment`), each through a channel drawn
+    /// with seeds that `ser robustness` never uses ([`training_channel`]); training commands take
+    /// them from the recipe (its `plan`). Absent (0) from older settings.
+    #[serde(default)]
+    pub channel_copies: usize,
+    /// What every clip goes through before its features. Absent (wideband) from older settings.
+    #[serde(default)]
+    pub band: Band,
     /// Seed of the pool split.
     pub seed: u64,
     /// Seed of the augmentation noise (a new one per training seed in `ablation --seeds`).
     pub noise_seed: u64,
     /// Where feature matrices are cached; None disables the cache.
     pub cache_dir: Option<PathBuf>,
+}
+
+impl Default for DataConfig {
+    /// The command line's defaults, without a cache: layout and VAD `auto`, split by file, seed 0,
+    /// the study's augmented copies and nothing more, wideband.
+    fn default() -> Self {
+        DataConfig {
+            layout: Layout::Auto,
+            vad: VadMode::Auto,
+            split: SplitKind::Files,
+            resample_like_notebook: false,
+            augment: true,
+            speed_factors: Vec::new(),
+            channel_copies: 0,
+            band: Band::Wideband,
+            seed: 0,
+            noise_seed: 0,
+            cache_dir: None,
+        }
+    }
 }
 
 /// Counts of what was read and what was skipped, with the reasons.
@@ -148,8 +207,18 @@ pub fn list_clips(dir: &Path, counts: &mut DataCounts) -> Result<Vec<ClipInfo>, 
     Ok(clips)
 }
 
-/// Reads, splits, augments and featurises a data folder.
-pub fn load_dataset(dir: &Path, cfg: &DataConfig) -> Result<DataSet, DataError> {
+/// A data folder's clips, split as training will split them.
+pub struct ClipSplit {
+    pub layout: Layout,
+    pub train: Vec<ClipInfo>,
+    pub val: Vec<ClipInfo>,
+    /// None when a pre-split folder has no `testing/`.
+    pub test: Option<Vec<ClipInfo>>,
+    pub counts: DataCounts,
+}
+
+/// Finds and splits a data folder's clips (no audio read yet).
+pub fn split_clips(dir: &Path, cfg: &DataConfig) -> Result<ClipSplit, DataError> {
     if !dir.is_dir() {
         return Err(DataError::Missing(dir.to_path_buf()));
     }
@@ -183,9 +252,16 @@ pub fn load_dataset(dir: &Path, cfg: &DataConfig) -> Result<DataSet, DataError> 
     counts.train_clips = train.len();
     counts.val_clips = val.len();
     counts.test_clips = test.as_ref().map_or(0, |t| t.len());
-    let train = featurise(&train, &Variant::for_training(cfg), cfg, &mut counts);
-    let val = featurise(&val, &[Variant::Original], cfg, &mut counts);
-    let test = test.map(|t| featurise(&t, &[Variant::Original], cfg, &mut counts));
+    Ok(ClipSplit { layout, train, val, test, counts })
+}
+
+/// Reads, splits, augments and featurises a data folder.
+pub fn load_dataset(dir: &Path, cfg: &DataConfig) -> Result<DataSet, DataError> {
+    let ClipSplit { layout, train, val, test, mut counts } = split_clips(dir, cfg)?;
+    let babble = BabblePool::new(&train);
+    let train = featurise(&train, &Variant::for_training(cfg), cfg, Some(&babble), &mut counts);
+    let val = featurise(&val, &[Variant::Original], cfg, None, &mut counts);
+    let test = test.map(|t| featurise(&t, &[Variant::Original], cfg, None, &mut counts));
     counts.train_examples = train.len();
     if train.is_empty() && val.is_empty() && test.as_ref().is_none_or(|t| t.is_empty()) {
         let first = counts.unusable.first().map(|(f, r)| format!("{f}: {r}")).unwrap_or_default();
@@ -194,8 +270,46 @@ pub fn load_dataset(dir: &Path, cfg: &DataConfig) -> Result<DataSet, DataError> 
     Ok(DataSet { layout, train, val, test, counts })
 }
 
+/// The clips that babble in corrupted training copies is mixed from: the training split's, so
+/// that no clip validated or tested on is ever heard in training, even as noise.
+pub struct BabblePool {
+    /// Each clip and its speaker.
+    clips: Vec<(PathBuf, u8)>,
+    /// A hash of the clips' names: a copy's cache key, as its babble depends on them.
+    key: u64,
+}
+
+impl BabblePool {
+    pub fn new(clips: &[ClipInfo]) -> Self {
+        let mut h = Sha256::new();
+        for c in clips {
+            h.update(c.path.file_name().unwrap_or_default().as_encoded_bytes());
+            h.update(b"|");
+        }
+        let key = u64::from_le_bytes(h.finalize()[..8].try_into().expect("a SHA-256 digest has 8 bytes"));
+        BabblePool { clips: clips.iter().map(|c| (c.path.clone(), c.actor)).collect(), key }
+    }
+
+    /// The speech of up to four pool clips of other speakers than `path`'s, chosen with `rng`.
+    fn talkers(&self, path: &Path, cfg: &DataConfig, rng: &mut StdRng) -> Result<Vec<Vec<f32>>, AudioError> {
+        let corrupt_err = |error| corrupt_error(path, error);
+        let own = self.clips.iter().find(|(p, _)| p == path).map(|&(_, actor)| actor);
+        let own = own.ok_or_else(|| corrupt_err(corrupt::CorruptError::NoBabbleClips))?;
+        let actors: Vec<u8> = self.clips.iter().map(|&(_, actor)| actor).collect();
+        let chosen = babble_talkers(&actors, own, rng).map_err(corrupt_err)?;
+        chosen.into_iter().map(|i| speech_audio(&self.clips[i].0, cfg)).collect()
+    }
+}
+
 /// Features of each clip and variant, in clip order; unusable clips are skipped and counted.
-fn featurise(clips: &[ClipInfo], variants: &[Variant], cfg: &DataConfig, counts: &mut DataCounts) -> Vec<Example> {
+/// `babble`: what corrupted copies mix babble from (the training split; None elsewhere).
+fn featurise(
+    clips: &[ClipInfo],
+    variants: &[Variant],
+    cfg: &DataConfig,
+    babble: Option<&BabblePool>,
+    counts: &mut DataCounts,
+) -> Vec<Example> {
     /// A clip's examples and how many came from the cache, or (file, reason) when it is unusable.
     type ClipExamples = Result<(Vec<Example>, usize), (String, String)>;
     let results: Vec<ClipExamples> = clips
@@ -205,7 +319,7 @@ fn featurise(clips: &[ClipInfo], variants: &[Variant], cfg: &DataConfig, counts:
             let examples = variants
                 .iter()
                 .map(|&v| {
-                    let (features, hit) = clip_features(&clip.path, v, cfg)?;
+                    let (features, hit) = clip_features(&clip.path, v, cfg, babble)?;
                     hits += usize::from(hit);
                     Ok(Example {
                         features,
@@ -235,18 +349,20 @@ fn featurise(clips: &[ClipInfo], variants: &[Variant], cfg: &DataConfig, counts:
 }
 
 /// The audio a clip's features are computed from, at the rate they are told (always 16 kHz).
+/// A corrupted copy that draws babble needs the pool of [`prepare_training_audio`].
 pub fn prepare_audio(path: &Path, variant: Variant, cfg: &DataConfig) -> Result<Vec<f32>, AudioError> {
-    let clip = audio::read_wav(path)?;
-    let vad = match cfg.vad {
-        VadMode::Always => true,
-        VadMode::Never => false,
-        VadMode::Auto => clip.sample_rate != SAMPLE_RATE,
-    };
-    let mut samples = audio::resample(&clip.samples, clip.sample_rate, SAMPLE_RATE)?;
-    if vad {
-        samples = audio::vad_trim(&samples, SAMPLE_RATE, &path.display().to_string())?;
-    }
-    samples = match variant {
+    prepare_training_audio(path, variant, cfg, None)
+}
+
+/// [`prepare_audio`] with the clips that corrupted copies mix babble from.
+pub fn prepare_training_audio(
+    path: &Path,
+    variant: Variant,
+    cfg: &DataConfig,
+    babble: Option<&BabblePool>,
+) -> Result<Vec<f32>, AudioError> {
+    let samples = speech_audio(path, cfg)?;
+    let samples = match variant {
         Variant::Original => samples,
         Variant::Noise => {
             let mut rng = StdRng::seed_from_u64(cfg.noise_seed ^ name_hash(path));
@@ -254,33 +370,95 @@ pub fn prepare_audio(path: &Path, variant: Variant, cfg: &DataConfig) -> Result<
         }
         Variant::Pitch(n) => audio::pitch_shift(&samples, SAMPLE_RATE, n as f64),
         Variant::Speed(factor) => audio::speed_perturb(&samples, factor),
+        Variant::Channel(copy) => {
+            let seed = corruption_seed(SeedUse::Training, cfg.noise_seed, name_hash(path), copy as u64);
+            let mut rng = StdRng::seed_from_u64(seed);
+            let channel = training_channel(&mut rng);
+            let talkers = match (channel, babble) {
+                (Corruption::Noise { kind: NoiseKind::Babble, .. }, Some(pool)) => pool.talkers(path, cfg, &mut rng)?,
+                (Corruption::Noise { kind: NoiseKind::Babble, .. }, None) => {
+                    return Err(corrupt_error(path, corrupt::CorruptError::NoBabbleClips))
+                }
+                _ => Vec::new(),
+            };
+            let talkers: Vec<&[f32]> = talkers.iter().map(Vec::as_slice).collect();
+            corrupt::corrupt(&samples, SAMPLE_RATE, &channel, seed, &talkers).map_err(|error| corrupt_error(path, error))?
+        }
     };
+    channel_to_features(path, samples, cfg)
+}
+
+/// A clip read, brought to 16 kHz and trimmed to its speech as `cfg` says: the clean audio that
+/// augmentation and corruptions start from.
+pub fn speech_audio(path: &Path, cfg: &DataConfig) -> Result<Vec<f32>, AudioError> {
+    let clip = audio::read_wav(path)?;
+    let vad = match cfg.vad {
+        VadMode::Always => true,
+        VadMode::Never => false,
+        VadMode::Auto => clip.sample_rate != SAMPLE_RATE,
+    };
+    let samples = audio::resample(&clip.samples, clip.sample_rate, SAMPLE_RATE)?;
+    if vad {
+        return audio::vad_trim(&samples, SAMPLE_RATE, &path.display().to_string());
+    }
+    Ok(samples)
+}
+
+/// What 16 kHz audio of `path` goes through last, before its features: the band of `cfg` and
+/// the notebook's resampling.
+pub fn channel_to_features(path: &Path, mut samples: Vec<f32>, cfg: &DataConfig) -> Result<Vec<f32>, AudioError> {
+    if cfg.band == Band::Telephone {
+        samples = corrupt::telephone(&samples, SAMPLE_RATE, false).map_err(|error| corrupt_error(path, error))?;
+    }
     if cfg.resample_like_notebook {
         samples = audio::resample(&samples, SAMPLE_RATE, NOTEBOOK_LOAD_RATE)?;
     }
     Ok(samples)
 }
 
-/// A stable 64-bit hash of a file's name (seeds its augmentation noise).
-fn name_hash(path: &Path) -> u64 {
+fn corrupt_error(path: &Path, error: corrupt::CorruptError) -> AudioError {
+    AudioError::Corrupt { name: path.display().to_string(), error }
+}
+
+/// The channel of one corrupted training copy, drawn from ranges around (not on) the grid that
+/// `ser robustness` tests: white, pink or babble noise (other training speakers) at an SNR
+/// uniform in 0-30 dB, the telephone with or without mu-law, a room with RT60 uniform in
+/// 0.2-1.2 s, or a gain uniform in ±24 dB, each of the six kinds as likely.
+pub fn training_channel(rng: &mut impl Rng) -> Corruption {
+    match rng.gen_range(0..6) {
+        0 => Corruption::Noise { kind: NoiseKind::White, snr_db: rng.gen_range(0.0..30.0) },
+        1 => Corruption::Noise { kind: NoiseKind::Pink, snr_db: rng.gen_range(0.0..30.0) },
+        2 => Corruption::Noise { kind: NoiseKind::Babble, snr_db: rng.gen_range(0.0..30.0) },
+        3 => Corruption::Telephone { mu_law: rng.gen_bool(0.5) },
+        4 => Corruption::Reverb { rt60_s: rng.gen_range(0.2..1.2) },
+        _ => Corruption::Gain { db: rng.gen_range(-24.0..24.0) },
+    }
+}
+
+/// A stable 64-bit hash of a file's name (seeds its augmentation noise and corruptions).
+pub fn name_hash(path: &Path) -> u64 {
     let digest = Sha256::digest(path.file_name().unwrap_or_default().as_encoded_bytes());
     u64::from_le_bytes(digest[..8].try_into().unwrap())
 }
 
 /// Features of one clip variant, from the cache when it holds them; the flag says it did.
-fn clip_features(path: &Path, variant: Variant, cfg: &DataConfig) -> Result<(Array2<f32>, bool), AudioError> {
+fn clip_features(path: &Path, variant: Variant, cfg: &DataConfig, babble: Option<&BabblePool>) -> Result<(Array2<f32>, bool), AudioError> {
     let bytes = std::fs::read(path).map_err(|error| AudioError::Io { path: path.into(), error })?;
     let key = {
         let mut h = Sha256::new();
         h.update(CACHE_VERSION);
         h.update(&bytes);
-        let settings = format!(
-            "{:?}|vad={:?}|notebook={}|seed={}",
-            variant,
-            cfg.vad,
-            cfg.resample_like_notebook,
-            if variant == Variant::Noise { cfg.noise_seed ^ name_hash(path) } else { 0 }
-        );
+        let seed = match variant {
+            Variant::Noise => cfg.noise_seed ^ name_hash(path),
+            // A copy's babble comes from the training split, so the split is part of its key.
+            Variant::Channel(_) => cfg.noise_seed ^ babble.map_or(0, |pool| pool.key),
+            _ => 0,
+        };
+        let mut settings = format!("{:?}|vad={:?}|notebook={}|seed={}", variant, cfg.vad, cfg.resample_like_notebook, seed);
+        // Wideband keys are those of the entries cached before bands existed.
+        if cfg.band != Band::Wideband {
+            settings += &format!("|band={}", cfg.band.name());
+        }
         h.update(settings);
         format!("{:x}", h.finalize())
     };
@@ -292,7 +470,7 @@ fn clip_features(path: &Path, variant: Variant, cfg: &DataConfig) -> Result<(Arr
             }
         }
     }
-    let samples = prepare_audio(path, variant, cfg)?;
+    let samples = prepare_training_audio(path, variant, cfg, babble)?;
     let m = features::extract(&samples, &FeatureConfig::default());
     if let Some(file) = &cached {
         // A cache that cannot be written is only slower; the features are still right.
@@ -301,8 +479,9 @@ fn clip_features(path: &Path, variant: Variant, cfg: &DataConfig) -> Result<(Arr
     Ok((m, false))
 }
 
-/// Every RAVDESS speech clip of a folder tree (no split, no augmentation), for evaluation.
-pub fn load_all(dir: &Path, cfg: &DataConfig) -> Result<(Vec<Example>, DataCounts), DataError> {
+/// Every RAVDESS speech clip of a folder tree (no split), for evaluation; a folder without any
+/// is refused.
+pub fn all_clips(dir: &Path) -> Result<(Vec<ClipInfo>, DataCounts), DataError> {
     if !dir.is_dir() {
         return Err(DataError::Missing(dir.to_path_buf()));
     }
@@ -314,12 +493,19 @@ pub fn load_all(dir: &Path, cfg: &DataConfig) -> Result<(Vec<Example>, DataCount
     if clips.is_empty() {
         return Err(DataError::NoSpeech(dir.to_path_buf()));
     }
-    featurise_all(dir, &clips, cfg, counts)
+    Ok((clips, counts))
 }
 
 /// Clips of any names whose emotions come from a CSV of `file,emotion` lines (file relative to
 /// `dir`, emotion one of the eight RAVDESS names; a header line `file,emotion` is allowed).
 pub fn load_labelled(dir: &Path, labels_csv: &Path, cfg: &DataConfig) -> Result<(Vec<Example>, DataCounts), DataError> {
+    let clips = labelled_clips(dir, labels_csv)?;
+    let counts = DataCounts { files_found: clips.len(), ..DataCounts::default() };
+    featurise_clips(dir, &clips, cfg, counts)
+}
+
+/// The clips a `file,emotion` CSV names (see [`load_labelled`]); their actors are unknown (0).
+pub fn labelled_clips(dir: &Path, labels_csv: &Path) -> Result<Vec<ClipInfo>, DataError> {
     let text = std::fs::read_to_string(labels_csv).map_err(io_err(labels_csv))?;
     let bad = |line: usize, reason: String| DataError::BadName { path: labels_csv.to_path_buf(), reason: format!("line {line}: {reason}") };
     let mut clips = Vec::new();
@@ -340,17 +526,17 @@ pub fn load_labelled(dir: &Path, labels_csv: &Path, cfg: &DataConfig) -> Result<
     if clips.is_empty() {
         return Err(bad(1, "no labelled files".into()));
     }
-    let counts = DataCounts { files_found: clips.len(), ..DataCounts::default() };
-    featurise_all(dir, &clips, cfg, counts)
+    Ok(clips)
 }
 
-fn featurise_all(
+/// The features of `clips` as they are (no augmented copies); unusable clips are counted.
+pub fn featurise_clips(
     dir: &Path,
     clips: &[ClipInfo],
     cfg: &DataConfig,
     mut counts: DataCounts,
 ) -> Result<(Vec<Example>, DataCounts), DataError> {
-    let examples = featurise(clips, &[Variant::Original], cfg, &mut counts);
+    let examples = featurise(clips, &[Variant::Original], cfg, None, &mut counts);
     if examples.is_empty() {
         let first = counts.unusable.first().map(|(f, r)| format!("{f}: {r}")).unwrap_or_default();
         return Err(DataError::AllUnusable(dir.to_path_buf(), first));

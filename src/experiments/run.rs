@@ -190,6 +190,7 @@ fn train_member(
         (checkpoint::META_SEED.to_string(), seed.to_string()),
         (checkpoint::META_RESAMPLE_LIKE_NOTEBOOK.to_string(), plan.plan.data.resample_like_notebook.to_string()),
         (checkpoint::META_RECIPE.to_string(), serde_json::to_string(plan.recipe)?),
+        (checkpoint::META_BAND.to_string(), plan.plan.data.band.name().to_string()),
     ]);
     if !plan.scaling.is_identity() {
         meta.insert(checkpoint::META_INPUT_SCALING.to_string(), serde_json::to_string(plan.scaling)?);

@@ -10,7 +10,7 @@
 pub mod ladder;
 
 use crate::audio::augment::speed_rates;
-use crate::data::pipeline::DataConfig;
+use crate::data::pipeline::{Band, DataConfig};
 use crate::data::{Example, InputScaling};
 use crate::nn::model::{ModelConfig, Padding};
 use crate::train::augment::{FeatureAugment, SpecAugment};
@@ -62,6 +62,15 @@ pub struct Recipe {
     /// final training figures still cover every example. Absent (false) from older runs.
     #[serde(default)]
     pub curve_on_originals: bool,
+    /// Corrupted copies of each training clip, each through a channel drawn with training-only
+    /// seeds (noise, telephone, a room, a level; `data::pipeline::training_channel`), cached
+    /// like the other copies. Absent (0) from older runs.
+    #[serde(default)]
+    pub channel_copies: usize,
+    /// The band every clip is brought to before its features (training, evaluation and
+    /// prediction alike). Absent (wideband) from older runs.
+    #[serde(default)]
+    pub band: Band,
 }
 
 fn one() -> usize {
@@ -76,6 +85,9 @@ pub enum RecipeName {
     /// Log-mel + standardised rows, SpecAugment and gain, AdamW (decay 0.1) with warm-up + cosine,
     /// label smoothing, mixup, an ensemble of 2 per seed; masked padding.
     Improved,
+    /// The improved recipe trained also on corrupted copies of each clip (noise, telephone,
+    /// rooms, levels), for real channels.
+    Robust,
 }
 
 impl Recipe {
@@ -101,6 +113,8 @@ impl Recipe {
             ensemble: 1,
             speaker_adversary: 0.0,
             curve_on_originals: false,
+            channel_copies: 0,
+            band: Band::Wideband,
         }
     }
 
@@ -109,10 +123,16 @@ impl Recipe {
         Recipe::ladder().pop().expect("the ladder has rows").1
     }
 
+    /// The improved recipe with [`ROBUST_CHANNEL_COPIES`] corrupted copies of each training clip.
+    pub fn robust() -> Self {
+        Recipe { name: "robust".into(), channel_copies: ROBUST_CHANNEL_COPIES, ..Recipe::improved() }
+    }
+
     pub fn named(name: RecipeName) -> Self {
         match name {
             RecipeName::Study => Recipe::study(),
             RecipeName::Improved => Recipe::improved(),
+            RecipeName::Robust => Recipe::robust(),
         }
     }
 
@@ -146,7 +166,13 @@ impl Recipe {
                 mixup_alpha: self.mixup_alpha,
                 speaker_adversary: self.speaker_adversary,
             },
-            data: DataConfig { speed_factors: self.speed_perturb.clone(), noise_seed: seed, ..data.clone() },
+            data: DataConfig {
+                speed_factors: self.speed_perturb.clone(),
+                channel_copies: self.channel_copies,
+                band: self.band,
+                noise_seed: seed,
+                ..data.clone()
+            },
         }
     }
 
@@ -205,6 +231,21 @@ impl Recipe {
             }
             self.speaker_adversary = lambda;
         }
+        if let Some(copies) = o.channel_copies {
+            if copies > MAX_CHANNEL_COPIES {
+                return Err(format!("--channel-copies takes at most {MAX_CHANNEL_COPIES} copies per clip (each costs an epoch a quarter more); got {copies}"));
+            }
+            self.channel_copies = copies;
+        }
+        if let Some(db) = o.gain_db {
+            if !(0.0..=MAX_GAIN_DB).contains(&db) {
+                return Err(format!("--gain-db takes the largest random gain in dB, a number in [0, {MAX_GAIN_DB}] (0: off); got {db}"));
+            }
+            self.gain_db = db;
+        }
+        if let Some(band) = o.band {
+            self.band = band;
+        }
         if let Some(members) = o.ensemble {
             if members == 0 {
                 return Err("--ensemble takes the number of models per seed, at least 1".into());
@@ -229,6 +270,16 @@ impl Recipe {
         })
     }
 }
+
+/// Corrupted copies per training clip in [`Recipe::robust`].
+pub const ROBUST_CHANNEL_COPIES: usize = 2;
+/// The most corrupted copies per clip a recipe may ask for: each adds a quarter of the study's
+/// four examples per clip to every epoch.
+pub const MAX_CHANNEL_COPIES: usize = 8;
+
+/// The largest random gain a recipe may draw, dB: beyond it a quiet clip's mel bands sink into
+/// librosa's power floor, where the feature-domain gain is no longer exact.
+pub const MAX_GAIN_DB: f32 = 40.0;
 
 /// What a run sets beside its recipe: the batch, the gradient clipping and the first seed.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -272,6 +323,9 @@ pub struct Overrides {
     pub vtlp: Option<f32>,
     pub speaker_adversary: Option<f64>,
     pub ensemble: Option<usize>,
+    pub channel_copies: Option<usize>,
+    pub band: Option<Band>,
+    pub gain_db: Option<f32>,
 }
 
 /// `--speed-perturb`'s value: distinct factors such as `0.9,1.1`, or `off` for none. The error
@@ -347,6 +401,8 @@ mod tests {
             resample_like_notebook: false,
             augment: true,
             speed_factors: vec![1.2],
+            channel_copies: 5,
+            band: Band::Wideband,
             seed: 3,
             noise_seed: 4,
             cache_dir: None,
@@ -356,5 +412,23 @@ mod tests {
         assert_eq!(cfg.speed_factors, vec![0.9, 1.1]);
         assert_eq!((cfg.seed, cfg.noise_seed, cfg.augment, cfg.split), (3, 4, true, base.split));
         assert!(Recipe::study().plan(&RunSettings::default(), &base, 4).data.speed_factors.is_empty());
+    }
+
+    #[test]
+    fn the_robust_recipe_hands_its_channel_copies_and_band_to_the_data() {
+        let robust = Recipe::robust();
+        assert_eq!(robust, Recipe { name: "robust".into(), channel_copies: ROBUST_CHANNEL_COPIES, ..Recipe::improved() });
+        let data = DataConfig { channel_copies: 7, ..DataConfig::default() };
+        let phone = robust.with_overrides(&Overrides { band: Some(Band::Telephone), ..Overrides::default() }).unwrap();
+        let cfg = phone.plan(&RunSettings::default(), &data, 1).data;
+        assert_eq!((cfg.channel_copies, cfg.band), (ROBUST_CHANNEL_COPIES, Band::Telephone));
+        assert_eq!(Recipe::improved().plan(&RunSettings::default(), &data, 1).data.channel_copies, 0);
+        let refused =
+            Recipe::improved().with_overrides(&Overrides { channel_copies: Some(MAX_CHANNEL_COPIES + 1), ..Overrides::default() });
+        assert!(refused.unwrap_err().starts_with("--channel-copies takes at most 8"));
+        let louder = Recipe::robust().with_overrides(&Overrides { gain_db: Some(20.0), ..Overrides::default() }).unwrap();
+        assert_eq!(louder.gain_db, 20.0);
+        let refused = Recipe::robust().with_overrides(&Overrides { gain_db: Some(f32::NAN), ..Overrides::default() });
+        assert!(refused.unwrap_err().starts_with("--gain-db takes the largest random gain in dB, a number in [0, 40]"));
     }
 }

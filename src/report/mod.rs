@@ -1,11 +1,13 @@
 //! Every report a run writes: the dropout ablation's (`ablation`: report.md, report.json and
-//! pictures), a recipe run's (`recipes`: recipes.md, recipes.json), the pictures (`plot`), and
-//! the picture of one clip's explanation (`explanation`).
+//! pictures), a recipe run's (`recipes`: recipes.md, recipes.json), a robustness run's
+//! (`robustness`: robustness.md, .json, .svg), the pictures (`plot`), and the picture of one
+//! clip's explanation (`explanation`).
 
 pub mod ablation;
 pub mod explanation;
 pub mod plot;
 pub mod recipes;
+pub mod robustness;
 
 /// UTC time as `YYYY-MM-DD_HH-MM-SS`, for run folder names.
 pub fn timestamp() -> String {

@@ -1,4 +1,5 @@
-//! SVG pictures of a run: training curves (loss and accuracy per epoch) and a confusion matrix.
+//! SVG pictures of a run: training curves (loss and accuracy per epoch), a confusion matrix, and
+//! accuracy against the severity of channel corruptions.
 //!
 //! Each picture is rendered into a String and then written atomically (`fsio::write_atomic`), so
 //! a reader never sees half a picture. The SVG backend emits `<text>` elements, so no fonts are
@@ -128,6 +129,69 @@ pub fn plot_confusion(path: &Path, title: &str, matrix: &[Vec<usize>], class_nam
                 let label_style = TextStyle::from((FONT, 20).into_font()).color(&ink).pos(Pos::new(HPos::Center, VPos::Center));
                 chart.draw_series([Text::new(count.to_string(), (left + 0.5, top - 0.5), label_style)]).map_err(drawing_error)?;
             }
+        }
+        root.present().map_err(drawing_error)?;
+    }
+    write_atomic(path, svg.as_bytes())
+}
+
+/// Writes an SVG of accuracy against severity: one line per corruption, each starting at the
+/// clean accuracy (x = 0, "clean") and going through its severities in order (x = 1, 2, ...,
+/// mildest first). A curve's label should name its severities (the x axis counts steps, whose
+/// units differ between corruptions). `accuracy` values are fractions; the y axis spans 0-1.
+pub fn plot_accuracy_by_severity(path: &Path, title: &str, curves: &[Curve]) -> io::Result<()> {
+    let mut svg = String::new();
+    {
+        let root = SVGBackend::with_string(&mut svg, (1000, 600)).into_drawing_area();
+        root.fill(&WHITE).map_err(drawing_error)?;
+        let steps = curves.iter().map(|c| c.values.len()).max().unwrap_or(0).max(2);
+        let mut chart = ChartBuilder::on(&root)
+            .caption(title, (FONT, 24))
+            .margin(20)
+            .x_label_area_size(50)
+            .y_label_area_size(65)
+            .build_cartesian_2d(-0.2..(steps - 1) as f64 + 0.2, 0.0..1.0)
+            .map_err(drawing_error)?;
+        chart
+            .configure_mesh()
+            .light_line_style(TRANSPARENT)
+            .bold_line_style(BLACK.mix(0.08))
+            .x_labels(steps)
+            .x_label_formatter(&|&x| {
+                if x.abs() < 1e-9 {
+                    "clean".into()
+                } else if (x - x.round()).abs() < 1e-9 {
+                    format!("{x:.0}")
+                } else {
+                    String::new()
+                }
+            })
+            .x_desc("severity (steps, mildest first)")
+            .y_desc("accuracy, one clip at a time")
+            .axis_desc_style((FONT, 19))
+            .label_style((FONT, 16))
+            .draw()
+            .map_err(drawing_error)?;
+        for (i, curve) in curves.iter().enumerate() {
+            let style = PALETTE[i % PALETTE.len()].stroke_width(2);
+            let points: Vec<(f64, f64)> =
+                curve.values.iter().enumerate().filter(|(_, v)| v.is_finite()).map(|(x, &v)| (x as f64, v)).collect();
+            chart.draw_series(points.iter().map(|&p| Circle::new(p, 3, style.filled()))).map_err(drawing_error)?;
+            chart
+                .draw_series(LineSeries::new(points, style))
+                .map_err(drawing_error)?
+                .label(curve.label)
+                .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 24, y)], style));
+        }
+        if !curves.is_empty() {
+            chart
+                .configure_series_labels()
+                .position(SeriesLabelPosition::LowerLeft)
+                .background_style(WHITE.mix(0.85))
+                .border_style(BLACK.mix(0.3))
+                .label_font((FONT, 15))
+                .draw()
+                .map_err(drawing_error)?;
         }
         root.present().map_err(drawing_error)?;
     }

@@ -1,0 +1,283 @@
+//! Real channels end to end on synthetic clips: `ser robustness` and its report, the band a
+//! checkpoint records and the warnings of `eval` and `predict` about narrower clips, the
+//! telephone band as a training switch, and corrupted training copies.
+
+use ser::audio::corrupt::{band_pass, power};
+use ser::audio::{write_wav, Audio};
+use ser::checkpoint::{self, Checkpoint, META_BAND};
+use ser::data::pipeline::{self, Band, DataConfig, Layout};
+use ser::data::Variant;
+use ser::nn::model::{ModelConfig, Padding, SerModel};
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+fn temp_dir(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("ser-robustness-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+fn ser(args: &[&str]) -> (bool, String, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_ser")).args(args).output().unwrap();
+    (out.status.success(), String::from_utf8_lossy(&out.stdout).into(), String::from_utf8_lossy(&out.stderr).into())
+}
+
+/// Two synthetic clips of each of four emotions from each of actors 1-3, RAVDESS-named, 16 kHz.
+fn write_clips(dir: &Path) {
+    std::fs::create_dir_all(dir).unwrap();
+    for emotion in [0u8, 2, 3, 4] {
+        for actor in 1..=3u8 {
+            for statement in 1..=2u8 {
+                let clip = ser::synth::synthesize_clip(2, actor, emotion, 1, statement, 1);
+                write_wav(&dir.join(&clip.file_name), &Audio { samples: clip.samples, sample_rate: 16_000 }).unwrap();
+            }
+        }
+    }
+}
+
+fn save_model(path: &Path, band: Option<&str>) {
+    let mut model = SerModel::<f32>::new(ModelConfig { dropout: true, padding: Padding::Masked }, 5);
+    let meta = band.map(|b| HashMap::from([(META_BAND.to_string(), b.to_string())])).unwrap_or_default();
+    checkpoint::save(&mut model, path, meta).unwrap();
+}
+
+fn config(band: Band, channel_copies: usize, cache: Option<PathBuf>) -> DataConfig {
+    DataConfig { layout: Layout::Pool, channel_copies, band, cache_dir: cache, ..DataConfig::default() }
+}
+
+fn s(p: &Path) -> &str {
+    p.to_str().unwrap()
+}
+
+#[test]
+fn robustness_scores_the_grid_beside_the_clean_figure_that_eval_gives() {
+    let root = temp_dir("report");
+    let data = root.join("clips");
+    write_clips(&data);
+    let weights = root.join("m.safetensors");
+    save_model(&weights, None);
+    let out = root.join("out");
+    let (ok, stdout, stderr) = ser(&["robustness", "--weights", s(&weights), "--data", s(&data), "--no-cache", "--out", s(&out)]);
+    assert!(ok, "{stderr}");
+    assert!(stdout.contains("24 clips"), "{stdout}");
+    let report: serde_json::Value = serde_json::from_slice(&std::fs::read(out.join("robustness.json")).unwrap()).unwrap();
+    let kinds: Vec<&str> = report["conditions"].as_array().unwrap().iter().map(|c| c["corruption"].as_str().unwrap()).collect();
+    let mut expected = Vec::new();
+    for kind in ["noise-white", "noise-pink", "noise-babble"] {
+        expected.extend([kind; 3]);
+    }
+    expected.extend(["telephone", "telephone-mulaw", "reverb", "reverb", "reverb", "gain", "gain"]);
+    assert_eq!(kinds, expected);
+    for c in report["conditions"].as_array().unwrap() {
+        let (accuracy, change) = (c["accuracy"].as_f64().unwrap(), c["change_points"].as_f64().unwrap());
+        assert!((100.0 * (accuracy - report["clean_accuracy"].as_f64().unwrap()) - change).abs() < 1e-9);
+        assert!(c["severity"].is_string() && c["setting"].is_object() && c["macro_f1"].is_number(), "{c}");
+    }
+    assert_eq!(report["band"], "wideband");
+    let md = std::fs::read_to_string(out.join("robustness.md")).unwrap();
+    assert!(md.contains("| noise-babble | SNR 5 dB |"), "{md}");
+    let svg = std::fs::read_to_string(out.join("robustness.svg")).unwrap();
+    assert!(svg.contains("reverb (RT60 0.3 s / RT60 0.6 s / RT60 1 s)"), "the legend names the severities");
+
+    // The clean figure is eval's one-clip-at-a-time accuracy on the same clips.
+    let (ok, eval_out, stderr) = ser(&["eval", "--weights", s(&weights), "--data", s(&data), "--no-cache"]);
+    assert!(ok, "{stderr}");
+    let clean = format!("{:.2} % one clip at a time", 100.0 * report["clean_accuracy"].as_f64().unwrap());
+    assert!(eval_out.contains(&clean), "eval: {eval_out}\nrobustness clean: {clean}");
+
+    // The same corruption seed gives the same report; the figures do not depend on the run.
+    let again = root.join("again");
+    assert!(ser(&["robustness", "--weights", s(&weights), "--data", s(&data), "--no-cache", "--out", s(&again)]).0);
+    let second: serde_json::Value = serde_json::from_slice(&std::fs::read(again.join("robustness.json")).unwrap()).unwrap();
+    assert_eq!(report["conditions"], second["conditions"]);
+}
+
+#[test]
+fn robustness_scores_the_clips_of_a_labels_csv_without_babble() {
+    let root = temp_dir("labels");
+    let data = root.join("clips");
+    write_clips(&data);
+    let mut names: Vec<String> = std::fs::read_dir(&data).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
+    names.sort();
+    let csv = root.join("labels.csv");
+    std::fs::write(&csv, names.iter().take(5).map(|n| format!("{n},angry\n")).collect::<String>()).unwrap();
+    let weights = root.join("m.safetensors");
+    save_model(&weights, None);
+    let out = root.join("out");
+    let (ok, _, stderr) =
+        ser(&["robustness", "--weights", s(&weights), "--data", s(&data), "--labels", s(&csv), "--no-cache", "--out", s(&out)]);
+    assert!(ok, "{stderr}");
+    assert!(stderr.contains("babble is left out"), "{stderr}");
+    let report: serde_json::Value = serde_json::from_slice(&std::fs::read(out.join("robustness.json")).unwrap()).unwrap();
+    assert_eq!(report["clips"], 5);
+    let kinds: Vec<&str> = report["conditions"].as_array().unwrap().iter().map(|c| c["corruption"].as_str().unwrap()).collect();
+    assert_eq!(kinds.len(), 13);
+    assert!(!kinds.contains(&"noise-babble"));
+    let (ok, _, stderr) =
+        ser(&["robustness", "--weights", s(&weights), "--data", s(&data), "--labels", s(&csv), "--part", "test", "--no-cache"]);
+    assert!(!ok && stderr.contains("--labels scores every clip of its CSV; it takes no --part"), "{stderr}");
+}
+
+#[test]
+fn robustness_refuses_bad_input_with_one_clear_error() {
+    let root = temp_dir("bad");
+    let data = root.join("clips");
+    write_clips(&data);
+    let weights = root.join("m.safetensors");
+    save_model(&weights, None);
+    let missing = root.join("nothing.safetensors");
+    let (ok, _, stderr) = ser(&["robustness", "--weights", s(&missing), "--data", s(&data), "--no-cache"]);
+    assert!(!ok && stderr.starts_with("error: ") && stderr.contains("nothing.safetensors"), "{stderr}");
+    let (ok, _, stderr) = ser(&["robustness", "--weights", s(&weights), "--data", s(&root.join("none")), "--no-cache"]);
+    assert!(!ok && stderr.contains("the data folder does not exist"), "{stderr}");
+    // One speaker only: babble has nobody else to mix.
+    let lonely = root.join("lonely");
+    std::fs::create_dir_all(&lonely).unwrap();
+    for f in std::fs::read_dir(&data).unwrap().map(|e| e.unwrap().path()).filter(|p| s(p).ends_with("-01.wav")) {
+        std::fs::copy(&f, lonely.join(f.file_name().unwrap())).unwrap();
+    }
+    let (ok, _, stderr) = ser(&["robustness", "--weights", s(&weights), "--data", s(&lonely), "--no-cache", "--out", s(&root.join("o"))]);
+    assert!(!ok && stderr.contains("babble needs clips of other speakers than actor 1"), "{stderr}");
+    assert!(!stderr.contains("panicked"), "{stderr}");
+}
+
+#[test]
+fn eval_and_predict_warn_when_clips_are_narrower_than_the_models_band() {
+    let root = temp_dir("band");
+    let data = root.join("clips");
+    write_clips(&data);
+    let narrow = root.join("narrow");
+    std::fs::create_dir_all(&narrow).unwrap();
+    let clip = ser::synth::synthesize_clip(2, 5, 3, 1, 1, 1);
+    let at_8k = ser::audio::resample(&clip.samples, 16_000, 8_000).unwrap();
+    let call = narrow.join(&clip.file_name);
+    write_wav(&call, &Audio { samples: at_8k, sample_rate: 8_000 }).unwrap();
+    let (wide, phone) = (root.join("wide.safetensors"), root.join("phone.safetensors"));
+    save_model(&wide, None);
+    save_model(&phone, Some("telephone"));
+
+    let (ok, _, stderr) = ser(&["predict", "--weights", s(&wide), s(&call)]);
+    assert!(ok, "{stderr}");
+    assert!(
+        stderr.contains("warning: 1 of 1 clips") && stderr.contains("sampled at 8000 Hz") && stderr.contains("(wideband, up to 8000 Hz)"),
+        "{stderr}"
+    );
+    let (ok, _, stderr) = ser(&["eval", "--weights", s(&wide), "--data", s(&narrow), "--no-cache"]);
+    assert!(ok && stderr.contains("warning: 1 of 1 clips"), "{stderr}");
+    // 16 kHz clips into a wideband model, and 8 kHz ones into a telephone model: nothing to say.
+    let (ok, _, stderr) = ser(&["eval", "--weights", s(&wide), "--data", s(&data), "--no-cache"]);
+    assert!(ok && !stderr.contains("warning"), "{stderr}");
+    let (ok, _, stderr) = ser(&["predict", "--weights", s(&phone), s(&call)]);
+    assert!(ok && !stderr.contains("warning"), "{stderr}");
+    assert!(stderr.contains("telephone band"), "the description names the band: {stderr}");
+
+    // A band ser does not know, and an ensemble of two bands, are refused naming the file.
+    let odd = root.join("odd.safetensors");
+    save_model(&odd, Some("radio"));
+    let (ok, _, stderr) = ser(&["predict", "--weights", s(&odd), s(&call)]);
+    assert!(!ok && stderr.contains("odd.safetensors") && stderr.contains("'ser.band' = 'radio'"), "{stderr}");
+    let (ok, _, stderr) = ser(&["predict", "--weights", s(&wide), "--weights", s(&phone), s(&call)]);
+    assert!(!ok && stderr.contains("an ensemble needs one band"), "{stderr}");
+}
+
+#[test]
+fn the_telephone_band_reaches_the_features_and_has_its_own_cache_entries() {
+    let root = temp_dir("phone-data");
+    let data = root.join("clips");
+    write_clips(&data);
+    let file = std::fs::read_dir(&data).unwrap().next().unwrap().unwrap().path();
+    let wide = pipeline::prepare_audio(&file, Variant::Original, &config(Band::Wideband, 0, None)).unwrap();
+    let phone = pipeline::prepare_audio(&file, Variant::Original, &config(Band::Telephone, 0, None)).unwrap();
+    assert_eq!(wide.len(), phone.len());
+    let above = |x: &[f32]| power(&band_pass(x, 16_000, (3_700.0, 7_900.0))) / power(x);
+    assert!(above(&wide) > 1e-3, "the synthetic voice reaches above 3.7 kHz: {}", above(&wide));
+    assert!(above(&phone) < 1e-5, "through the telephone nothing does: {}", above(&phone));
+
+    let cache = root.join("cache");
+    let wide_set = pipeline::load_dataset(&data, &config(Band::Wideband, 0, Some(cache.clone()))).unwrap();
+    let phone_set = pipeline::load_dataset(&data, &config(Band::Telephone, 0, Some(cache.clone()))).unwrap();
+    assert_eq!(phone_set.counts.cache_hits, 0, "telephone features are not the wideband ones");
+    assert_ne!(wide_set.train[0].features, phone_set.train[0].features);
+    let again = pipeline::load_dataset(&data, &config(Band::Telephone, 0, Some(cache))).unwrap();
+    assert_eq!(again.counts.cache_misses, 0);
+    assert_eq!(again.train[0].features, phone_set.train[0].features);
+}
+
+#[test]
+fn channel_copies_are_seeded_per_clip_and_copy_and_cached() {
+    let root = temp_dir("copies");
+    let data = root.join("clips");
+    write_clips(&data);
+    let cfg = config(Band::Wideband, 2, Some(root.join("cache")));
+    let set = pipeline::load_dataset(&data, &cfg).unwrap();
+    assert_eq!(set.train.len(), 6 * set.counts.train_clips);
+    let tags: Vec<&str> = set.train[..6].iter().map(|e| e.name.rsplit('#').next().unwrap()).collect();
+    assert_eq!(tags, ["orig", "noise0.01", "pitch+3", "pitch-3", "channel0", "channel1"]);
+    assert!(set.val.iter().all(|e| e.is_original()));
+    // Each copy draws its own channel (two copies can still draw the same seedless one, the
+    // telephone or a gain, so most clips differ rather than all).
+    let differing = set.train.chunks(6).filter(|copies| copies[4].features != copies[5].features).count();
+    assert!(2 * differing >= set.counts.train_clips, "copies 0 and 1 differ for only {differing} clips");
+    // A new training seed draws new channels; the same one the same (computed afresh here).
+    let fresh = |seed| pipeline::load_dataset(&data, &DataConfig { noise_seed: seed, cache_dir: None, ..cfg.clone() }).unwrap();
+    let (same, other) = (fresh(0), fresh(1));
+    assert!(set.train.iter().zip(&same.train).all(|(a, b)| a.features == b.features), "the same seed, the same copies");
+    let reseeded = set.train.iter().zip(&other.train).filter(|(a, b)| a.variant == Variant::Channel(0) && a.features != b.features).count();
+    assert!(2 * reseeded >= set.counts.train_clips, "only {reseeded} copies changed with the seed");
+    // Alone, without the training split to mix babble from, a copy that draws babble is refused.
+    let file = data.join(set.train[0].name.trim_end_matches("#orig"));
+    let alone: Vec<String> =
+        (0..12).filter_map(|k| pipeline::prepare_audio(&file, Variant::Channel(k), &cfg).err()).map(|e| e.to_string()).collect();
+    assert!(!alone.is_empty(), "some of 12 copies draw babble");
+    assert!(alone.iter().all(|e| e.contains("babble noise needs talkers' clips")), "{alone:?}");
+    let again = pipeline::load_dataset(&data, &cfg).unwrap();
+    assert_eq!(again.counts.cache_misses, 0);
+}
+
+#[test]
+fn train_records_the_band_and_makes_the_channel_copies_asked_for() {
+    let root = temp_dir("train");
+    let data = root.join("clips");
+    write_clips(&data);
+    let out = root.join("run");
+    let (ok, _, stderr) = ser(&[
+        "train",
+        "--recipe",
+        "robust",
+        "--band",
+        "telephone",
+        "--channel-copies",
+        "1",
+        "--epochs",
+        "1",
+        "--ensemble",
+        "1",
+        "--batch-size",
+        "16",
+        "--no-cache",
+        "--data",
+        s(&data),
+        "--layout",
+        "pool",
+        "--out",
+        s(&out),
+    ]);
+    assert!(ok, "{stderr}");
+    let report: serde_json::Value = serde_json::from_slice(&std::fs::read(out.join("recipes.json")).unwrap()).unwrap();
+    let counts = &report["counts"];
+    assert_eq!(counts["train_examples"].as_u64().unwrap(), 5 * counts["train_clips"].as_u64().unwrap());
+    assert_eq!(report["rows"][0]["recipe"]["band"], "telephone");
+    assert_eq!(report["rows"][0]["recipe"]["channel_copies"], 1);
+    let ckpt = Checkpoint::open(&out.join("model.safetensors")).unwrap();
+    assert_eq!(ckpt.metadata.get(META_BAND).map(String::as_str), Some("telephone"));
+    assert_eq!(ckpt.band().unwrap(), Band::Telephone);
+
+    for (flag, value, error) in
+        [("--channel-copies", "9", "--channel-copies takes at most 8"), ("--band", "radio", "invalid value 'radio'")]
+    {
+        let (ok, _, stderr) = ser(&["train", "--recipe", "robust", flag, value, "--data", s(&data), "--out", s(&root.join("x"))]);
+        assert!(!ok && stderr.contains(error), "{flag} {value}: {stderr}");
+    }
+}
