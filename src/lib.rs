@@ -12,6 +12,7 @@
 //! 6. [`train`]: the trainer, its augmentation, metrics and resumable state;
 //! 7. [`recipe`]: training recipes as data;
 //! 8. [`experiments`]: runs that train models from recipes (the dropout ablation, recipe ladders);
+//!    [`listen`]: long recordings and streams cut into utterances and classified as they close;
 //! 9. [`report`]: the reports those runs write; [`cli`]: the `ser` commands.
 //!
 //! Where to start reading: `docs/tour.md` follows one clip through the engine, forward and back,
@@ -29,6 +30,7 @@ pub mod experiments;
 pub mod features;
 pub mod fetch;
 pub mod fsio;
+pub mod listen;
 pub mod nn;
 pub mod optim;
 pub mod recipe;

@@ -1,9 +1,11 @@
 //! The `ser` command line: argument types (`args`) and one file per command family: training
-//! runs (`training`: ablation, train, recipe-ablation), scoring (`score`: eval, predict) and the
+//! runs (`training`: ablation, train, recipe-ablation), scoring (`score`: eval, predict), `listen`
+//! (utterance by utterance through long recordings and streams) and the
 //! tools (`tools`: features, synth, fetch-ravdess, bench). Each command's work lives on the
 //! floors below; here it is parsed, checked and printed.
 
 pub mod args;
+pub mod listen;
 pub mod score;
 pub mod tools;
 pub mod training;
@@ -33,6 +35,8 @@ pub enum Command {
     Eval(score::EvalArgs),
     /// Predict the emotion of WAV files with a checkpoint.
     Predict(score::PredictArgs),
+    /// Emotions through long recordings, calls and live streams: one line per utterance.
+    Listen(listen::ListenArgs),
     /// Write the 162 x K feature matrix of a WAV file (float32 .npy, rows ZCR, chroma, MFCC, RMS, mel).
     Features(tools::FeaturesArgs),
     /// Write the built-in synthetic emotional-speech corpus as WAV files.
@@ -52,6 +56,7 @@ pub fn main() {
         Command::RecipeAblation(a) => training::recipe_ablation(a),
         Command::Eval(a) => score::eval(a),
         Command::Predict(a) => score::predict(a),
+        Command::Listen(a) => listen::listen(a),
         Command::Features(a) => tools::features(a),
         Command::Synth(a) => tools::synth(a),
         Command::FetchRavdess(a) => tools::fetch_ravdess(a),

@@ -2,15 +2,14 @@
 //! emotion and probabilities).
 
 use super::args::{data_config, DataArgs};
-use crate::checkpoint::{Checkpoint, LoadedModel};
+use crate::checkpoint::Checkpoint;
 use crate::data::pipeline::{self, DataConfig};
 use crate::data::{Example, Variant, EMOTIONS};
 use crate::features::{self, FeatureConfig};
 use crate::nn::model::NUM_CLASSES;
-use crate::train::{argmax_rows, mean_probabilities, Metrics, Scoring};
+use crate::train::{argmax_rows, ensemble_probabilities, Metrics, Scoring};
 use anyhow::{bail, Context, Result};
 use clap::Args;
-use ndarray::Array2;
 use std::path::PathBuf;
 
 #[derive(Args)]
@@ -43,18 +42,6 @@ pub struct PredictArgs {
     /// Print JSON instead of text.
     #[arg(long)]
     pub json: bool,
-}
-
-/// Class probabilities (N, 8) of `examples` (raw features), averaged over the models, each
-/// applying its own input map.
-fn ensemble_probabilities(models: &mut [LoadedModel], examples: &[Example], scoring: Scoring) -> Array2<f32> {
-    let mut sum = Array2::<f32>::zeros((examples.len(), NUM_CLASSES));
-    for m in models.iter_mut() {
-        let mut scaled = examples.to_vec();
-        m.scaling.apply_all(&mut scaled);
-        sum += &mean_probabilities(std::slice::from_mut(&mut m.model), &scaled, scoring);
-    }
-    sum / models.len() as f32
 }
 
 /// Which clips of a RAVDESS folder `ser eval` scores.

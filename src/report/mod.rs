@@ -1,9 +1,11 @@
 //! Every report a run writes: the dropout ablation's (`ablation`: report.md, report.json and
-//! pictures), a recipe run's (`recipes`: recipes.md, recipes.json), and the pictures (`plot`).
+//! pictures), a recipe run's (`recipes`: recipes.md, recipes.json), the pictures (`plot`), and
+//! `ser listen`'s timeline (`timeline`).
 
 pub mod ablation;
 pub mod plot;
 pub mod recipes;
+pub mod timeline;
 
 /// UTC time as `YYYY-MM-DD_HH-MM-SS`, for run folder names.
 pub fn timestamp() -> String {
