@@ -126,6 +126,40 @@ fn stop_on_ctrl_c() {
 #[cfg(not(unix))]
 fn stop_on_ctrl_c() {}
 
+/// Sets whether SIGINT reaches the calling thread.
+#[cfg(unix)]
+fn receive_sigint(on: bool) {
+    // SAFETY: plain calls on a local signal set.
+    unsafe {
+        let mut set: libc::sigset_t = std::mem::zeroed();
+        libc::sigemptyset(&mut set);
+        libc::sigaddset(&mut set, libc::SIGINT);
+        libc::pthread_sigmask(if on { libc::SIG_UNBLOCK } else { libc::SIG_BLOCK }, &set, std::ptr::null_mut());
+    }
+}
+
+#[cfg(not(unix))]
+fn receive_sigint(_: bool) {}
+
+/// The input, read on the thread that should be woken by Ctrl-C: a signal interrupts a blocked
+/// read only on the thread it is delivered to, so while listening the other threads block SIGINT
+/// and the reading thread (any but the one that opened the input) takes it on its first read.
+struct InterruptibleInput {
+    inner: Box<dyn std::io::Read + Send>,
+    opened_on: std::thread::ThreadId,
+    receiving: bool,
+}
+
+impl std::io::Read for InterruptibleInput {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        if !self.receiving && std::thread::current().id() != self.opened_on {
+            receive_sigint(true);
+            self.receiving = true;
+        }
+        self.inner.read(buf)
+    }
+}
+
 /// The command's settings, checked: the raw layout of standard input and how to listen.
 struct Plan {
     raw: Option<(PcmEncoding, u32, usize)>,
@@ -220,6 +254,7 @@ pub fn listen(a: ListenArgs) -> Result<()> {
         } else {
             Box::new(std::fs::File::open(input).with_context(|| format!("{input}: cannot open"))?)
         };
+        let reader = InterruptibleInput { inner: reader, opened_on: std::thread::current().id(), receiving: false };
         let stream = match (stdin, plan.raw) {
             (true, Some((encoding, rate, channels))) => PcmStream::raw(reader, &name, encoding, rate, channels)?,
             _ => PcmStream::wav(reader, &name)?,
@@ -233,6 +268,9 @@ pub fn listen(a: ListenArgs) -> Result<()> {
         };
         let mut summary = Summary::default();
         let mut answers: Vec<Answer> = Vec::new();
+        // Only the reading thread takes SIGINT while listening (see `InterruptibleInput`); the
+        // threads started meanwhile inherit the block.
+        receive_sigint(false);
         let outcome = listen_to(stream, &config, &mut classifier, |heard: Heard<'_>| {
             let a_line = output::line(plan.format, input, &heard.answer);
             writeln!(out, "{a_line}")?;
@@ -247,7 +285,9 @@ pub fn listen(a: ListenArgs) -> Result<()> {
                 answers.push(heard.answer);
             }
             Ok(())
-        })?;
+        });
+        receive_sigint(true);
+        let outcome = outcome?;
         let text = summary.render(input, outcome.seconds);
         if plan.format == LineFormat::Text {
             write!(out, "{text}")?;
