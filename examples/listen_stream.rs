@@ -30,8 +30,17 @@ struct Options {
 }
 
 fn options() -> Options {
-    let mut o =
-        Options { clips: None, part: "all".into(), seconds: 60.0, rate: 48_000, channels: 2, snr_db: 20.0, seed: 0, truth: None, raw: false };
+    let mut o = Options {
+        clips: None,
+        part: "all".into(),
+        seconds: 60.0,
+        rate: 48_000,
+        channels: 2,
+        snr_db: 20.0,
+        seed: 0,
+        truth: None,
+        raw: false,
+    };
     let mut args = std::env::args().skip(1);
     while let Some(flag) = args.next() {
         let mut value = || args.next().unwrap_or_else(|| panic!("{flag} needs a value"));
@@ -58,7 +67,8 @@ fn load_clips(o: &Options) -> Vec<(Vec<f32>, usize, String)> {
         return (0..64u64)
             .map(|k| {
                 let emotion = (k % 8) as u8;
-                let clip = ser::synth::synthesize_clip(o.seed + k, 1 + (k / 8 % 4) as u8, emotion, 1 + (k / 32) as u8, 1 + (k % 2) as u8, 1);
+                let clip =
+                    ser::synth::synthesize_clip(o.seed + k, 1 + (k / 8 % 4) as u8, emotion, 1 + (k / 32) as u8, 1 + (k % 2) as u8, 1);
                 (clip.samples, emotion as usize, clip.file_name)
             })
             .collect();

@@ -26,7 +26,7 @@ fn save_model(path: &Path, padding: Padding) {
 
 /// The default segmentation settings of `ser listen`.
 fn default_segmenter() -> SegmenterConfig {
-    SegmenterConfig::from_millis(3, 60, 300, 60, 300, 8000).unwrap()
+    SegmenterConfig::from_millis(1, 60, 300, 60, 300, 8000).unwrap()
 }
 
 /// A synthetic sentence at 16 kHz and where its sound starts and ends (first and last sample above
@@ -223,7 +223,12 @@ fn run_with_stdin(args: &[&str], input: &[u8], chunks: &[usize]) -> (bool, i32, 
     });
     let out = child.wait_with_output().unwrap();
     writer.join().unwrap();
-    (out.status.success(), out.status.code().unwrap_or(-1), String::from_utf8_lossy(&out.stdout).into(), String::from_utf8_lossy(&out.stderr).into())
+    (
+        out.status.success(),
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into(),
+        String::from_utf8_lossy(&out.stderr).into(),
+    )
 }
 
 fn ser(args: &[&str]) -> (bool, String, String) {
@@ -255,7 +260,8 @@ fn stdin_in_irregular_chunks_gives_the_files_answers_and_segments_check_with_pre
     let w = weights.to_str().unwrap();
     let (wav, pcm) = two_sentences(&dir);
     let segments = dir.join("segments");
-    let (ok, stdout, stderr) = ser(&["listen", "--weights", w, "--json", "--save-segments", segments.to_str().unwrap(), wav.to_str().unwrap()]);
+    let (ok, stdout, stderr) =
+        ser(&["listen", "--weights", w, "--json", "--save-segments", segments.to_str().unwrap(), wav.to_str().unwrap()]);
     assert!(ok, "{stderr}");
     let from_file = json_lines(&stdout);
     assert_eq!(from_file.len(), 2, "{stdout}");
@@ -335,7 +341,23 @@ fn split_channels_csv_and_a_well_formed_timeline() {
     let interleaved: Vec<f32> = left.iter().zip(&right).flat_map(|(a, b)| [*a, *b]).collect();
     let pcm: Vec<u8> = interleaved.iter().flat_map(|x| x.to_le_bytes()).collect();
     let svg = dir.join("t.svg");
-    let args = ["listen", "--weights", weights.to_str().unwrap(), "--csv", "--raw", "f32le", "--rate", "16000", "--channels", "2", "--channels", "split", "--svg", svg.to_str().unwrap(), "-"];
+    let args = [
+        "listen",
+        "--weights",
+        weights.to_str().unwrap(),
+        "--csv",
+        "--raw",
+        "f32le",
+        "--rate",
+        "16000",
+        "--channels",
+        "2",
+        "--channels",
+        "split",
+        "--svg",
+        svg.to_str().unwrap(),
+        "-",
+    ];
     let (ok, _, stdout, stderr) = run_with_stdin(&args, &pcm, &[65_536]);
     assert!(ok, "{stderr}");
     let rows: Vec<&str> = stdout.lines().collect();
@@ -408,7 +430,8 @@ fn unsupported_encodings_arbitrary_bytes_and_bad_checkpoints_are_named() {
         })
         .collect();
     for format in ["s16le", "f32le"] {
-        let (_, code, _, stderr) = run_with_stdin(&["listen", "--weights", w, "--raw", format, "--rate", "8000", "--channels", "3", "-"], &bytes, &[4097]);
+        let (_, code, _, stderr) =
+            run_with_stdin(&["listen", "--weights", w, "--raw", format, "--rate", "8000", "--channels", "3", "-"], &bytes, &[4097]);
         assert!(code == 0 || code == 1, "{format}: exit {code}: {stderr}");
         assert!(!stderr.contains("panicked"), "{format}: {stderr}");
         if code == 1 {

@@ -127,7 +127,9 @@ impl<R: Read> PcmStream<R> {
                 return Err(AudioError::TruncatedHeader { name: named() });
             }
             if &chunk_header[..4] == b"fmt " && fmt.is_none() {
-                fmt = Some(parse_fmt_body(&body[..size as usize]).ok_or(AudioError::Malformed { name: named(), reason: "fmt chunk too short" })?);
+                fmt = Some(
+                    parse_fmt_body(&body[..size as usize]).ok_or(AudioError::Malformed { name: named(), reason: "fmt chunk too short" })?,
+                );
             }
             header.extend_from_slice(&chunk_header);
             header.extend_from_slice(&body);
@@ -366,7 +368,8 @@ impl StreamResampler {
         let out_frames = self.chunk_out.len() / channels;
         let mut output = InterleavedSlice::new_mut(&mut self.chunk_out, channels, out_frames).map_err(|e| rubato_error(e.to_string()))?;
         let indexing = partial.map(|p| Indexing::new().partial_len(p));
-        let (used, produced) = resampler.process_into_buffer(&input, &mut output, indexing.as_ref()).map_err(|e| rubato_error(e.to_string()))?;
+        let (used, produced) =
+            resampler.process_into_buffer(&input, &mut output, indexing.as_ref()).map_err(|e| rubato_error(e.to_string()))?;
         let dropped = self.delay_left.min(produced);
         self.delay_left -= dropped;
         out.extend_from_slice(&self.chunk_out[dropped * channels..produced * channels]);

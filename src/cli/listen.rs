@@ -76,8 +76,9 @@ pub struct ListenArgs {
     /// answer can be checked with `ser predict`.
     #[arg(long)]
     pub save_segments: Option<PathBuf>,
-    /// WebRTC VAD aggressiveness, 0 (keeps most as speech) to 3 (keeps least).
-    #[arg(long, default_value_t = 3)]
+    /// WebRTC VAD aggressiveness, 0 (keeps most as speech) to 3 (keeps least); 1 found the most
+    /// utterances on speech under 20 dB SNR noise (docs/listen.md).
+    #[arg(long, default_value_t = 1)]
     pub vad_mode: u8,
     /// Speech (VAD-voiced) in a row that opens an utterance, in ms (20 ms frames).
     #[arg(long, default_value_t = 60)]
