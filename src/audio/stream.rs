@@ -416,7 +416,10 @@ mod tests {
             let worst = (200..out.len() - 200)
                 .map(|j| (out[j] - (2.0 * std::f32::consts::PI * 300.0 * j as f32 / to as f32).sin()).abs())
                 .fold(0.0, f32::max);
-            assert!(worst < 0.01, "{from} -> {to}: worst deviation {worst}");
+            // rubato states its delay in whole output frames; for a ratio like 441:160 the true
+            // delay is fractional, so the tone may sit up to half a sample off: at 300 Hz and
+            // 16 kHz that is a deviation of up to sin(pi * 300 / 16000) = 0.059.
+            assert!(worst < 0.06, "{from} -> {to}: worst deviation {worst}");
         }
     }
 }
