@@ -73,7 +73,7 @@ pub fn quantize_to_pcm16(samples: &mut [f32]) {
 }
 
 /// A sample in [-1, 1] as 16-bit PCM: the inverse of reading (x * 32768), rounded, clipped.
-pub(super) fn to_pcm16(x: f32) -> i16 {
+pub fn to_pcm16(x: f32) -> i16 {
     (x.clamp(-1.0, 1.0) * 32768.0).round().min(i16::MAX as f32) as i16
 }
 

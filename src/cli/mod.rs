@@ -43,7 +43,7 @@ pub enum Command {
     Synth(tools::SynthArgs),
     /// Download the RAVDESS speech archive (Zenodo 1188976, CC BY-NC-SA 4.0), check it, unpack it.
     FetchRavdess(tools::FetchArgs),
-    /// Measure training, BiLSTM and feature-extraction speed.
+    /// Measure training, BiLSTM, feature-extraction and listening speed.
     Bench(tools::BenchArgs),
 }
 
