@@ -8,6 +8,9 @@
 //! cargo run --release --example listen_stream -- --clips DIR --part test --seconds 3600 \
 //!     --rate 48000 --channels 2 --truth truth.csv > hour.wav
 //! ```
+//!
+//! `--pace F` writes at F times real time (pacing once per clip), as a live source would, for
+//! latency measurements.
 
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
@@ -27,6 +30,8 @@ struct Options {
     seed: u64,
     truth: Option<PathBuf>,
     raw: bool,
+    /// Write at this many times real time (0: as fast as possible), as a live source would.
+    pace: f64,
 }
 
 fn options() -> Options {
@@ -40,6 +45,7 @@ fn options() -> Options {
         seed: 0,
         truth: None,
         raw: false,
+        pace: 0.0,
     };
     let mut args = std::env::args().skip(1);
     while let Some(flag) = args.next() {
@@ -54,6 +60,7 @@ fn options() -> Options {
             "--seed" => o.seed = value().parse().expect("--seed: a number"),
             "--truth" => o.truth = Some(value().into()),
             "--raw" => o.raw = true,
+            "--pace" => o.pace = value().parse().expect("--pace: times real time"),
             other => panic!("unknown option {other}"),
         }
     }
@@ -151,6 +158,7 @@ fn main() {
     // Uniform noise of the wanted RMS (a uniform on [-a, a] has RMS a / sqrt 3).
     let amplitude = (noise_rms * 3f64.sqrt()) as f32;
     let mut writer = Writer { total: (o.seconds * o.rate as f64) as u64, written: 0, amplitude, channels: o.channels, frame: Vec::new() };
+    let started = std::time::Instant::now();
     let mut order: Vec<usize> = (0..clips.len()).collect();
     'outer: loop {
         // Every clip once per round, in a new order each round.
@@ -159,6 +167,15 @@ fn main() {
         }
         for &k in &order {
             let pause = vec![0.0f32; (rng.gen_range(0.4..2.0) * o.rate as f64) as usize];
+            if o.pace > 0.0 {
+                // Hold the output to `pace` times real time, flushing what is due.
+                let due = writer.written as f64 / o.rate as f64 / o.pace;
+                let _ = out.flush();
+                let ahead = due - started.elapsed().as_secs_f64();
+                if ahead > 0.0 {
+                    std::thread::sleep(std::time::Duration::from_secs_f64(ahead));
+                }
+            }
             if !writer.emit(&pause, &mut rng, &mut out) {
                 break 'outer;
             }

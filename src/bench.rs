@@ -106,7 +106,7 @@ fn random_listen_model() -> LoadedModel {
 /// its default settings, batched as for a file; and the number of utterances.
 pub fn listen_seconds(bytes: &[u8]) -> (f64, usize) {
     let segmenter = SegmenterConfig::from_millis(1, 60, 300, 60, 300, 8000).expect("the defaults are consistent");
-    let config = ListenConfig { segmenter, channels: ChannelMode::Mix, batch: 32 };
+    let config = ListenConfig { segmenter, channels: ChannelMode::Mix, batch: 16 };
     let mut classifier = Classifier::new(vec![random_listen_model()], config.batch);
     let start = Instant::now();
     let stream = PcmStream::raw(bytes, "bench", PcmEncoding::S16Le, LISTEN_RATE, LISTEN_CHANNELS).expect("a valid layout");

@@ -96,7 +96,7 @@ pub struct ListenArgs {
     #[arg(long, default_value_t = 8000)]
     pub max_ms: u32,
     /// Most utterances of a file scored together (standard input: each as soon as it closes).
-    #[arg(long, default_value_t = 32)]
+    #[arg(long, default_value_t = 16)]
     pub batch: usize,
     /// Print, on standard error at the end, how long each answer took from the moment its
     /// utterance closed to its line being written (median, 90th and 99th percentile, max).

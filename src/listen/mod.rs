@@ -38,8 +38,10 @@ use crate::features::{self, FeatureConfig};
 use crate::nn::model::{Padding, NUM_CLASSES};
 use crate::train::{argmax_rows, ensemble_probabilities, Scoring};
 
-/// Closed utterances waiting for the scoring thread, at most (each at most the longest length).
-const QUEUE: usize = 64;
+/// Closed utterances waiting for the scoring thread, at most (each at most the longest length):
+/// enough to fill a batch for two cores, few enough that a reader far ahead of the scorer (a
+/// file read faster than real time) holds only a few MB.
+const QUEUE: usize = 16;
 /// Envelope bins kept per channel, at most; they start 10 ms wide.
 const ENVELOPE_BINS: usize = 4096;
 const ENVELOPE_BIN_SAMPLES: u64 = SAMPLE_RATE as u64 / 100;
