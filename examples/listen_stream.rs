@@ -74,8 +74,9 @@ fn load_clips(o: &Options) -> Vec<(Vec<f32>, usize, String)> {
         return (0..64u64)
             .map(|k| {
                 let emotion = (k % 8) as u8;
-                let clip =
-                    ser::synth::synthesize_clip(o.seed + k, 1 + (k / 8 % 4) as u8, emotion, 1 + (k / 32) as u8, 1 + (k % 2) as u8, 1);
+                // RAVDESS has no strong neutral, so neutral stays at normal intensity.
+                let intensity = if emotion == 0 { 1 } else { 1 + (k / 32) as u8 };
+                let clip = ser::synth::synthesize_clip(o.seed + k, 1 + (k / 8 % 4) as u8, emotion, intensity, 1 + (k % 2) as u8, 1);
                 (clip.samples, emotion as usize, clip.file_name)
             })
             .collect();
