@@ -39,17 +39,18 @@ fn sentence(seed: u64, emotion: u8) -> (Vec<f32>, usize, usize) {
     (clip.samples, first, last + 1)
 }
 
+/// The next number of a xorshift64 generator (`state` must not be 0).
+fn xorshift(state: &mut u64) -> u64 {
+    *state ^= *state << 13;
+    *state ^= *state >> 7;
+    *state ^= *state << 17;
+    *state
+}
+
 /// A deterministic noise floor (about -60 dBFS) so silence is not digital zero.
 fn noise(len: usize, seed: u64) -> Vec<f32> {
     let mut state = seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1;
-    (0..len)
-        .map(|_| {
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
-            ((state >> 40) as f32 / (1u64 << 24) as f32 - 0.5) * 0.002
-        })
-        .collect()
+    (0..len).map(|_| ((xorshift(&mut state) >> 40) as f32 / (1u64 << 24) as f32 - 0.5) * 0.002).collect()
 }
 
 /// `count` sentences joined by pauses of 0.6 to 1.4 s at 16 kHz, with their sound's bounds in
@@ -195,14 +196,13 @@ fn s16le(samples: &[f32]) -> Vec<u8> {
     samples.iter().flat_map(|&x| ((x.clamp(-1.0, 1.0) * 32767.0).round() as i16).to_le_bytes()).collect()
 }
 
+/// `ser ARGS` with every standard stream piped.
+fn spawn_ser(args: &[&str]) -> std::process::Child {
+    Command::new(env!("CARGO_BIN_EXE_ser")).args(args).stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap()
+}
+
 fn run_with_stdin(args: &[&str], input: &[u8], chunks: &[usize]) -> (bool, i32, String, String) {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_ser"))
-        .args(args)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let mut child = spawn_ser(args);
     let mut stdin = child.stdin.take().unwrap();
     let input = input.to_vec();
     let chunks = chunks.to_vec();
@@ -421,14 +421,7 @@ fn unsupported_encodings_arbitrary_bytes_and_bad_checkpoints_are_named() {
 
     // Arbitrary bytes as raw PCM: answers or one error, never a panic.
     let mut state = 0x1234_5678_9abc_def1u64;
-    let bytes: Vec<u8> = (0..200_003)
-        .map(|_| {
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
-            (state >> 56) as u8
-        })
-        .collect();
+    let bytes: Vec<u8> = (0..200_003).map(|_| (xorshift(&mut state) >> 56) as u8).collect();
     for format in ["s16le", "f32le"] {
         let (_, code, _, stderr) =
             run_with_stdin(&["listen", "--weights", w, "--raw", format, "--rate", "8000", "--channels", "3", "-"], &bytes, &[4097]);
@@ -458,13 +451,7 @@ fn ctrl_c_closes_the_open_utterance_and_answers_it() {
     let weights = dir.join("m.safetensors");
     save_model(&weights, Padding::Masked);
     let (clip, _, _) = sentence(1, 4);
-    let mut child = Command::new(env!("CARGO_BIN_EXE_ser"))
-        .args(["listen", "--weights", weights.to_str().unwrap(), "--raw", "s16le", "--rate", "16000", "-"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let mut child = spawn_ser(&["listen", "--weights", weights.to_str().unwrap(), "--raw", "s16le", "--rate", "16000", "-"]);
     // Speech with no pause after it, and the pipe left open: only the interrupt can close it.
     let mut stdin = child.stdin.take().unwrap();
     stdin.write_all(&s16le(&noise(8_000, 1))).unwrap();
