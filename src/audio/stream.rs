@@ -270,14 +270,14 @@ fn read_full(reader: &mut impl Read, buf: &mut [u8], name: &str) -> Result<usize
 }
 
 /// Input frames per resampler chunk: a hint rubato rounds to fit the ratio (as in
-/// [`resample`](super::resample)), which also bounds the delay to a few tens of milliseconds.
+/// [`resample`](fn@super::resample)), which also bounds the delay to a few tens of milliseconds.
 const RESAMPLER_CHUNK: usize = 1024;
 
 /// Chunk-by-chunk sample-rate conversion of interleaved audio with rubato's FFT resampler.
 ///
 /// The resampler's startup delay is dropped, so output frame j sits at input time
 /// `j * from / to`, and [`StreamResampler::finish`] makes the total `round(frames * to / from)`,
-/// as [`resample`](super::resample) does for a whole clip.
+/// as [`resample`](fn@super::resample) does for a whole clip.
 pub struct StreamResampler {
     /// None when the rates are equal (frames pass through).
     resampler: Option<Fft<f32>>,
