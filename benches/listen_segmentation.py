@@ -1,12 +1,14 @@
 #!/usr/bin/env python3
 """Scores `ser listen --json` lines against the truth CSV of examples/listen_stream.rs.
 
-    python3 benches/listen_segmentation.py truth.csv listen.jsonl
+    python3 benches/listen_segmentation.py truth.csv listen.jsonl [--clip-bounds]
 
 A true utterance is found when some utterance of the output starts and ends within 250 ms of it;
 an output utterance is spurious when it overlaps no true one. The emotion of a true utterance is
 the one of the output utterance overlapping it most (accuracy over all true utterances, and over
-the found ones). Only channel 0 is scored (the generator writes the same signal to every channel).
+the found ones). The truth is where each clip's sound is (above 2 % of its peak), or with
+--clip-bounds the whole clip (for clips already trimmed to their speech, as the prepared RAVDESS
+clips are). Only channel 0 is scored (the generator writes the same signal to every channel).
 """
 import csv
 import json
@@ -15,8 +17,9 @@ import sys
 TOLERANCE = 0.25
 
 
-def main(truth_path, lines_path):
-    truth = [(float(r["start"]), float(r["end"]), r["emotion"]) for r in csv.DictReader(open(truth_path))]
+def main(truth_path, lines_path, clip_bounds=False):
+    keys = ("clip_start", "clip_end") if clip_bounds else ("start", "end")
+    truth = [(float(r[keys[0]]), float(r[keys[1]]), r["emotion"]) for r in csv.DictReader(open(truth_path))]
     found = [json.loads(l) for l in open(lines_path) if l.strip()]
     found = [(u["start"], u["end"], u["emotion"]) for u in found if u["channel"] == 0]
     # The truth lists only clips completed before the end; ignore output past the last one.
@@ -44,4 +47,4 @@ def main(truth_path, lines_path):
 
 
 if __name__ == "__main__":
-    main(*sys.argv[1:3])
+    main(sys.argv[1], sys.argv[2], "--clip-bounds" in sys.argv[3:])

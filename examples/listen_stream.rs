@@ -1,8 +1,9 @@
 //! A long recording for `ser listen`'s benchmarks, written to standard output as it is made:
 //! clips (a RAVDESS-named folder, or ser's synthetic speech) joined by pauses of 0.4 to 2 s,
 //! under a steady background noise at a given SNR, at any rate and channel count, as a WAV
-//! stream (length unknown, as a pipe from `arecord` or `ffmpeg`) or raw s16le. The truth (where
-//! each clip's speech starts and ends, its emotion and file) goes to a CSV.
+//! stream (length unknown, as a pipe from `arecord` or `ffmpeg`) or raw s16le. The truth goes to a
+//! CSV: where each clip's sound starts and ends (first and last sample above 2 % of its peak),
+//! its emotion and file, and where the whole clip starts and ends.
 //!
 //! ```text
 //! cargo run --release --example listen_stream -- --clips DIR --part test --seconds 3600 \
@@ -140,7 +141,7 @@ fn main() {
     let mut rng = StdRng::seed_from_u64(o.seed);
     let mut truth = o.truth.as_ref().map(|p| std::io::BufWriter::new(std::fs::File::create(p).expect("the truth file")));
     if let Some(t) = truth.as_mut() {
-        writeln!(t, "start,end,emotion,file").unwrap();
+        writeln!(t, "start,end,emotion,file,clip_start,clip_end").unwrap();
     }
     let stdout = std::io::stdout();
     let mut out = std::io::BufWriter::with_capacity(1 << 20, stdout.lock());
@@ -190,7 +191,8 @@ fn main() {
             let complete = writer.emit(&at, &mut rng, &mut out);
             if let (Some(t), true) = (truth.as_mut(), complete) {
                 let (start, end) = (clip_start + first as f64 / 16_000.0, clip_start + last as f64 / 16_000.0);
-                writeln!(t, "{start:.4},{end:.4},{},{name}", EMOTIONS[*emotion]).unwrap();
+                let clip_end = clip_start + at.len() as f64 / o.rate as f64;
+                writeln!(t, "{start:.4},{end:.4},{},{name},{clip_start:.4},{clip_end:.4}", EMOTIONS[*emotion]).unwrap();
             }
             if !complete {
                 break 'outer;
