@@ -1,14 +1,22 @@
-//! `ser bench`: training, BiLSTM and feature-extraction speed, and the workloads that the
-//! criterion benchmarks (`benches/training.rs`) time too, so both measure the same thing.
+//! `ser bench`: training, BiLSTM, feature-extraction and `ser listen` speed, and the workloads
+//! that the criterion benchmarks (`benches/training.rs`) time too, so both measure the same thing.
 //!
 //! Workloads (f32, fixed seeds): a training batch of 256 clips of 60..150 frames (uniform, as
 //! the real data's lengths), zero-padded to the longest; a BiLSTM of I = 40, H = 80 at batch 256
 //! over T = 13 and T = 30 steps; a 3 s clip at 16 kHz for feature extraction; one explanation
 //! of that clip's features (integrated gradients, 32 steps, and occlusion in windows of 8
-//! frames) by a model of the improved recipe's configuration (masked padding, dropout).
+//! frames) by a model of the improved recipe's configuration (masked padding, dropout); for
+//! listening, [`LISTEN_SECONDS`] of synthetic sentences joined by pauses, as 48 kHz stereo 16-bit
+//! PCM, read, resampled, segmented and classified by a masked model of random weights (the speed
+//! does not depend on the weights).
 
+use crate::audio::segment::SegmenterConfig;
+use crate::audio::stream::{PcmEncoding, PcmStream};
+use crate::checkpoint::LoadedModel;
+use crate::data::scaling::InputScaling;
 use crate::explain::{explain, Settings};
 use crate::features::{extract, FeatureConfig};
+use crate::listen::{listen, ChannelMode, Classifier, ListenConfig};
 use crate::nn::model::{pad_batch, ModelConfig, Padding, SerModel, INPUT_ROWS, NUM_CLASSES};
 use crate::nn::BiLstm;
 use crate::train::{TrainConfig, Trainer};
@@ -60,6 +68,59 @@ pub fn lstm_workload(steps: usize, seed: u64) -> (BiLstm<f32>, Array3<f32>, Arra
     let x = Array3::from_shape_simple_fn((BATCH, steps, LSTM_INPUT), || rng.gen_range(-1.0f32..1.0));
     let dy = Array3::from_shape_simple_fn((BATCH, steps, 2 * LSTM_HIDDEN), || rng.gen_range(-1.0f32..1.0));
     (lstm, x, dy)
+}
+
+/// Seconds of audio in the listening workload.
+pub const LISTEN_SECONDS: usize = 120;
+/// The listening workload's input rate and channels (the phone-call and studio worst case).
+const LISTEN_RATE: u32 = 48_000;
+const LISTEN_CHANNELS: usize = 2;
+
+/// [`LISTEN_SECONDS`] of synthetic sentences, each followed by a pause of 0.4 to 2 s, as 48 kHz
+/// stereo s16le bytes.
+pub fn listen_stream_bytes(seed: u64) -> Vec<u8> {
+    let mut rng = StdRng::seed_from_u64(seed);
+    let total = LISTEN_SECONDS * crate::synth::SAMPLE_RATE as usize;
+    let mut signal = Vec::with_capacity(total);
+    let mut k = 0u64;
+    while signal.len() < total {
+        let clip = crate::synth::synthesize_clip(seed, 1 + (k % 4) as u8, (k % 8) as u8, 1, 1 + (k % 2) as u8, 1);
+        signal.extend(clip.samples);
+        signal.extend(std::iter::repeat_n(0.0, rng.gen_range(6_400..32_000)));
+        k += 1;
+    }
+    signal.truncate(total);
+    let at_rate = crate::audio::resample(&signal, crate::synth::SAMPLE_RATE, LISTEN_RATE).expect("16 kHz -> 48 kHz");
+    at_rate.iter().flat_map(|&x| crate::audio::wav::to_pcm16(x).to_le_bytes().repeat(LISTEN_CHANNELS)).collect()
+}
+
+/// A masked model of random weights, as `ser listen` loads a checkpoint.
+fn random_listen_model() -> LoadedModel {
+    LoadedModel {
+        path: "random".into(),
+        description: "random weights".into(),
+        model: SerModel::new(ModelConfig { dropout: true, padding: Padding::Masked }, 0),
+        scaling: InputScaling::identity(),
+        resample_like_notebook: false,
+        band: Default::default(),
+    }
+}
+
+/// Wall seconds `ser listen` takes over `bytes` (from the first byte to the last answer) with
+/// its default settings, batched as for a file; and the number of utterances.
+pub fn listen_seconds(bytes: &[u8]) -> (f64, usize) {
+    let segmenter = SegmenterConfig::from_millis(1, 60, 300, 60, 300, 8000).expect("the defaults are consistent");
+    let config = ListenConfig { segmenter, channels: ChannelMode::Mix, batch: 16 };
+    let mut classifier = Classifier::new(vec![random_listen_model()], config.batch);
+    let start = Instant::now();
+    let stream = PcmStream::raw(bytes, "bench", PcmEncoding::S16Le, LISTEN_RATE, LISTEN_CHANNELS).expect("a valid layout");
+    let mut utterances = 0;
+    listen(stream, &config, &mut classifier, |_| {
+        utterances += 1;
+        Ok(())
+    })
+    .expect("in-memory input cannot fail");
+    (start.elapsed().as_secs_f64(), utterances)
 }
 
 /// A 3 s speech-like clip: a 120 Hz harmonic voice with a slow vibrato, plus noise.
@@ -146,6 +207,9 @@ pub struct BenchReport {
     /// One `ser explain` of the 3 s clip from its features (integrated gradients, 32 steps, and
     /// occlusion), in ms.
     pub explain_ms: f64,
+    /// Seconds of 48 kHz stereo audio `ser listen` gets through per second of wall time.
+    pub listen_x_real_time: f64,
+    pub listen_utterances: usize,
     pub train_step_gflops: f64,
     pub peak_gflops: f64,
     pub peak_estimate: String,
@@ -206,6 +270,9 @@ pub fn run(threads: usize) -> BenchReport {
         })
     };
     let (t13, t30) = (lstm_ms(13), lstm_ms(30));
+    let listen_bytes = listen_stream_bytes(3);
+    listen_seconds(&listen_bytes); // warm-up: the first run also builds the FFT plans
+    let (listen_s, listen_utterances) = listen_seconds(&listen_bytes);
     let peak = estimated_peak(threads);
     BenchReport {
         threads,
@@ -215,6 +282,8 @@ pub fn run(threads: usize) -> BenchReport {
         lstm_fwd_bwd_ms_t30: t30,
         features_clips_per_s: 1.0 / feature_s,
         explain_ms: 1e3 * explain_s,
+        listen_x_real_time: LISTEN_SECONDS as f64 / listen_s,
+        listen_utterances,
         train_step_gflops: training_step_flops(BATCH, batch.x.dim().2) / step / 1e9,
         peak_gflops: peak.gflops,
         peak_estimate: peak.how,
@@ -236,6 +305,11 @@ impl std::fmt::Display for BenchReport {
         )?;
         writeln!(f, "feature extraction: {:.1} clips/s (3 s clips)", self.features_clips_per_s)?;
         writeln!(f, "explain: {:.1} ms per 3 s clip (integrated gradients, 32 steps, and occlusion)", self.explain_ms)?;
+        writeln!(
+            f,
+            "listen: {:.0}x real time ({LISTEN_SECONDS} s of 48 kHz stereo s16le, {} utterances, read to last answer)",
+            self.listen_x_real_time, self.listen_utterances
+        )?;
         writeln!(f, "training step: {:.1} GFLOP/s of an estimated peak {:.0} GFLOP/s", self.train_step_gflops, self.peak_gflops)?;
         write!(f, "peak estimate: {}", self.peak_estimate)
     }

@@ -13,6 +13,7 @@
 //! 7. [`recipe`]: training recipes as data; [`explain`]: why a checkpoint gave its answer
 //!    (integrated gradients and occlusion over the model's input);
 //! 8. [`experiments`]: runs that train models from recipes (the dropout ablation, recipe ladders);
+//!    [`listen`]: long recordings and streams cut into utterances and classified as they close;
 //! 9. [`report`]: the reports those runs write; [`cli`]: the `ser` commands.
 //!
 //! Where to start reading: `docs/tour.md` follows one clip through the engine, forward and back,
@@ -31,6 +32,7 @@ pub mod explain;
 pub mod features;
 pub mod fetch;
 pub mod fsio;
+pub mod listen;
 pub mod nn;
 pub mod optim;
 pub mod recipe;

@@ -5,13 +5,20 @@
 //! frames only) -> optionally `add_noise` / `pitch_shift` / `speed_perturb` (training-set augmentation)
 //! or a channel corruption from `corrupt` (noise at an SNR, telephone, reverberation, level).
 //!
+//! For long recordings and live input, `stream` decodes WAV or raw PCM block by block and
+//! resamples chunk by chunk, `segment` cuts the 16 kHz stream into utterances with the same
+//! WebRTC VAD, and `envelope` keeps a bounded outline of the signal for plots.
+//!
 //! Everything here works on mono `f32` samples; the DSP inside `pitch_shift` runs in `f64`.
 //! Bad input (a file that is not a usable WAV, a clip with no speech) is an [`AudioError`] whose
 //! message names the clip, so a data loader can report it and move on.
 
 pub mod augment;
 pub mod corrupt;
+pub mod envelope;
 pub mod resample;
+pub mod segment;
+pub mod stream;
 pub mod vad;
 pub mod wav;
 
@@ -20,7 +27,7 @@ use std::path::PathBuf;
 pub use augment::{add_noise, pitch_shift, speed_perturb};
 pub use resample::resample;
 pub use vad::vad_trim;
-pub use wav::{read_wav, read_wav_bytes, write_wav};
+pub use wav::{quantize_to_pcm16, read_wav, read_wav_bytes, write_wav};
 
 /// A mono clip.
 #[derive(Clone, Debug, PartialEq)]
@@ -52,6 +59,9 @@ pub enum AudioError {
     /// The file ends inside its header.
     #[error("{name}: truncated WAV header")]
     TruncatedHeader { name: String },
+    /// A stream ends inside a frame: some but not all bytes of one sample of every channel.
+    #[error("{name}: the stream ends mid-sample ({bytes} bytes of a {frame_bytes}-byte frame)")]
+    EndsMidFrame { name: String, bytes: usize, frame_bytes: usize },
     /// The header promises more samples than the file holds.
     #[error("{name}: truncated: the header declares {expected} samples but the file holds {actual}")]
     TruncatedData { name: String, expected: usize, actual: usize },

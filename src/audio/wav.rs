@@ -70,13 +70,21 @@ pub fn write_wav(path: &Path, audio: &Audio) -> Result<(), AudioError> {
     crate::fsio::write_atomic(path, bytes.get_ref()).map_err(io_error)
 }
 
+/// Rounds samples to the values a 16-bit WAV written by [`write_wav`] reads back as, so audio
+/// scored in memory and the same audio saved and read again give the same features.
+pub fn quantize_to_pcm16(samples: &mut [f32]) {
+    for x in samples {
+        *x = to_pcm16(*x) as f32 / 32768.0;
+    }
+}
+
 /// A sample in [-1, 1] as 16-bit PCM: the inverse of reading (x * 32768), rounded, clipped.
-pub(super) fn to_pcm16(x: f32) -> i16 {
+pub fn to_pcm16(x: f32) -> i16 {
     (x.clamp(-1.0, 1.0) * 32768.0).round().min(i16::MAX as f32) as i16
 }
 
 /// Rejects anything that is not RIFF/WAVE before hound sees it, for a clearer message.
-fn check_riff_wave_magic(bytes: &[u8], name: &str) -> Result<(), AudioError> {
+pub(super) fn check_riff_wave_magic(bytes: &[u8], name: &str) -> Result<(), AudioError> {
     let looks_like_riff = bytes.len() >= 4 && &bytes[..4] == b"RIFF";
     if !looks_like_riff {
         return Err(AudioError::NotWav { name: name.to_string() });
@@ -111,38 +119,63 @@ fn header_error(error: hound::Error, bytes: &[u8], name: &str) -> AudioError {
     AudioError::Malformed { name, reason }
 }
 
+/// What a `fmt ` chunk declares.
+#[derive(Clone, Debug, PartialEq)]
+pub(super) struct FmtChunk {
+    /// "PCM", "float", or the name of another format tag.
+    pub encoding: String,
+    pub bits: u16,
+    pub channels: u16,
+    pub sample_rate: u32,
+    /// Bytes per frame (all channels of one sample instant).
+    pub block_align: u16,
+}
+
 /// The encoding and bits per sample declared by the `fmt ` chunk, found by walking the RIFF
 /// chunks; `None` if there is no complete `fmt ` chunk.
 fn fmt_encoding(bytes: &[u8]) -> Option<(String, u16)> {
-    let u16_at = |b: &[u8], i: usize| b.get(i..i + 2).map(|s| u16::from_le_bytes([s[0], s[1]]));
+    fmt_chunk(bytes).map(|f| (f.encoding, f.bits))
+}
+
+/// The first complete `fmt ` chunk of a RIFF/WAVE byte string (header included), parsed.
+pub(super) fn fmt_chunk(bytes: &[u8]) -> Option<FmtChunk> {
     let mut offset = 12;
     while offset + 8 <= bytes.len() {
         let id = &bytes[offset..offset + 4];
         let size = u32::from_le_bytes(bytes[offset + 4..offset + 8].try_into().ok()?) as usize;
         let body = bytes.get(offset + 8..(offset + 8).checked_add(size)?)?;
         if id == b"fmt " {
-            const EXTENSIBLE: u16 = 0xfffe;
-            let mut tag = u16_at(body, 0)?;
-            let bits = u16_at(body, 14)?;
-            if tag == EXTENSIBLE {
-                // WAVEFORMATEXTENSIBLE: the real tag is the first two bytes of the SubFormat GUID.
-                tag = u16_at(body, 24)?;
-            }
-            let encoding = match tag {
-                0x0001 => "PCM".to_string(),
-                0x0002 => "MS ADPCM".to_string(),
-                0x0003 => "float".to_string(),
-                0x0006 => "A-law".to_string(),
-                0x0007 => "mu-law".to_string(),
-                0x0011 => "IMA ADPCM".to_string(),
-                other => format!("format 0x{other:04x}"),
-            };
-            return Some((encoding, bits));
+            return parse_fmt_body(body);
         }
         // Chunks are padded to an even length.
         offset += 8 + size + (size & 1);
     }
     None
+}
+
+/// The fields of a `fmt ` chunk's body; `None` if it is too short for them.
+pub(super) fn parse_fmt_body(body: &[u8]) -> Option<FmtChunk> {
+    let u16_at = |i: usize| body.get(i..i + 2).map(|s| u16::from_le_bytes([s[0], s[1]]));
+    const EXTENSIBLE: u16 = 0xfffe;
+    let mut tag = u16_at(0)?;
+    let channels = u16_at(2)?;
+    let sample_rate = u32::from_le_bytes(body.get(4..8)?.try_into().ok()?);
+    let block_align = u16_at(12)?;
+    let bits = u16_at(14)?;
+    if tag == EXTENSIBLE {
+        // WAVEFORMATEXTENSIBLE: the real tag is the first two bytes of the SubFormat GUID.
+        tag = u16_at(24)?;
+    }
+    let encoding = match tag {
+        0x0001 => "PCM".to_string(),
+        0x0002 => "MS ADPCM".to_string(),
+        0x0003 => "float".to_string(),
+        0x0006 => "A-law".to_string(),
+        0x0007 => "mu-law".to_string(),
+        0x0011 => "IMA ADPCM".to_string(),
+        other => format!("format 0x{other:04x}"),
+    };
+    Some(FmtChunk { encoding, bits, channels, sample_rate, block_align })
 }
 
 /// Reads every interleaved sample through `to_f32`, checking that the data is all there, finite
@@ -163,19 +196,25 @@ fn decode_samples<S: hound::Sample>(
             Ok(s) => to_f32(s),
             Err(_) => return Err(AudioError::TruncatedData { name: name.to_string(), expected, actual: index }),
         };
-        if !value.is_finite() {
-            return Err(AudioError::NonFinite { name: name.to_string(), index, value });
-        }
-        if value.abs() > FLOAT_SAMPLE_LIMIT {
-            return Err(AudioError::SampleOutOfRange { name: name.to_string(), index, value });
-        }
-        samples.push(value);
+        samples.push(checked_sample(value, index, name)?);
     }
     Ok(samples)
 }
 
+/// A decoded sample if it is finite and within [`FLOAT_SAMPLE_LIMIT`]; `index` counts interleaved
+/// samples from the start of the data, for the error message.
+pub(super) fn checked_sample(value: f32, index: usize, name: &str) -> Result<f32, AudioError> {
+    if !value.is_finite() {
+        return Err(AudioError::NonFinite { name: name.to_string(), index, value });
+    }
+    if value.abs() > FLOAT_SAMPLE_LIMIT {
+        return Err(AudioError::SampleOutOfRange { name: name.to_string(), index, value });
+    }
+    Ok(value)
+}
+
 /// Averages interleaved channels: (channels * frames) -> (frames).
-fn mix_to_mono(interleaved: &[f32], channels: usize) -> Vec<f32> {
+pub(super) fn mix_to_mono(interleaved: &[f32], channels: usize) -> Vec<f32> {
     if channels == 1 {
         return interleaved.to_vec();
     }

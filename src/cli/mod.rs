@@ -1,11 +1,12 @@
 //! The `ser` command line: argument types (`args`) and one file per command family: training
 //! runs (`training`: ablation, train, recipe-ablation), scoring (`score`: eval, predict,
-//! robustness), explanations (`explain`) and the tools (`tools`: features, synth, fetch-ravdess,
-//! bench). Each command's work lives on the
-//! floors below; here it is parsed, checked and printed.
+//! robustness), explanations (`explain`), `listen` (utterance by utterance through long
+//! recordings and streams) and the tools (`tools`: features, synth, fetch-ravdess, bench). Each
+//! command's work lives on the floors below; here it is parsed, checked and printed.
 
 pub mod args;
 pub mod explain;
+pub mod listen;
 pub mod score;
 pub mod tools;
 pub mod training;
@@ -39,13 +40,15 @@ pub enum Command {
     Explain(explain::ExplainArgs),
     /// Accuracy of a checkpoint under channel corruptions: noise, telephone, rooms, levels.
     Robustness(score::RobustnessArgs),
+    /// Emotions through long recordings, calls and live streams: one line per utterance.
+    Listen(listen::ListenArgs),
     /// Write the 162 x K feature matrix of a WAV file (float32 .npy, rows ZCR, chroma, MFCC, RMS, mel).
     Features(tools::FeaturesArgs),
     /// Write the built-in synthetic emotional-speech corpus as WAV files.
     Synth(tools::SynthArgs),
     /// Download the RAVDESS speech archive (Zenodo 1188976, CC BY-NC-SA 4.0), check it, unpack it.
     FetchRavdess(tools::FetchArgs),
-    /// Measure training, BiLSTM and feature-extraction speed.
+    /// Measure training, BiLSTM, feature-extraction and listening speed.
     Bench(tools::BenchArgs),
 }
 
@@ -60,6 +63,7 @@ pub fn main() {
         Command::Predict(a) => score::predict(a),
         Command::Explain(a) => explain::explain(a),
         Command::Robustness(a) => score::robustness(a),
+        Command::Listen(a) => listen::listen(a),
         Command::Features(a) => tools::features(a),
         Command::Synth(a) => tools::synth(a),
         Command::FetchRavdess(a) => tools::fetch_ravdess(a),

@@ -9,7 +9,6 @@
 //! to the model's band and featurised afresh. Babble for a clip mixes up to four other clips of
 //! the scored set whose speaker (RAVDESS actor) is not the clip's.
 
-use super::scoring::ensemble_probabilities;
 use crate::audio::corrupt::{babble_talkers, corrupt, corruption_seed, Corruption, NoiseKind, SeedUse};
 use crate::checkpoint::LoadedModel;
 use crate::data::pipeline::{channel_to_features, name_hash, speech_audio, DataConfig, SAMPLE_RATE};
@@ -17,6 +16,7 @@ use crate::data::ravdess::ClipInfo;
 use crate::data::Example;
 use crate::features::{self, FeatureConfig};
 use crate::nn::model::NUM_CLASSES;
+use crate::train::ensemble_probabilities;
 use crate::train::{argmax_rows, Metrics, Scoring};
 use anyhow::Context;
 use rand::rngs::StdRng;

@@ -1,13 +1,14 @@
 //! Every report a run writes: the dropout ablation's (`ablation`: report.md, report.json and
 //! pictures), a recipe run's (`recipes`: recipes.md, recipes.json), a robustness run's
-//! (`robustness`: robustness.md, .json, .svg), the pictures (`plot`), and the picture of one
-//! clip's explanation (`explanation`).
+//! (`robustness`: robustness.md, .json, .svg), the pictures (`plot`), the picture of one clip's
+//! explanation (`explanation`), and `ser listen`'s timeline (`timeline`).
 
 pub mod ablation;
 pub mod explanation;
 pub mod plot;
 pub mod recipes;
 pub mod robustness;
+pub mod timeline;
 
 /// UTC time as `YYYY-MM-DD_HH-MM-SS`, for run folder names.
 pub fn timestamp() -> String {

@@ -7,6 +7,7 @@ pub mod state;
 
 pub use metrics::Metrics;
 
+use crate::checkpoint::LoadedModel;
 use crate::data::Example;
 use crate::nn::loss::{label_targets, softmax, softmax_cross_entropy_soft};
 use crate::nn::model::{pad_batch, SerModel, NUM_CLASSES, POOLED};
@@ -156,6 +157,18 @@ pub fn mean_probabilities(models: &mut [SerModel<f32>], examples: &[Example], sc
     let mut sum = Array2::<f32>::zeros((examples.len(), NUM_CLASSES));
     for model in models.iter_mut() {
         sum += &softmax(logits(model, examples, scoring).view());
+    }
+    sum / models.len().max(1) as f32
+}
+
+/// Class probabilities (N, 8) of `examples` (raw features) averaged over loaded checkpoints,
+/// each applying its own input map first.
+pub fn ensemble_probabilities(models: &mut [LoadedModel], examples: &[Example], scoring: Scoring) -> Array2<f32> {
+    let mut sum = Array2::<f32>::zeros((examples.len(), NUM_CLASSES));
+    for m in models.iter_mut() {
+        let mut scaled = examples.to_vec();
+        m.scaling.apply_all(&mut scaled);
+        sum += &mean_probabilities(std::slice::from_mut(&mut m.model), &scaled, scoring);
     }
     sum / models.len().max(1) as f32
 }

@@ -1,0 +1,270 @@
+//! Utterances from a 16 kHz stream: WebRTC VAD frames with hysteresis.
+//!
+//! The stream is judged in 20 ms frames by one VAD instance (it adapts its noise estimate as it
+//! goes, so frames are judged in order). An utterance opens after `start` voiced frames in a row
+//! and closes after `pause` unvoiced frames in a row; it keeps `pad` of signal before its first
+//! voiced frame and after its last (never reaching back into the previous utterance). One whose
+//! voiced span (first to last voiced frame) is shorter than `min` is dropped as a click or a
+//! cough. One that reaches `max` is cut at the quietest frame of its last second (or of its last
+//! quarter, if shorter), so a stream that never pauses still gives answers; the rest goes on as
+//! the next utterance.
+//!
+//! Memory is bounded: while silent the segmenter keeps only the frames padding may need, and an
+//! open utterance holds at most `max` of samples.
+
+use std::collections::VecDeque;
+
+use webrtc_vad::{SampleRate, Vad, VadMode};
+
+use super::vad::{VAD_FRAME_LEN, VAD_SAMPLE_RATE};
+use super::wav::to_pcm16;
+
+/// Milliseconds per VAD frame.
+pub const FRAME_MS: u32 = 1000 * VAD_FRAME_LEN as u32 / VAD_SAMPLE_RATE;
+
+/// The segmenter's settings, in 20 ms frames.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct SegmenterConfig {
+    /// WebRTC aggressiveness, 0 (keeps most) to 3 (keeps least).
+    pub vad_mode: u8,
+    /// Voiced frames in a row that open an utterance.
+    pub start_frames: usize,
+    /// Unvoiced frames in a row that close one.
+    pub pause_frames: usize,
+    /// Frames kept before the first voiced frame and after the last.
+    pub pad_frames: usize,
+    /// Shortest voiced span kept.
+    pub min_frames: usize,
+    /// Longest utterance, padding included, before it is cut.
+    pub max_frames: usize,
+}
+
+impl SegmenterConfig {
+    /// Settings given in milliseconds, rounded to whole frames; an inconsistent set is an error
+    /// that says which setting is wrong.
+    pub fn from_millis(vad_mode: u8, start_ms: u32, pause_ms: u32, pad_ms: u32, min_ms: u32, max_ms: u32) -> Result<Self, String> {
+        let frames = |ms: u32| ((ms + FRAME_MS / 2) / FRAME_MS) as usize;
+        let config = SegmenterConfig {
+            vad_mode,
+            start_frames: frames(start_ms).max(1),
+            pause_frames: frames(pause_ms).max(1),
+            pad_frames: frames(pad_ms),
+            min_frames: frames(min_ms),
+            max_frames: frames(max_ms),
+        };
+        if vad_mode > 3 {
+            return Err(format!("VAD mode {vad_mode} is not 0, 1, 2 or 3"));
+        }
+        if config.max_frames < 2 * config.pad_frames + config.start_frames.max(config.min_frames) + 4 {
+            return Err(format!("the longest utterance ({max_ms} ms) must exceed the shortest ({min_ms} ms) and both paddings ({pad_ms} ms each) by more than 80 ms"));
+        }
+        Ok(config)
+    }
+
+    fn vad(&self) -> Vad {
+        let mode = match self.vad_mode {
+            0 => VadMode::Quality,
+            1 => VadMode::LowBitrate,
+            2 => VadMode::Aggressive,
+            _ => VadMode::VeryAggressive,
+        };
+        Vad::new_with_rate_and_mode(SampleRate::Rate16kHz, mode)
+    }
+}
+
+/// One utterance: its 16 kHz samples and where they start in the stream.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Utterance {
+    /// Index of the first sample, counted from the start of the stream at 16 kHz.
+    pub start: u64,
+    pub samples: Vec<f32>,
+}
+
+impl Utterance {
+    /// Index one past the last sample.
+    pub fn end(&self) -> u64 {
+        self.start + self.samples.len() as u64
+    }
+}
+
+/// The utterance being collected.
+struct Open {
+    start: u64,
+    samples: Vec<f32>,
+    /// Energy of each frame of `samples` (the last may be partial at the end of the stream).
+    energy: Vec<f32>,
+    /// Sample index where the first voiced frame starts and where the last voiced one ends.
+    voiced_start: u64,
+    voiced_end: u64,
+    silent_run: usize,
+}
+
+/// Cuts a 16 kHz stream into utterances; see the module text.
+pub struct Segmenter {
+    config: SegmenterConfig,
+    vad: Vad,
+    /// Samples of the frame being filled (fewer than a frame).
+    partial: Vec<f32>,
+    /// Samples judged so far.
+    judged: u64,
+    /// The latest frames while no utterance is open, as many as the padding and the start need.
+    preroll: VecDeque<f32>,
+    voiced_run: usize,
+    open: Option<Open>,
+    /// End of the last utterance: the next one's padding does not reach before it.
+    floor: u64,
+}
+
+fn energy(frame: &[f32]) -> f32 {
+    frame.iter().map(|x| x * x).sum()
+}
+
+impl Segmenter {
+    pub fn new(config: SegmenterConfig) -> Self {
+        Segmenter {
+            vad: config.vad(),
+            config,
+            partial: Vec::with_capacity(VAD_FRAME_LEN),
+            judged: 0,
+            preroll: VecDeque::new(),
+            voiced_run: 0,
+            open: None,
+            floor: 0,
+        }
+    }
+
+    /// Samples held now (the frame being filled, the preroll, the open utterance): bounded by the
+    /// settings whatever the length of the stream.
+    pub fn buffered_samples(&self) -> usize {
+        self.partial.len() + self.preroll.len() + self.open.as_ref().map_or(0, |o| o.samples.len())
+    }
+
+    /// Whether an utterance is open.
+    pub fn in_utterance(&self) -> bool {
+        self.open.is_some()
+    }
+
+    /// Judges the complete frames of `samples` (keeping the rest for the next call) and appends
+    /// the utterances they close to `out`.
+    pub fn push(&mut self, mut samples: &[f32], out: &mut Vec<Utterance>) {
+        if !self.partial.is_empty() {
+            let take = (VAD_FRAME_LEN - self.partial.len()).min(samples.len());
+            self.partial.extend_from_slice(&samples[..take]);
+            samples = &samples[take..];
+            if self.partial.len() < VAD_FRAME_LEN {
+                return;
+            }
+            let frame = std::mem::take(&mut self.partial);
+            self.frame(&frame, out);
+            self.partial = frame;
+            self.partial.clear();
+        }
+        let mut frames = samples.chunks_exact(VAD_FRAME_LEN);
+        for frame in &mut frames {
+            self.frame(frame, out);
+        }
+        self.partial.extend_from_slice(frames.remainder());
+    }
+
+    /// Ends the stream: judges the last partial frame and closes the open utterance.
+    pub fn finish(&mut self, out: &mut Vec<Utterance>) {
+        if !self.partial.is_empty() {
+            let frame = std::mem::take(&mut self.partial);
+            self.frame(&frame, out);
+        }
+        if let Some(open) = self.open.take() {
+            let end = (open.voiced_end + self.pad_samples()).min(self.judged);
+            self.close(open, end, out);
+        }
+    }
+
+    fn pad_samples(&self) -> u64 {
+        (self.config.pad_frames * VAD_FRAME_LEN) as u64
+    }
+
+    /// One frame (a partial one only at the end of the stream, judged zero-padded).
+    fn frame(&mut self, frame: &[f32], out: &mut Vec<Utterance>) {
+        let mut pcm = [0i16; VAD_FRAME_LEN];
+        for (p, &x) in pcm.iter_mut().zip(frame) {
+            *p = to_pcm16(x);
+        }
+        let voiced = self.vad.is_voice_segment(&pcm).expect("320 samples is a valid 20 ms frame at 16 kHz");
+        self.judged += frame.len() as u64;
+        let Some(open) = self.open.as_mut() else {
+            self.preroll.extend(frame);
+            let keep = (self.config.pad_frames + self.config.start_frames) * VAD_FRAME_LEN;
+            let excess = self.preroll.len().saturating_sub(keep);
+            self.preroll.drain(..excess);
+            self.voiced_run = if voiced { self.voiced_run + 1 } else { 0 };
+            if self.voiced_run >= self.config.start_frames {
+                self.open_utterance();
+            }
+            return;
+        };
+        open.samples.extend_from_slice(frame);
+        open.energy.push(energy(frame));
+        if voiced {
+            open.silent_run = 0;
+            open.voiced_end = self.judged;
+        } else {
+            open.silent_run += 1;
+        }
+        if open.silent_run >= self.config.pause_frames {
+            let open = self.open.take().expect("matched above");
+            let end = open.voiced_end + self.pad_samples();
+            let after_end = (self.judged - end.min(self.judged)) as usize;
+            self.preroll.extend(&open.samples[open.samples.len() - after_end..]);
+            self.close(open, end.min(self.judged), out);
+            self.voiced_run = 0;
+        } else if open.samples.len() >= self.config.max_frames * VAD_FRAME_LEN {
+            self.cut(out);
+        }
+    }
+
+    /// Opens an utterance from the preroll: the voiced run that triggered it and the padding.
+    fn open_utterance(&mut self) {
+        let voiced_start = self.judged - (self.voiced_run * VAD_FRAME_LEN) as u64;
+        let preroll_start = self.judged - self.preroll.len() as u64;
+        let start = voiced_start.saturating_sub(self.pad_samples()).max(self.floor).max(preroll_start);
+        let samples: Vec<f32> = self.preroll.iter().skip((start - preroll_start) as usize).copied().collect();
+        let energy = samples.chunks(VAD_FRAME_LEN).map(energy).collect();
+        self.preroll.clear();
+        self.open = Some(Open { start, samples, energy, voiced_start, voiced_end: self.judged, silent_run: 0 });
+    }
+
+    /// Cuts the open utterance, which has reached the longest length, at the quietest frame of
+    /// its last second (or quarter): the head is emitted, the rest stays open.
+    fn cut(&mut self, out: &mut Vec<Utterance>) {
+        let open = self.open.as_mut().expect("cut only an open utterance");
+        let frames = open.energy.len();
+        let window = (1000 / FRAME_MS as usize).min(frames / 4).max(1);
+        let quietest = (frames - window..frames).min_by(|&a, &b| open.energy[a].total_cmp(&open.energy[b])).expect("a non-empty window");
+        // Cut in the middle of the quietest frame (the energies of the rest are then half a frame
+        // off the samples, which only blurs where the next cut finds silence).
+        let cut = quietest * VAD_FRAME_LEN + VAD_FRAME_LEN / 2;
+        let tail = open.samples.split_off(cut);
+        let head = Open {
+            start: open.start,
+            samples: std::mem::replace(&mut open.samples, tail),
+            energy: open.energy.drain(..quietest).collect(),
+            voiced_start: open.voiced_start,
+            voiced_end: open.voiced_end.min(open.start + cut as u64),
+            silent_run: 0,
+        };
+        open.start += cut as u64;
+        open.voiced_start = open.voiced_start.max(open.start);
+        open.voiced_end = open.voiced_end.max(open.start);
+        let end = head.start + head.samples.len() as u64;
+        self.close(head, end, out);
+    }
+
+    /// Emits `open` up to sample `end` if its voiced span is long enough.
+    fn close(&mut self, mut open: Open, end: u64, out: &mut Vec<Utterance>) {
+        open.samples.truncate((end - open.start) as usize);
+        self.floor = end;
+        let voiced = open.voiced_end.saturating_sub(open.voiced_start);
+        if voiced >= (self.config.min_frames * VAD_FRAME_LEN) as u64 && !open.samples.is_empty() {
+            out.push(Utterance { start: open.start, samples: open.samples });
+        }
+    }
+}
