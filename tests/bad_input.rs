@@ -8,12 +8,8 @@ use ser::nn::model::{ModelConfig, Padding, SerModel};
 use std::path::{Path, PathBuf};
 use std::process::Output;
 
-fn temp_dir(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("ser-bad-input-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
-}
+mod common;
+use common::temp_dir;
 
 fn ser(args: &[&str]) -> Output {
     std::process::Command::new(env!("CARGO_BIN_EXE_ser")).args(args).output().unwrap()

@@ -6,20 +6,10 @@ use ser::data::pipeline::{self, DataConfig, Layout};
 use ser::nn::model::{ModelConfig, Padding, SerModel};
 use ser::train::{evaluate, Scoring};
 use std::collections::HashMap;
-use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::path::Path;
 
-fn temp_dir(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("ser-cli-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
-}
-
-fn ser(args: &[&str]) -> (bool, String, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_ser")).args(args).output().unwrap();
-    (out.status.success(), String::from_utf8_lossy(&out.stdout).into(), String::from_utf8_lossy(&out.stderr).into())
-}
+mod common;
+use common::{ser, temp_dir};
 
 /// Synthetic clips under arbitrary names at 44.1 kHz (not RAVDESS-named, not 16 kHz).
 fn foreign_corpus(dir: &Path) -> Vec<(String, &'static str)> {

@@ -11,6 +11,9 @@ use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
+mod common;
+use common::temp_dir;
+
 /// How the server answers one connection.
 #[derive(Clone, Copy)]
 enum Answer {
@@ -124,13 +127,6 @@ fn make_zip(files: &[(String, Vec<u8>)]) -> Vec<u8> {
 
 fn md5_hex(bytes: &[u8]) -> String {
     format!("{:x}", Md5::digest(bytes))
-}
-
-fn temp_dir(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("ser-fetch-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
 }
 
 fn fetch(target: &Path, url: &str, md5: &str, size: usize) -> Output {

@@ -12,12 +12,8 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
-fn temp_dir(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("ser-listen-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
-}
+mod common;
+use common::{ser, temp_dir};
 
 fn save_model(path: &Path, padding: Padding) {
     let mut model = SerModel::<f32>::new(ModelConfig { dropout: true, padding }, 11);
@@ -229,11 +225,6 @@ fn run_with_stdin(args: &[&str], input: &[u8], chunks: &[usize]) -> (bool, i32, 
         String::from_utf8_lossy(&out.stdout).into(),
         String::from_utf8_lossy(&out.stderr).into(),
     )
-}
-
-fn ser(args: &[&str]) -> (bool, String, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_ser")).args(args).output().unwrap();
-    (out.status.success(), String::from_utf8_lossy(&out.stdout).into(), String::from_utf8_lossy(&out.stderr).into())
 }
 
 fn json_lines(stdout: &str) -> Vec<serde_json::Value> {

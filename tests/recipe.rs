@@ -13,15 +13,11 @@ use ser::nn::loss::softmax;
 use ser::nn::model::{pad_batch, Padding};
 use ser::recipe::{Recipe, RunSettings};
 use ser::train::{evaluate, evaluate_ensemble, Scoring};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 
-fn temp_dir(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("ser-recipe-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
-}
+mod common;
+use common::temp_dir;
 
 /// Four synthetic clips of each emotion from actors 1-4.
 fn write_clips(dir: &Path) {

@@ -10,19 +10,9 @@ use ser::data::Variant;
 use ser::nn::model::{ModelConfig, Padding, SerModel};
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
-fn temp_dir(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("ser-robustness-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
-}
-
-fn ser(args: &[&str]) -> (bool, String, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_ser")).args(args).output().unwrap();
-    (out.status.success(), String::from_utf8_lossy(&out.stdout).into(), String::from_utf8_lossy(&out.stderr).into())
-}
+mod common;
+use common::{ser, temp_dir};
 
 /// Two synthetic clips of each of four emotions from each of actors 1-3, RAVDESS-named, 16 kHz.
 fn write_clips(dir: &Path) {

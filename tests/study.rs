@@ -10,12 +10,8 @@ use ser::nn::model::Padding;
 use ser::recipe::{Recipe, RunSettings};
 use std::path::{Path, PathBuf};
 
-fn temp_dir(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("ser-study-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
-}
+mod common;
+use common::temp_dir;
 
 /// Writes `per_emotion` synthetic clips of each emotion (actors 1..) into `dir`.
 fn write_clips(dir: &Path, per_emotion: u8, first_actor: u8) {

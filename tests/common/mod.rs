@@ -53,3 +53,18 @@ pub fn assert_input_grad(
     let analytic: Vec<f64> = picks.iter().map(|&j| dx.as_slice().unwrap()[j]).collect();
     assert_grad(name, &analytic, &numeric);
 }
+
+/// A fresh folder for one test: `ser-<test file>-<name>-<pid>` in the system's temp folder.
+pub fn temp_dir(name: &str) -> std::path::PathBuf {
+    let suite = env!("CARGO_CRATE_NAME").replace('_', "-");
+    let dir = std::env::temp_dir().join(format!("ser-{suite}-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+/// Runs the `ser` binary: (success, stdout, stderr).
+pub fn ser(args: &[&str]) -> (bool, String, String) {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_ser")).args(args).output().unwrap();
+    (out.status.success(), String::from_utf8_lossy(&out.stdout).into(), String::from_utf8_lossy(&out.stderr).into())
+}
