@@ -4,7 +4,7 @@
 //! Tensors are stored as F32 (BatchNorm's `num_batches_tracked` as an I64 scalar, as PyTorch keeps
 //! it). ser's own settings (dropout, padding, feature input) go in the string metadata.
 
-use crate::data::pipeline::Band;
+use crate::data::pipeline::{Band, DataConfig};
 use crate::data::InputScaling;
 use crate::nn::model::{ModelConfig, Padding, SerModel};
 use crate::Real;
@@ -130,6 +130,14 @@ pub struct LoadedModel {
     pub resample_like_notebook: bool,
     /// The band the model was trained for: clips are brought to it before their features.
     pub band: Band,
+}
+
+impl LoadedModel {
+    /// `base` with this model's band and input resampling: new audio prepared as the model's
+    /// training audio was (`Checkpoint::load_ensemble` makes every member agree on both).
+    pub fn data_config(&self, base: DataConfig) -> DataConfig {
+        DataConfig { band: self.band, resample_like_notebook: base.resample_like_notebook || self.resample_like_notebook, ..base }
+    }
 }
 
 /// A parsed checkpoint file: its bytes and metadata.

@@ -158,8 +158,7 @@ pub fn eval(a: EvalArgs) -> Result<()> {
 pub(super) fn clip_features(path: &Path, models: &[LoadedModel]) -> Result<Array2<f32>> {
     // One band and one input for every member: `Checkpoint::load_ensemble` refuses mixed ones.
     let first = models.first().context("no checkpoint loaded")?;
-    let cfg =
-        DataConfig { band: first.band, resample_like_notebook: first.resample_like_notebook, augment: false, ..DataConfig::default() };
+    let cfg = first.data_config(DataConfig { augment: false, ..DataConfig::default() });
     let samples = pipeline::prepare_audio(path, Variant::Original, &cfg)?;
     Ok(features::extract(&samples, &FeatureConfig::default()))
 }
@@ -203,10 +202,7 @@ pub fn predict(a: PredictArgs) -> Result<()> {
 /// How `eval` and `robustness` read clips for `models`: the command line's data settings, with
 /// the notebook's resampling and the band the checkpoints were trained with.
 fn model_data_config(data: &DataArgs, seed: u64, models: &[LoadedModel]) -> DataConfig {
-    let mut cfg = data_config(data, seed, false);
-    cfg.resample_like_notebook |= models[0].resample_like_notebook;
-    cfg.band = models[0].band;
-    cfg
+    models[0].data_config(data_config(data, seed, false))
 }
 
 #[derive(Args)]

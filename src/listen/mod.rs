@@ -116,11 +116,7 @@ impl Classifier {
     /// Scores in batches of up to `batch` when every model masks its padding, else one by one.
     pub fn new(models: Vec<LoadedModel>, batch: usize) -> Self {
         let masked = models.iter().all(|m| m.model.config.padding == Padding::Masked);
-        let channel = DataConfig {
-            band: models.first().map(|m| m.band).unwrap_or_default(),
-            resample_like_notebook: models.first().is_some_and(|m| m.resample_like_notebook),
-            ..DataConfig::default()
-        };
+        let channel = models.first().map_or_else(DataConfig::default, |m| m.data_config(DataConfig::default()));
         Classifier { models, scoring_batch: masked.then_some(batch.max(1)), channel }
     }
 
