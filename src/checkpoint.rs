@@ -31,6 +31,8 @@ pub enum CheckpointError {
     BadMetadata { path: PathBuf, key: String, reason: String },
     #[error("{path}: trained on notebook-resampled features and {first} not, or the other way round; an ensemble needs one input")]
     MixedInput { path: PathBuf, first: PathBuf },
+    #[error("{path}: its classes differ from those of {first}; an ensemble needs one class list")]
+    MixedClasses { path: PathBuf, first: PathBuf },
     #[error("{path}: trained for the {band} band and {first} for the {first_band} band; an ensemble needs one band")]
     MixedBand { path: PathBuf, band: &'static str, first: PathBuf, first_band: &'static str },
 }
@@ -54,6 +56,8 @@ pub const META_RESAMPLE_LIKE_NOTEBOOK: &str = "ser.resample_like_notebook";
 /// "telephone": 8 kHz audio band-passed to 300-3400 Hz); absent: wideband. `eval` and `predict`
 /// bring their clips to it, and warn about clips whose band is narrower.
 pub const META_BAND: &str = "ser.band";
+/// Metadata key: the class names in output order (JSON list); absent: RAVDESS's eight emotions.
+pub const META_CLASSES: &str = "ser.classes";
 /// Metadata key: the epochs the model was trained for.
 pub const META_EPOCHS: &str = "ser.epochs";
 /// Metadata key: the model's training seed.
@@ -130,6 +134,8 @@ pub struct LoadedModel {
     pub resample_like_notebook: bool,
     /// The band the model was trained for: clips are brought to it before their features.
     pub band: Band,
+    /// The class names, in output order.
+    pub classes: Vec<String>,
 }
 
 impl LoadedModel {
@@ -179,6 +185,9 @@ impl Checkpoint {
                 if let Some(first) = loaded.first().filter(|f| f.resample_like_notebook != model.resample_like_notebook) {
                     return Err(CheckpointError::MixedInput { path: model.path, first: first.path.clone() });
                 }
+                if let Some(first) = loaded.first().filter(|f| f.classes != model.classes) {
+                    return Err(CheckpointError::MixedClasses { path: model.path, first: first.path.clone() });
+                }
                 if let Some(first) = loaded.first().filter(|f| f.band != model.band) {
                     let (band, first_band) = (model.band.name(), first.band.name());
                     return Err(CheckpointError::MixedBand { path: model.path, band, first: first.path.clone(), first_band });
@@ -208,7 +217,26 @@ impl Checkpoint {
         let resample_like_notebook = self.metadata.get(META_RESAMPLE_LIKE_NOTEBOOK).is_some_and(|v| v == "true");
         let band = self.band()?;
         let description = if band == Band::Wideband { description } else { format!("{description}, {} band", band.name()) };
-        Ok(LoadedModel { scaling: self.input_scaling()?, path: self.path, description, model, resample_like_notebook, band })
+        let classes = self.classes()?;
+        let description = if classes[..] == crate::data::EMOTIONS[..] {
+            description
+        } else {
+            format!("{description}, {} classes: {}", classes.len(), classes.join(", "))
+        };
+        Ok(LoadedModel { scaling: self.input_scaling()?, path: self.path, description, model, resample_like_notebook, band, classes })
+    }
+
+    /// The class names ([`META_CLASSES`]; RAVDESS's eight emotions when absent).
+    pub fn classes(&self) -> Result<Vec<String>, CheckpointError> {
+        let Some(text) = self.metadata.get(META_CLASSES) else {
+            return Ok(crate::data::ravdess_classes());
+        };
+        let bad = |reason: String| CheckpointError::BadMetadata { path: self.path.clone(), key: META_CLASSES.into(), reason };
+        let classes: Vec<String> = serde_json::from_str(text).map_err(|e| bad(format!("not a list of class names ({e})")))?;
+        if classes.len() < 2 {
+            return Err(bad(format!("{} class(es); a classifier has at least two", classes.len())));
+        }
+        Ok(classes)
     }
 
     /// The band the model was trained for ([`META_BAND`]; wideband when absent).
@@ -275,7 +303,7 @@ impl Checkpoint {
 
     /// Builds the model the file describes and loads every tensor into it.
     pub fn load<T: Real>(&self) -> Result<SerModel<T>, CheckpointError> {
-        let mut model = SerModel::new(self.config()?, 0);
+        let mut model = SerModel::with_classes(self.config()?, self.classes()?.len(), 0);
         self.load_into(&mut model)?;
         Ok(model)
     }

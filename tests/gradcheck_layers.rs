@@ -12,7 +12,7 @@ use rand::rngs::StdRng;
 use rand::seq::SliceRandom;
 use rand::SeedableRng;
 use ser::nn::{
-    smoothed_targets, softmax_cross_entropy, softmax_cross_entropy_soft, BatchNorm1d, Conv1d, Dropout, InputGrad, Linear, MaxPool1d, Mode,
+    smoothed_targets, softmax_cross_entropy, softmax_cross_entropy_soft, softmax_cross_entropy_weighted, BatchNorm1d, Conv1d, Dropout, InputGrad, Linear, MaxPool1d, Mode,
     Relu, SpeakerAdversary, TemporalPool,
 };
 
@@ -227,4 +227,19 @@ fn softmax_cross_entropy_with_mixed_soft_targets() {
     let (_, dlogits) = softmax_cross_entropy_soft(logits.view(), targets.view());
     let numeric = numeric_wrt(&mut logits, |l| l.as_slice_mut().unwrap(), |l| softmax_cross_entropy_soft(l.view(), targets.view()).0);
     assert_grad("cross_entropy mixed targets dlogits", slice(&dlogits), &numeric);
+}
+
+/// Class balance: each row's loss weighted (5 classes, as a corpus of any class count has).
+#[test]
+fn softmax_cross_entropy_with_row_weights() {
+    let targets = smoothed_targets(&[3, 0, 4, 3], &[1.0; 4], 5, 0.1);
+    let weights = [0.4, 2.5, 1.0, 0.8];
+    let mut logits = random((4, 5), 802) * 4.0;
+    let (_, dlogits) = softmax_cross_entropy_weighted(logits.view(), targets.view(), &weights);
+    let numeric =
+        numeric_wrt(&mut logits, |l| l.as_slice_mut().unwrap(), |l| softmax_cross_entropy_weighted(l.view(), targets.view(), &weights).0);
+    assert_grad("cross_entropy weighted rows dlogits", slice(&dlogits), &numeric);
+    let (plain, _) = softmax_cross_entropy_soft(logits.view(), targets.view());
+    let (ones, _) = softmax_cross_entropy_weighted(logits.view(), targets.view(), &[1.0; 4]);
+    assert_eq!(plain, ones, "weights of 1 are the unweighted loss");
 }

@@ -83,7 +83,7 @@ pub enum CorruptError {
     #[error("the clip is silent: an SNR needs speech power")]
     Silent,
     #[error("babble needs clips of other speakers than actor {0}, and there are none")]
-    NoOtherTalkers(u8),
+    NoOtherTalkers(u32),
     #[error("babble noise needs talkers' clips; none were given")]
     NoBabbleClips,
     /// The resampler's message.
@@ -199,7 +199,7 @@ pub fn pink_noise(len: usize, rng: &mut impl Rng) -> Vec<f32> {
 
 /// The clips of other speakers that babble for a clip of `own_actor` is mixed from: up to
 /// [`BABBLE_TALKERS`] distinct indices into `actors`, none of them `own_actor`'s.
-pub fn babble_talkers(actors: &[u8], own_actor: u8, rng: &mut impl Rng) -> Result<Vec<usize>, CorruptError> {
+pub fn babble_talkers(actors: &[u32], own_actor: u32, rng: &mut impl Rng) -> Result<Vec<usize>, CorruptError> {
     let others: Vec<usize> = (0..actors.len()).filter(|&i| actors[i] != own_actor).collect();
     if others.is_empty() {
         return Err(CorruptError::NoOtherTalkers(own_actor));

@@ -1,5 +1,6 @@
 //! Argument types shared by several commands, and what they become.
 
+use crate::data::corpus::{parse_class_map, LabelSettings};
 use crate::data::pipeline::{Band, DataConfig, Layout, SplitKind, VadMode};
 use crate::nn::model::Padding;
 use crate::recipe::{Overrides, Recipe, RecipeName, RunSettings};
@@ -9,9 +10,31 @@ use std::path::PathBuf;
 
 #[derive(Args, Clone)]
 pub struct DataArgs {
-    /// Data folder (else $SER_DATA, else ./data/ravdess, else the built-in synthetic corpus).
+    /// Data folder (else $SER_DATA, else ./data/ravdess, else the built-in synthetic corpus);
+    /// repeat for several corpora (`--data A --labels a.csv --data B --labels b.csv`).
     #[arg(long)]
-    pub data: Option<PathBuf>,
+    pub data: Vec<PathBuf>,
+    /// A labels CSV for each --data folder, in the same order: a header row, then
+    /// `file,emotion` with optional `speaker` and `split` (train/val/test) columns, by name, in
+    /// any order; files relative to the folder, any names, rates and lengths. Without it, the
+    /// folders hold RAVDESS-named WAVs.
+    #[arg(long)]
+    pub labels: Vec<PathBuf>,
+    /// The classes, in the model's output order (e.g. `angry,happy,neutral,sad`); a label
+    /// outside them is an error (default: every label found).
+    #[arg(long, value_delimiter = ',')]
+    pub classes: Option<Vec<String>>,
+    /// Rename labels before anything else, every corpus alike: `fear=fearful,ps=surprised`.
+    #[arg(long)]
+    pub map: Option<String>,
+    /// A regex whose first group captures the speaker from a file's path, for CSVs without a
+    /// speaker column (e.g. `^(\w+)_` for `spk03_happy.wav`).
+    #[arg(long)]
+    pub speaker_pattern: Option<String>,
+    /// Leave one corpus out: every clip of this corpus (its folder's name) is tested on, none
+    /// trained on.
+    #[arg(long)]
+    pub test_corpus: Option<String>,
     #[arg(long, value_enum, default_value = "auto")]
     pub layout: Layout,
     #[arg(long, value_enum, default_value = "auto")]
@@ -100,6 +123,10 @@ pub struct RecipeArgs {
     /// Train without the augmented copies.
     #[arg(long)]
     pub no_augment: bool,
+    /// Balance the classes by loss weights: each example weighs N / (C n_c), so that every
+    /// class counts the same in an epoch (batches unchanged).
+    #[arg(long)]
+    pub balance: bool,
 }
 
 impl RecipeArgs {
@@ -120,6 +147,7 @@ impl RecipeArgs {
             channel_copies: self.channel_copies,
             band: self.band,
             gain_db: self.gain_db,
+            balance: self.balance.then_some(true),
         };
         Recipe::named(self.recipe).with_overrides(&overrides).map_err(anyhow::Error::msg)
     }
@@ -129,8 +157,15 @@ impl RecipeArgs {
     }
 }
 
-pub fn data_config(d: &DataArgs, seed: u64, augment: bool) -> DataConfig {
-    DataConfig {
+/// The data settings of the command line. The error names a bad `--map`.
+pub fn data_config(d: &DataArgs, seed: u64, augment: bool) -> Result<DataConfig> {
+    let map = match &d.map {
+        Some(text) => parse_class_map(text).map_err(|reason| anyhow::anyhow!("--map: {reason}"))?,
+        None => Vec::new(),
+    };
+    let labels =
+        LabelSettings { classes: d.classes.clone(), map, speaker_pattern: d.speaker_pattern.clone(), test_corpus: d.test_corpus.clone() };
+    Ok(DataConfig {
         layout: d.layout,
         vad: d.vad,
         split: d.split,
@@ -141,10 +176,11 @@ pub fn data_config(d: &DataArgs, seed: u64, augment: bool) -> DataConfig {
         channel_copies: 0,
         // The recipe's when training (Recipe::plan), the checkpoint's when scoring.
         band: Band::Wideband,
+        labels,
         seed,
         noise_seed: seed,
         cache_dir: (!d.no_cache).then(|| d.cache.join("features")),
-    }
+    })
 }
 
 /// Builds the global rayon pool with `--threads` (default: all cores); returns the thread count.

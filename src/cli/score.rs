@@ -6,11 +6,9 @@ use crate::audio::corrupt::{Corruption, NoiseKind};
 use crate::audio::wav::wav_sample_rate;
 use crate::checkpoint::{Checkpoint, LoadedModel};
 use crate::data::pipeline::{self, Band, DataConfig, DataCounts};
-use crate::data::ravdess::ClipInfo;
-use crate::data::{Example, Variant, EMOTIONS};
+use crate::data::{resolve_data, Clip, Example, LabelSettings, Variant};
 use crate::experiments::robustness::{run_robustness, test_grid, RobustnessClips};
 use crate::features::{self, FeatureConfig};
-use crate::nn::model::NUM_CLASSES;
 use crate::train::{argmax_rows, ensemble_probabilities, Metrics, Scoring};
 use anyhow::{bail, Context, Result};
 use clap::Args;
@@ -22,10 +20,8 @@ pub struct EvalArgs {
     /// Checkpoint; several (repeat the flag) are an ensemble: their probabilities are averaged.
     #[arg(long, required = true)]
     pub weights: Vec<PathBuf>,
-    /// A CSV of `file,emotion` (files relative to --data, any names and sample rates): cross-corpus evaluation.
-    #[arg(long)]
-    pub labels: Option<PathBuf>,
-    /// Which clips to score: all, or the train/val/test part of the split made with --layout, --split and --seed.
+    /// Which clips to score: all, or the train/val/test part of the split made with --layout, --split and --seed
+    /// (a labels CSV's split column when it has one).
     #[arg(long, value_enum, default_value = "all")]
     pub part: EvalPart,
     #[command(flatten)]
@@ -60,27 +56,23 @@ pub enum EvalPart {
     Test,
 }
 
-/// The clips of `dir` that `part` names (or the CSV `labels` lists, which takes no part), split as
-/// training with `cfg` split them.
-fn select_clips(dir: &Path, labels: Option<&Path>, part: EvalPart, cfg: &DataConfig) -> Result<(Vec<ClipInfo>, DataCounts)> {
-    Ok(match (labels, part) {
-        (Some(csv), EvalPart::All) => {
-            let clips = pipeline::labelled_clips(dir, csv)?;
-            let counts = DataCounts { files_found: clips.len(), ..DataCounts::default() };
-            (clips, counts)
-        }
-        (Some(_), _) => bail!("--labels scores every clip of its CSV; it takes no --part"),
-        (None, EvalPart::All) => pipeline::all_clips(dir)?,
-        (None, part) => {
-            let split = pipeline::split_clips(dir, cfg)?;
-            let clips = match part {
-                EvalPart::Train => split.train,
-                EvalPart::Val => split.val,
-                _ => split.test.with_context(|| format!("{}: the split has no test part", dir.display()))?,
-            };
-            (clips, split.counts)
-        }
-    })
+/// The clips of the command line's corpora that `part` names, split as training with `cfg`
+/// split them, labelled with the classes of `models` (a label outside them is an error naming its
+/// CSV line or file); with the corpora's names.
+fn select_clips(data: &DataArgs, part: EvalPart, cfg: &DataConfig, models: &[LoadedModel]) -> Result<(Vec<Clip>, DataCounts, Vec<String>)> {
+    if data.data.is_empty() {
+        bail!("--data is required");
+    }
+    let source = resolve_data(&data.data, &data.labels, &data.cache, cfg.seed)?;
+    let cfg = DataConfig { labels: LabelSettings { classes: Some(models[0].classes.clone()), ..cfg.labels.clone() }, ..cfg.clone() };
+    let split = pipeline::split_corpora(&source.corpora, &cfg, false)?;
+    let clips = match part {
+        EvalPart::All => split.all(),
+        EvalPart::Train => split.train,
+        EvalPart::Val => split.val,
+        EvalPart::Test => split.test.with_context(|| format!("{}: the split has no test part", source.folders()))?,
+    };
+    Ok((clips, split.counts, split.corpora))
 }
 
 /// A warning when some of `files` carry a narrower band than `band`, the one the model was
@@ -110,20 +102,26 @@ fn narrower_band_warning<'a>(band: Band, files: impl Iterator<Item = &'a Path>) 
 /// the RAVDESS speech clips of a folder (all, or one part of a training split), or on any WAVs
 /// labelled by a CSV (cross-corpus evaluation).
 pub fn eval(a: EvalArgs) -> Result<()> {
-    let (labels, part, batch) = (a.labels.as_deref(), a.part, a.batch_size);
-    let dir = a.data.data.as_deref().context("--data is required for eval")?;
+    let (part, batch) = (a.part, a.batch_size);
     let mut models = Checkpoint::load_ensemble(&a.weights)?;
-    let cfg = model_data_config(&a.data, a.seed, &models);
-    let (clips, counts) = select_clips(dir, labels, part, &cfg)?;
+    let cfg = model_data_config(&a.data, a.seed, &models)?;
+    let (clips, counts, corpora) = select_clips(&a.data, part, &cfg, &models)?;
     if let Some(warning) = narrower_band_warning(models[0].band, clips.iter().map(|c| c.path.as_path())) {
         eprintln!("{warning}");
     }
-    let (examples, counts) = pipeline::featurise_clips(dir, &clips, &cfg, counts)?;
-    let truth: Vec<usize> = examples.iter().map(|e| e.label).collect();
-    let mut metrics =
-        |scoring| Metrics::compute(&truth, &argmax_rows(&ensemble_probabilities(&mut models, &examples, scoring)), NUM_CLASSES);
-    let batched = metrics(Scoring::Batched(batch));
-    let single = metrics(Scoring::SingleClip);
+    let (examples, counts) = pipeline::featurise_clips(&a.data.data[0], &clips, &cfg, counts)?;
+    let classes = models[0].classes.clone();
+    let probabilities = |models: &mut [LoadedModel], scoring| ensemble_probabilities(models, &examples, scoring);
+    let batched_probabilities = probabilities(&mut models, Scoring::Batched(batch));
+    let single_probabilities = probabilities(&mut models, Scoring::SingleClip);
+    let score = |rows: &Array2<f32>, keep: &dyn Fn(&Example) -> bool| {
+        let kept: Vec<usize> = (0..examples.len()).filter(|&i| keep(&examples[i])).collect();
+        let predicted = argmax_rows(rows);
+        let truth: Vec<usize> = kept.iter().map(|&i| examples[i].label).collect();
+        Metrics::compute(&truth, &kept.iter().map(|&i| predicted[i]).collect::<Vec<_>>(), classes.len())
+    };
+    let batched = score(&batched_probabilities, &|_| true);
+    let single = score(&single_probabilities, &|_| true);
     for m in &models {
         println!("{}", m.description);
     }
@@ -139,14 +137,27 @@ pub fn eval(a: EvalArgs) -> Result<()> {
         100.0 * single.accuracy,
         batched.macro_f1
     );
-    let absent: Vec<&str> = (0..EMOTIONS.len()).filter(|&c| batched.confusion[c].iter().sum::<usize>() == 0).map(|c| EMOTIONS[c]).collect();
+    if corpora.len() > 1 {
+        for (k, name) in corpora.iter().enumerate() {
+            let (b, s) = (score(&batched_probabilities, &|e| e.corpus == k), score(&single_probabilities, &|e| e.corpus == k));
+            println!(
+                "  {name}: {} clips, accuracy {:.2} % batched, {:.2} % one clip at a time, macro-F1 {:.3}",
+                b.n,
+                100.0 * b.accuracy,
+                100.0 * s.accuracy,
+                b.macro_f1
+            );
+        }
+    }
+    let absent: Vec<&str> =
+        (0..classes.len()).filter(|&c| batched.confusion[c].iter().sum::<usize>() == 0).map(|c| classes[c].as_str()).collect();
     if !absent.is_empty() {
         println!("classes absent from the labels (not in macro-F1 unless predicted): {}", absent.join(", "));
     }
     for (file, reason) in &counts.unusable {
         eprintln!("skipped {file}: {reason}");
     }
-    println!("confusion (rows true, columns predicted; {}):", EMOTIONS.join(", "));
+    println!("confusion (rows true, columns predicted; {}):", classes.join(", "));
     for row in &batched.confusion {
         println!("  {}", row.iter().map(|c| format!("{c:4}")).collect::<String>());
     }
@@ -174,25 +185,26 @@ pub fn predict(a: PredictArgs) -> Result<()> {
     if let Some(warning) = narrower_band_warning(models[0].band, clips.iter().map(PathBuf::as_path)) {
         eprintln!("{warning}");
     }
+    let classes = models[0].classes.clone();
     let mut rows = Vec::new();
     for path in clips {
         let clip = Example::original(clip_features(path, &models)?, 0, 0);
         let probs = ensemble_probabilities(&mut models, &[clip], Scoring::SingleClip);
-        rows.push((path.display().to_string(), EMOTIONS[argmax_rows(&probs)[0]], probs.row(0).to_vec()));
+        rows.push((path.display().to_string(), classes[argmax_rows(&probs)[0]].clone(), probs.row(0).to_vec()));
     }
     if json {
         let out: Vec<_> = rows
             .iter()
             .map(|(f, e, p)| {
                 let probs: serde_json::Map<String, serde_json::Value> =
-                    EMOTIONS.iter().zip(p).map(|(n, v)| (n.to_string(), serde_json::json!(v))).collect();
+                    classes.iter().zip(p).map(|(n, v)| (n.clone(), serde_json::json!(v))).collect();
                 serde_json::json!({ "file": f, "emotion": e, "probabilities": probs })
             })
             .collect();
         println!("{}", serde_json::to_string_pretty(&out)?);
     } else {
         for (f, e, p) in &rows {
-            let probs: Vec<String> = EMOTIONS.iter().zip(p).map(|(n, v)| format!("{n} {v:.3}")).collect();
+            let probs: Vec<String> = classes.iter().zip(p).map(|(n, v)| format!("{n} {v:.3}")).collect();
             println!("{f}: {e} ({})", probs.join(", "));
         }
     }
@@ -201,8 +213,8 @@ pub fn predict(a: PredictArgs) -> Result<()> {
 
 /// How `eval` and `robustness` read clips for `models`: the command line's data settings, with
 /// the notebook's resampling and the band the checkpoints were trained with.
-fn model_data_config(data: &DataArgs, seed: u64, models: &[LoadedModel]) -> DataConfig {
-    models[0].data_config(data_config(data, seed, false))
+fn model_data_config(data: &DataArgs, seed: u64, models: &[LoadedModel]) -> Result<DataConfig> {
+    Ok(models[0].data_config(data_config(data, seed, false)?))
 }
 
 #[derive(Args)]
@@ -213,10 +225,6 @@ pub struct RobustnessArgs {
     /// Which clips to score: all, or the train/val/test part of the split made with --layout, --split and --seed.
     #[arg(long, value_enum, default_value = "all")]
     pub part: EvalPart,
-    /// A CSV of `file,emotion` (files relative to --data, any names): score those clips; babble is
-    /// left out, as the CSV does not say who speaks.
-    #[arg(long)]
-    pub labels: Option<PathBuf>,
     #[command(flatten)]
     pub data: DataArgs,
     /// Seed of the split (with --part).
@@ -237,23 +245,19 @@ pub struct RobustnessArgs {
 /// of the test grid; writes robustness.md, .json and .svg.
 pub fn robustness(a: RobustnessArgs) -> Result<()> {
     super::args::init_threads(a.threads)?;
-    let dir = a.data.data.as_deref().context("--data is required for robustness")?;
     let mut models = Checkpoint::load_ensemble(&a.weights)?;
-    let cfg = model_data_config(&a.data, a.seed, &models);
-    let (clips, _) = select_clips(dir, a.labels.as_deref(), a.part, &cfg)?;
+    let cfg = model_data_config(&a.data, a.seed, &models)?;
+    let (clips, _, _) = select_clips(&a.data, a.part, &cfg, &models)?;
     for m in &models {
         eprintln!("{}", m.description);
     }
     let mut grid = test_grid();
-    let part = match &a.labels {
-        Some(csv) => {
-            grid.retain(|c| !matches!(c, Corruption::Noise { kind: NoiseKind::Babble, .. }));
-            eprintln!("babble is left out: a labels CSV does not say who speaks, so no clip's own voice can be kept out of its babble");
-            format!("the clips of {}", csv.display())
-        }
-        None => format!("{:?}", a.part).to_lowercase(),
-    };
-    let run = RobustnessClips { data: dir.to_path_buf(), part, clips: &clips, cfg: &cfg, seed: a.corruption_seed };
+    if !a.data.labels.is_empty() && a.data.speaker_pattern.is_none() {
+        grid.retain(|c| !matches!(c, Corruption::Noise { kind: NoiseKind::Babble, .. }));
+        eprintln!("babble is left out: with a labels CSV and no --speaker-pattern, no clip's own voice can be kept out of its babble");
+    }
+    let part = format!("{:?}", a.part).to_lowercase();
+    let run = RobustnessClips { data: a.data.data[0].clone(), part, clips: &clips, cfg: &cfg, seed: a.corruption_seed };
     let report = run_robustness(&mut models, run, &grid)?;
     let out = a.out.unwrap_or_else(|| PathBuf::from("runs").join(format!("{}-robustness", crate::report::timestamp())));
     let md = crate::report::robustness::write_report(&out, &report)?;

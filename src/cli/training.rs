@@ -92,13 +92,13 @@ fn run_recipe_rows(
     seeds: usize,
     out: Option<PathBuf>,
 ) -> Result<()> {
-    let source = resolve_data(data.data.as_deref(), &data.cache, run.seed)?;
+    let source = resolve_data(&data.data, &data.labels, &data.cache, run.seed)?;
     let out = out.unwrap_or_else(|| PathBuf::from("runs").join(crate::report::timestamp()));
-    eprintln!("data: {} ({})", source.dir.display(), source.chosen_by);
+    eprintln!("data: {} ({})", source.folders(), source.chosen_by);
     let bar = epoch_bar(rows.iter().map(|(_, r)| r.epochs).max().unwrap_or(1));
     let mut current = String::new();
     let several = rows.len() > 1;
-    let report = run_recipes(source, &data_config(data, run.seed, augment), &rows, &run, seeds, &out, |row, _, seed, log| {
+    let report = run_recipes(source, &data_config(data, run.seed, augment)?, &rows, &run, seeds, &out, |row, _, seed, log| {
         let prefix = if several { format!("row {row} seed {seed}") } else { format!("seed {seed}") };
         show_epoch(&bar, &mut current, prefix, log);
     })?;
@@ -154,16 +154,16 @@ pub fn ablation(a: AblationArgs) -> Result<()> {
             let threads = init_threads(t.threads)?;
             let recipe = t.recipe()?;
             check_counts(a.seeds, recipe.epochs, t.batch_size)?;
-            let source = resolve_data(a.data.data.as_deref(), &a.data.cache, t.seed)?;
+            let source = resolve_data(&a.data.data, &a.data.labels, &a.data.cache, t.seed)?;
             let out = a.out.clone().unwrap_or_else(|| PathBuf::from("runs").join(crate::report::timestamp()));
-            let cfg = StudyConfig { data: data_config(&a.data, t.seed, !t.no_augment), run: t.run(), threads, seeds: a.seeds, recipe };
+            let cfg = StudyConfig { data: data_config(&a.data, t.seed, !t.no_augment)?, run: t.run(), threads, seeds: a.seeds, recipe };
             (source, cfg, out)
         }
     };
     if a.resume.is_some() {
         init_threads(Some(cfg.threads))?;
     }
-    eprintln!("data: {} ({})", source.dir.display(), source.chosen_by);
+    eprintln!("data: {} ({})", source.folders(), source.chosen_by);
     let bar = epoch_bar(cfg.recipe.epochs);
     let mut current = String::new();
     let report = run_study(source, cfg, &out, |name, seed, log| show_epoch(&bar, &mut current, format!("{name} seed {seed}"), log))?;

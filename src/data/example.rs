@@ -11,15 +11,18 @@ pub struct Example {
     pub label: usize,
     /// The file (and augmentation) it came from.
     pub name: String,
-    pub actor: u8,
+    /// The speaker, numbered over every corpus.
+    pub actor: u32,
+    /// Index of the corpus it came from.
+    pub corpus: usize,
     /// Which copy of the clip it is: the original or an augmented one.
     pub variant: Variant,
 }
 
 impl Example {
     /// A clip as it is, not an augmented copy (`name` empty): what `predict` scores.
-    pub fn original(features: Array2<f32>, label: usize, actor: u8) -> Self {
-        Example { features, label, name: String::new(), actor, variant: Variant::Original }
+    pub fn original(features: Array2<f32>, label: usize, actor: u32) -> Self {
+        Example { features, label, name: String::new(), actor, corpus: 0, variant: Variant::Original }
     }
 
     /// True for an example made from a clip as it is, not from one of its augmented copies.

@@ -2,7 +2,9 @@
 //! 16 kHz speech (resample + VAD when needed), augment the training split, extract the 162 rows,
 //! and cache each result on disk keyed by the file's content and every setting that shapes it.
 
+use super::corpus::{class_counts, csv_clips, number_clips, ClassCount, Clip, Corpus, CorpusError, LabelSettings, RawClip};
 use super::example::{Example, Variant};
+use super::labels::Part;
 use super::ravdess::{find_wavs, parse_name, ClipInfo, NameKind};
 use super::split::{split_files, split_speakers, Split};
 use crate::audio::corrupt::{self, babble_talkers, corruption_seed, Corruption, NoiseKind, SeedUse};
@@ -107,6 +109,10 @@ pub struct DataConfig {
     /// What every clip goes through before its features. Absent (wideband) from older settings.
     #[serde(default)]
     pub band: Band,
+    /// Classes, label renames, speakers and the test corpus of labelled corpora. Absent (none)
+    /// from older settings.
+    #[serde(default)]
+    pub labels: LabelSettings,
     /// Seed of the pool split.
     pub seed: u64,
     /// Seed of the augmentation noise (a new one per training seed in `ablation --seeds`).
@@ -128,6 +134,7 @@ impl Default for DataConfig {
             speed_factors: Vec::new(),
             channel_copies: 0,
             band: Band::Wideband,
+            labels: LabelSettings::default(),
             seed: 0,
             noise_seed: 0,
             cache_dir: None,
@@ -146,6 +153,8 @@ pub struct DataCounts {
     pub val_clips: usize,
     pub test_clips: usize,
     pub train_examples: usize,
+    /// Clips of each class in each part.
+    pub per_class: Vec<ClassCount>,
     pub cache_hits: usize,
     pub cache_misses: usize,
 }
@@ -154,6 +163,10 @@ pub struct DataCounts {
 #[derive(Clone)]
 pub struct DataSet {
     pub layout: Layout,
+    /// The class names, in the model's output order (an example's label indexes them).
+    pub classes: Vec<String>,
+    /// The corpora's names (an example's `corpus` indexes them).
+    pub corpora: Vec<String>,
     pub train: Vec<Example>,
     pub val: Vec<Example>,
     /// None when a pre-split folder has no `testing/`.
@@ -177,6 +190,8 @@ pub enum DataError {
     NoSpeech(PathBuf),
     #[error("{0}: every clip was unusable (first: {1})")]
     AllUnusable(PathBuf, String),
+    #[error(transparent)]
+    Corpus(#[from] CorpusError),
 }
 
 fn io_err(path: &Path) -> impl FnOnce(std::io::Error) -> DataError + '_ {
@@ -207,57 +222,122 @@ pub fn list_clips(dir: &Path, counts: &mut DataCounts) -> Result<Vec<ClipInfo>, 
     Ok(clips)
 }
 
-/// A data folder's clips, split as training will split them.
+/// The corpora's clips, numbered and split as training will split them.
 pub struct ClipSplit {
+    /// The first corpus's layout.
     pub layout: Layout,
-    pub train: Vec<ClipInfo>,
-    pub val: Vec<ClipInfo>,
-    /// None when a pre-split folder has no `testing/`.
-    pub test: Option<Vec<ClipInfo>>,
+    pub classes: Vec<String>,
+    pub corpora: Vec<String>,
+    pub train: Vec<Clip>,
+    pub val: Vec<Clip>,
+    /// None when there is no test part (a pre-split folder without `testing/`).
+    pub test: Option<Vec<Clip>>,
     pub counts: DataCounts,
 }
 
-/// Finds and splits a data folder's clips (no audio read yet).
-pub fn split_clips(dir: &Path, cfg: &DataConfig) -> Result<ClipSplit, DataError> {
+impl ClipSplit {
+    /// Every clip of every part, each corpus's sorted by path (what `eval --part all` scores).
+    pub fn all(&self) -> Vec<Clip> {
+        let mut all: Vec<Clip> = self.train.iter().chain(&self.val).chain(self.test.iter().flatten()).cloned().collect();
+        all.sort_by(|a, b| (a.corpus, &a.path).cmp(&(b.corpus, &b.path)));
+        all
+    }
+}
+
+/// A RAVDESS folder's clips with their parts: its `training/`, `validation/`, `testing/` folders,
+/// or its pool split by file or by actor with `cfg.seed`.
+fn ravdess_clips(dir: &Path, cfg: &DataConfig, counts: &mut DataCounts) -> Result<(Layout, Vec<RawClip>), DataError> {
     if !dir.is_dir() {
         return Err(DataError::Missing(dir.to_path_buf()));
     }
     let layout = detect_layout(dir, cfg.layout);
-    let mut counts = DataCounts::default();
-    let (train, val, test) = match layout {
+    let found_before = counts.files_found;
+    let parts: Vec<(Vec<ClipInfo>, Part)> = match layout {
         Layout::Split => {
-            let train = list_clips(&dir.join("training"), &mut counts)?;
-            let val = list_clips(&dir.join("validation"), &mut counts)?;
+            let mut parts = vec![(list_clips(&dir.join("training"), counts)?, Part::Train), (list_clips(&dir.join("validation"), counts)?, Part::Val)];
             let test_dir = dir.join("testing");
-            let test = if test_dir.is_dir() { Some(list_clips(&test_dir, &mut counts)?) } else { None };
-            (train, val, test)
+            if test_dir.is_dir() {
+                parts.push((list_clips(&test_dir, counts)?, Part::Test));
+            }
+            parts
         }
         _ => {
-            let clips = list_clips(dir, &mut counts)?;
+            let clips = list_clips(dir, counts)?;
             let split = match cfg.split {
                 SplitKind::Files => split_files(clips.len(), cfg.seed),
-                SplitKind::Speakers => split_speakers(&clips.iter().map(|c| c.actor).collect::<Vec<_>>(), cfg.seed),
+                SplitKind::Speakers => split_speakers(&clips.iter().map(|c| u32::from(c.actor)).collect::<Vec<_>>(), cfg.seed),
             };
             let pick = |idx: &[usize]| idx.iter().map(|&i| clips[i].clone()).collect::<Vec<_>>();
             let Split { train, val, test } = split;
-            (pick(&train), pick(&val), Some(pick(&test)))
+            vec![(pick(&train), Part::Train), (pick(&val), Part::Val), (pick(&test), Part::Test)]
         }
     };
-    if counts.files_found == 0 {
+    if counts.files_found == found_before {
         return Err(DataError::Empty(dir.to_path_buf()));
     }
-    if train.is_empty() && val.is_empty() && test.as_ref().is_none_or(|t| t.is_empty()) {
+    let clips: Vec<RawClip> =
+        parts.into_iter().flat_map(|(clips, part)| clips.into_iter().map(move |c| RawClip::ravdess(c.path, c.emotion, c.actor, part))).collect();
+    if clips.is_empty() {
         return Err(DataError::NoSpeech(dir.to_path_buf()));
     }
-    counts.train_clips = train.len();
-    counts.val_clips = val.len();
-    counts.test_clips = test.as_ref().map_or(0, |t| t.len());
-    Ok(ClipSplit { layout, train, val, test, counts })
+    Ok((layout, clips))
 }
 
-/// Reads, splits, augments and featurises a data folder.
+/// Finds, labels and splits the clips of every corpus (no audio read yet). `for_training`:
+/// refuse a class without a training clip.
+pub fn split_corpora(corpora: &[Corpus], cfg: &DataConfig, for_training: bool) -> Result<ClipSplit, DataError> {
+    let mut counts = DataCounts::default();
+    let pattern = match &cfg.labels.speaker_pattern {
+        Some(p) => Some(regex::Regex::new(p).map_err(|e| CorpusError::Other(format!("--speaker-pattern: {e}")))?),
+        None => None,
+    };
+    let mut layout = None;
+    let mut raw = Vec::with_capacity(corpora.len());
+    for corpus in corpora {
+        let (corpus_layout, clips) = match &corpus.labels {
+            None => ravdess_clips(&corpus.dir, cfg, &mut counts)?,
+            Some(csv) => {
+                if !corpus.dir.is_dir() {
+                    return Err(DataError::Missing(corpus.dir.clone()));
+                }
+                let clips = csv_clips(corpus, csv, pattern.as_ref())?;
+                counts.files_found += clips.len();
+                (if clips.iter().all(|c| c.part.is_some()) { Layout::Split } else { Layout::Pool }, clips)
+            }
+        };
+        layout.get_or_insert(corpus_layout);
+        raw.push(clips);
+    }
+    let split_by_speaker = cfg.split == SplitKind::Speakers;
+    let numbered = number_clips(corpora, raw, &cfg.labels, split_by_speaker, cfg.seed, for_training)?;
+    counts.train_clips = numbered.train.len();
+    counts.val_clips = numbered.val.len();
+    counts.test_clips = numbered.test.len();
+    counts.per_class = class_counts(&numbered.classes, &numbered.train, &numbered.val, &numbered.test);
+    Ok(ClipSplit {
+        layout: layout.unwrap_or(Layout::Pool),
+        classes: numbered.classes,
+        corpora: corpora.iter().map(Corpus::name).collect(),
+        train: numbered.train,
+        val: numbered.val,
+        test: (!numbered.test.is_empty()).then_some(numbered.test),
+        counts,
+    })
+}
+
+/// [`split_corpora`] of one RAVDESS folder.
+pub fn split_clips(dir: &Path, cfg: &DataConfig) -> Result<ClipSplit, DataError> {
+    split_corpora(&[Corpus::ravdess(dir)], cfg, false)
+}
+
+/// Reads, splits, augments and featurises a RAVDESS folder.
 pub fn load_dataset(dir: &Path, cfg: &DataConfig) -> Result<DataSet, DataError> {
-    let ClipSplit { layout, train, val, test, mut counts } = split_clips(dir, cfg)?;
+    load_corpora(&[Corpus::ravdess(dir)], cfg)
+}
+
+/// Reads, labels, splits, augments and featurises the corpora.
+pub fn load_corpora(corpora: &[Corpus], cfg: &DataConfig) -> Result<DataSet, DataError> {
+    let ClipSplit { layout, classes, corpora: names, train, val, test, mut counts } = split_corpora(corpora, cfg, true)?;
     let babble = BabblePool::new(&train);
     let train = featurise(&train, &Variant::for_training(cfg), cfg, Some(&babble), &mut counts);
     let val = featurise(&val, &[Variant::Original], cfg, None, &mut counts);
@@ -265,29 +345,29 @@ pub fn load_dataset(dir: &Path, cfg: &DataConfig) -> Result<DataSet, DataError> 
     counts.train_examples = train.len();
     if train.is_empty() && val.is_empty() && test.as_ref().is_none_or(|t| t.is_empty()) {
         let first = counts.unusable.first().map(|(f, r)| format!("{f}: {r}")).unwrap_or_default();
-        return Err(DataError::AllUnusable(dir.to_path_buf(), first));
+        return Err(DataError::AllUnusable(corpora[0].dir.clone(), first));
     }
-    Ok(DataSet { layout, train, val, test, counts })
+    Ok(DataSet { layout, classes, corpora: names, train, val, test, counts })
 }
 
 /// The clips that babble in corrupted training copies is mixed from: the training split's, so
 /// that no clip validated or tested on is ever heard in training, even as noise.
 pub struct BabblePool {
     /// Each clip and its speaker.
-    clips: Vec<(PathBuf, u8)>,
+    clips: Vec<(PathBuf, u32)>,
     /// A hash of the clips' names: a copy's cache key, as its babble depends on them.
     key: u64,
 }
 
 impl BabblePool {
-    pub fn new(clips: &[ClipInfo]) -> Self {
+    pub fn new(clips: &[Clip]) -> Self {
         let mut h = Sha256::new();
         for c in clips {
             h.update(c.path.file_name().unwrap_or_default().as_encoded_bytes());
             h.update(b"|");
         }
         let key = u64::from_le_bytes(h.finalize()[..8].try_into().expect("a SHA-256 digest has 8 bytes"));
-        BabblePool { clips: clips.iter().map(|c| (c.path.clone(), c.actor)).collect(), key }
+        BabblePool { clips: clips.iter().map(|c| (c.path.clone(), c.speaker)).collect(), key }
     }
 
     /// The speech of up to four pool clips of other speakers than `path`'s, chosen with `rng`.
@@ -295,7 +375,7 @@ impl BabblePool {
         let corrupt_err = |error| corrupt_error(path, error);
         let own = self.clips.iter().find(|(p, _)| p == path).map(|&(_, actor)| actor);
         let own = own.ok_or_else(|| corrupt_err(corrupt::CorruptError::NoBabbleClips))?;
-        let actors: Vec<u8> = self.clips.iter().map(|&(_, actor)| actor).collect();
+        let actors: Vec<u32> = self.clips.iter().map(|&(_, actor)| actor).collect();
         let chosen = babble_talkers(&actors, own, rng).map_err(corrupt_err)?;
         chosen.into_iter().map(|i| speech_audio(&self.clips[i].0, cfg)).collect()
     }
@@ -304,7 +384,7 @@ impl BabblePool {
 /// Features of each clip and variant, in clip order; unusable clips are skipped and counted.
 /// `babble`: what corrupted copies mix babble from (the training split; None elsewhere).
 fn featurise(
-    clips: &[ClipInfo],
+    clips: &[Clip],
     variants: &[Variant],
     cfg: &DataConfig,
     babble: Option<&BabblePool>,
@@ -323,9 +403,10 @@ fn featurise(
                     hits += usize::from(hit);
                     Ok(Example {
                         features,
-                        label: clip.emotion,
+                        label: clip.label,
                         name: format!("{}#{}", clip.path.file_name().unwrap().to_string_lossy(), v.tag()),
-                        actor: clip.actor,
+                        actor: clip.speaker,
+                        corpus: clip.corpus,
                         variant: v,
                     })
                 })
@@ -479,60 +560,10 @@ fn clip_features(path: &Path, variant: Variant, cfg: &DataConfig, babble: Option
     Ok((m, false))
 }
 
-/// Every RAVDESS speech clip of a folder tree (no split), for evaluation; a folder without any
-/// is refused.
-pub fn all_clips(dir: &Path) -> Result<(Vec<ClipInfo>, DataCounts), DataError> {
-    if !dir.is_dir() {
-        return Err(DataError::Missing(dir.to_path_buf()));
-    }
-    let mut counts = DataCounts::default();
-    let clips = list_clips(dir, &mut counts)?;
-    if counts.files_found == 0 {
-        return Err(DataError::Empty(dir.to_path_buf()));
-    }
-    if clips.is_empty() {
-        return Err(DataError::NoSpeech(dir.to_path_buf()));
-    }
-    Ok((clips, counts))
-}
-
-/// Clips of any names whose emotions come from a CSV of `file,emotion` lines (file relative to
-/// `dir`, emotion one of the eight RAVDESS names; a header line `file,emotion` is allowed).
-pub fn load_labelled(dir: &Path, labels_csv: &Path, cfg: &DataConfig) -> Result<(Vec<Example>, DataCounts), DataError> {
-    let clips = labelled_clips(dir, labels_csv)?;
-    let counts = DataCounts { files_found: clips.len(), ..DataCounts::default() };
-    featurise_clips(dir, &clips, cfg, counts)
-}
-
-/// The clips a `file,emotion` CSV names (see [`load_labelled`]); their actors are unknown (0).
-pub fn labelled_clips(dir: &Path, labels_csv: &Path) -> Result<Vec<ClipInfo>, DataError> {
-    let text = std::fs::read_to_string(labels_csv).map_err(io_err(labels_csv))?;
-    let bad = |line: usize, reason: String| DataError::BadName { path: labels_csv.to_path_buf(), reason: format!("line {line}: {reason}") };
-    let mut clips = Vec::new();
-    for (i, line) in text.lines().enumerate() {
-        let line = line.trim();
-        if line.is_empty() || (i == 0 && line.eq_ignore_ascii_case("file,emotion")) {
-            continue;
-        }
-        let (file, emotion) = line.rsplit_once(',').ok_or_else(|| bad(i + 1, format!("expected 'file,emotion', got '{line}'")))?;
-        let name = emotion.trim().to_ascii_lowercase();
-        let emotion = super::EMOTIONS
-            .iter()
-            .position(|e| *e == name)
-            .ok_or_else(|| bad(i + 1, format!("unknown emotion '{name}' (expected one of {})", super::EMOTIONS.join(", "))))?;
-        let path = dir.join(file.trim());
-        clips.push(ClipInfo { path, emotion, actor: 0, intensity: 0, statement: 0, repetition: 0 });
-    }
-    if clips.is_empty() {
-        return Err(bad(1, "no labelled files".into()));
-    }
-    Ok(clips)
-}
-
 /// The features of `clips` as they are (no augmented copies); unusable clips are counted.
 pub fn featurise_clips(
     dir: &Path,
-    clips: &[ClipInfo],
+    clips: &[Clip],
     cfg: &DataConfig,
     mut counts: DataCounts,
 ) -> Result<(Vec<Example>, DataCounts), DataError> {

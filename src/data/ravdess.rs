@@ -7,6 +7,11 @@ use std::path::{Path, PathBuf};
 /// The eight RAVDESS emotions, in label order (label = third field of the file name minus 1).
 pub const EMOTIONS: [&str; 8] = ["neutral", "calm", "happy", "sad", "angry", "fearful", "disgust", "surprised"];
 
+/// [`EMOTIONS`] as owned names: the classes of the study's model.
+pub fn ravdess_classes() -> Vec<String> {
+    EMOTIONS.iter().map(|e| e.to_string()).collect()
+}
+
 /// What a RAVDESS file name says about its clip.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ClipInfo {

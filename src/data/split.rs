@@ -29,8 +29,8 @@ pub fn split_files(n: usize, seed: u64) -> Split {
 /// Speaker-independent split: the distinct actors are shuffled with the seed and dealt 14/24,
 /// 4/24 and 6/24 of them (at least one each when there are three or more), so that no voice is
 /// heard in two parts. `actors[i]` is clip i's actor.
-pub fn split_speakers(actors: &[u8], seed: u64) -> Split {
-    let mut ids: Vec<u8> = actors.to_vec();
+pub fn split_speakers(actors: &[u32], seed: u64) -> Split {
+    let mut ids: Vec<u32> = actors.to_vec();
     ids.sort_unstable();
     ids.dedup();
     ids.shuffle(&mut StdRng::seed_from_u64(seed));
@@ -69,10 +69,10 @@ mod tests {
 
     #[test]
     fn speaker_split_keeps_each_actor_in_one_part() {
-        let actors: Vec<u8> = (0..1440).map(|i| (i % 24) as u8 + 1).collect();
+        let actors: Vec<u32> = (0..1440).map(|i| (i % 24) as u32 + 1).collect();
         let s = split_speakers(&actors, 3);
         let part_actors = |p: &[usize]| {
-            let mut a: Vec<u8> = p.iter().map(|&i| actors[i]).collect();
+            let mut a: Vec<u32> = p.iter().map(|&i| actors[i]).collect();
             a.sort_unstable();
             a.dedup();
             a

@@ -160,7 +160,7 @@ pub fn run_study(
     for k in 0..cfg.seeds.max(1) {
         let seed = cfg.run.seed + k as u64;
         let loading = Instant::now();
-        let (data, scaling) = scale_dataset(load_data(&source.dir, &cfg.recipe.plan(&cfg.run, &cfg.data, seed).data)?, &cfg.recipe);
+        let (data, scaling) = scale_dataset(load_data(&source.corpora, &cfg.recipe.plan(&cfg.run, &cfg.data, seed).data)?, &cfg.recipe);
         feature_seconds += loading.elapsed().as_secs_f64();
         if k == 0 {
             // The run folder appears only once there is data to train on.

@@ -82,7 +82,7 @@ pub fn run_recipes(
         for (i, (_, recipe)) in rows.iter().enumerate() {
             let plan = recipe.plan(run, data_cfg, seed);
             if loaded.as_ref().is_none_or(|(factors, _)| *factors != recipe.speed_perturb.as_slice()) {
-                loaded = Some((&recipe.speed_perturb, load_data(&source.dir, &plan.data)?));
+                loaded = Some((&recipe.speed_perturb, load_data(&source.corpora, &plan.data)?));
             }
             let raw = &loaded.as_ref().expect("loaded above").1;
             first.get_or_insert((raw.layout, raw.counts.clone()));

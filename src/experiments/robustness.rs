@@ -12,7 +12,7 @@
 use crate::audio::corrupt::{babble_talkers, corrupt, corruption_seed, Corruption, NoiseKind, SeedUse};
 use crate::checkpoint::LoadedModel;
 use crate::data::pipeline::{channel_to_features, name_hash, speech_audio, DataConfig, SAMPLE_RATE};
-use crate::data::ravdess::ClipInfo;
+use crate::data::Clip;
 use crate::data::Example;
 use crate::features::{self, FeatureConfig};
 use crate::nn::model::NUM_CLASSES;
@@ -80,7 +80,7 @@ pub struct RobustnessClips<'a> {
     /// The folder they came from and the part of it (`all`, `test`, ...), for the report.
     pub data: PathBuf,
     pub part: String,
-    pub clips: &'a [ClipInfo],
+    pub clips: &'a [Clip],
     /// How clips are read (VAD) and the band they are brought to (the model's).
     pub cfg: &'a DataConfig,
     pub seed: u64,
@@ -92,7 +92,7 @@ pub fn run_robustness(models: &mut [LoadedModel], run: RobustnessClips<'_>, grid
     let start = Instant::now();
     let RobustnessClips { data, part, clips, cfg, seed } = run;
     let read: Vec<Result<Vec<f32>, String>> = clips.par_iter().map(|c| speech_audio(&c.path, cfg).map_err(|e| e.to_string())).collect();
-    let mut usable: Vec<(&ClipInfo, Vec<f32>)> = Vec::new();
+    let mut usable: Vec<(&Clip, Vec<f32>)> = Vec::new();
     let mut skipped = Vec::new();
     for (clip, audio) in clips.iter().zip(read) {
         match audio {
@@ -103,8 +103,8 @@ pub fn run_robustness(models: &mut [LoadedModel], run: RobustnessClips<'_>, grid
     if usable.is_empty() {
         anyhow::bail!("none of the {} clips could be read (first: {})", clips.len(), skipped.first().map_or("", |s| s.1.as_str()));
     }
-    let actors: Vec<u8> = usable.iter().map(|(c, _)| c.actor).collect();
-    let truth: Vec<usize> = usable.iter().map(|(c, _)| c.emotion).collect();
+    let actors: Vec<u32> = usable.iter().map(|(c, _)| c.speaker).collect();
+    let truth: Vec<usize> = usable.iter().map(|(c, _)| c.label).collect();
     let mut score = |corruption: Option<(usize, &Corruption)>| -> anyhow::Result<Metrics> {
         let examples = usable
             .par_iter()
@@ -116,7 +116,7 @@ pub fn run_robustness(models: &mut [LoadedModel], run: RobustnessClips<'_>, grid
                         let talkers = match c {
                             // Talkers from a stream of their own, apart from the noise's.
                             Corruption::Noise { kind: NoiseKind::Babble, .. } => {
-                                babble_talkers(&actors, clip.actor, &mut StdRng::seed_from_u64(clip_seed ^ 1))?
+                                babble_talkers(&actors, clip.speaker, &mut StdRng::seed_from_u64(clip_seed ^ 1))?
                             }
                             _ => Vec::new(),
                         };
@@ -125,7 +125,7 @@ pub fn run_robustness(models: &mut [LoadedModel], run: RobustnessClips<'_>, grid
                     }
                 };
                 let samples = channel_to_features(&clip.path, samples, cfg)?;
-                Ok(Example::original(features::extract(&samples, &FeatureConfig::default()), clip.emotion, clip.actor))
+                Ok(Example::original(features::extract(&samples, &FeatureConfig::default()), clip.label, clip.speaker))
             })
             .collect::<anyhow::Result<Vec<Example>>>()
             .with_context(|| {

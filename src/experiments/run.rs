@@ -2,7 +2,8 @@
 //! a checkpoint and a resumable state after every epoch, and score it on every split.
 
 use crate::checkpoint::{self, Checkpoint};
-use crate::data::pipeline::{load_dataset, DataConfig, DataSet};
+use crate::data::pipeline::{load_corpora, DataConfig, DataSet};
+use crate::data::Corpus;
 use crate::data::{Example, InputScaling};
 use crate::nn::model::{Padding, SerModel};
 use crate::recipe::{Plan, Recipe};
@@ -37,6 +38,9 @@ pub struct ModelResult {
     pub train: SplitResult,
     pub val: Option<SplitResult>,
     pub test: Option<SplitResult>,
+    /// With several corpora: each corpus's validation and test figures (`corpus -> split`).
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub per_corpus: BTreeMap<String, BTreeMap<String, SplitResult>>,
     pub train_seconds: f64,
     pub checkpoint: PathBuf,
 }
@@ -133,10 +137,28 @@ pub fn train_model(
         train: split_result(&mut models, &data.train, b),
         val: (!data.val.is_empty()).then(|| split_result(&mut models, &data.val, b)),
         test: data.test.as_ref().filter(|t| !t.is_empty()).map(|t| split_result(&mut models, t, b)),
+        per_corpus: per_corpus_results(&mut models, data, b),
         history: trainer.history,
         train_seconds,
         checkpoint: dir.join(member_file(plan.name, 0)),
     })
+}
+
+/// Each corpus's validation and test figures, when there are several corpora.
+fn per_corpus_results(models: &mut [SerModel<f32>], data: &DataSet, batch: usize) -> BTreeMap<String, BTreeMap<String, SplitResult>> {
+    let mut out: BTreeMap<String, BTreeMap<String, SplitResult>> = BTreeMap::new();
+    if data.corpora.len() < 2 {
+        return out;
+    }
+    for (k, name) in data.corpora.iter().enumerate() {
+        for (split, examples) in [("val", Some(&data.val)), ("test", data.test.as_ref())] {
+            let own: Vec<Example> = examples.into_iter().flatten().filter(|e| e.corpus == k).cloned().collect();
+            if !own.is_empty() {
+                out.entry(name.clone()).or_default().insert(split.into(), split_result(models, &own, batch));
+            }
+        }
+    }
+    out
 }
 
 /// The training seed of ensemble member k of a model trained with `seed` (member 0 is the model
@@ -174,7 +196,7 @@ fn train_member(
 ) -> anyhow::Result<(SerModel<f32>, Trainer)> {
     let seed = member_seed(plan.plan.train.seed, k);
     let name = member_name(plan.name, k);
-    let mut model = SerModel::<f32>::new(plan.plan.model, seed);
+    let mut model = SerModel::<f32>::with_classes(plan.plan.model, data.classes.len(), seed);
     let mut trainer = Trainer::new(TrainConfig { seed, ..plan.plan.train.clone() });
     trainer.augment = plan.recipe.feature_augment(plan.scaling);
     trainer.attach_adversary(crate::train::speakers(&data.train).len());
@@ -191,6 +213,7 @@ fn train_member(
         (checkpoint::META_RESAMPLE_LIKE_NOTEBOOK.to_string(), plan.plan.data.resample_like_notebook.to_string()),
         (checkpoint::META_RECIPE.to_string(), serde_json::to_string(plan.recipe)?),
         (checkpoint::META_BAND.to_string(), plan.plan.data.band.name().to_string()),
+        (checkpoint::META_CLASSES.to_string(), serde_json::to_string(&data.classes)?),
     ]);
     if !plan.scaling.is_identity() {
         meta.insert(checkpoint::META_INPUT_SCALING.to_string(), serde_json::to_string(plan.scaling)?);
@@ -221,10 +244,11 @@ fn train_member(
 
 /// Loads the data a plan asks for (`Plan::data`: the split of `cfg.seed`, augmentation noise
 /// following the training seed), refusing an empty training split.
-pub fn load_data(dir: &Path, cfg: &DataConfig) -> anyhow::Result<DataSet> {
-    let data = load_dataset(dir, cfg)?;
+pub fn load_data(corpora: &[Corpus], cfg: &DataConfig) -> anyhow::Result<DataSet> {
+    let data = load_corpora(corpora, cfg)?;
     if data.train.is_empty() {
-        anyhow::bail!("{}: the training split is empty", dir.display());
+        let dirs: Vec<String> = corpora.iter().map(|c| c.dir.display().to_string()).collect();
+        anyhow::bail!("{}: the training split is empty", dirs.join(", "));
     }
     Ok(data)
 }

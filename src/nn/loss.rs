@@ -10,6 +10,9 @@
 //! Backward: since sum_k `q[b, k]` = 1, dL/`dz[b, k]` = (softmax(z)[b, k] - `q[b, k]`) / B; the same
 //! holds for any target rows q that sum to 1 (mixup's λ q_i + (1 - λ) q_j).
 //!
+//! Weighted (class balance): L = (1/B) sum_b w_b sum_k -q[b, k] logp[b, k], whose gradient is
+//! each row's scaled by its weight: dL/`dz[b, k]` = w_b (softmax(z)[b, k] - `q[b, k]`) / B.
+//!
 //! Reference: the fast path below is already the plain loop of these lines.
 //! Tests: gradient check in tests/gradcheck_layers.rs (`softmax_cross_entropy_*`).
 
@@ -58,18 +61,26 @@ pub fn smoothed_targets<T: Real>(labels: &[usize], weights: &[T], classes: usize
 
 /// logits: (B, K), targets: (B, K) rows summing to 1 -> (mean loss, dL/dlogits (B, K)).
 pub fn softmax_cross_entropy_soft<T: Real>(logits: ArrayView2<T>, targets: ArrayView2<T>) -> (T, Array2<T>) {
+    // A weight of exactly 1 leaves every product as it was: the same numbers as unweighted.
+    softmax_cross_entropy_weighted(logits, targets, &vec![T::one(); logits.nrows()])
+}
+
+/// logits: (B, K), targets: (B, K) rows summing to 1, weights: (B) -> (loss (1/B) sum_b w_b CE_b,
+/// dL/dlogits (B, K)).
+pub fn softmax_cross_entropy_weighted<T: Real>(logits: ArrayView2<T>, targets: ArrayView2<T>, weights: &[T]) -> (T, Array2<T>) {
     let batch = logits.nrows();
     assert_eq!(targets.dim(), logits.dim(), "one target row per row of logits");
+    assert_eq!(weights.len(), batch, "one weight per row of logits");
     let inv_batch = T::one() / T::c(batch as f64);
     let mut loss = T::zero();
     let mut dlogits = Array2::zeros(logits.dim());
-    for ((z, q), mut dz) in logits.rows().into_iter().zip(targets.rows()).zip(dlogits.rows_mut()) {
+    for (((z, q), mut dz), &w) in logits.rows().into_iter().zip(targets.rows()).zip(dlogits.rows_mut()).zip(weights) {
         let max = z.fold(T::neg_infinity(), |m, &v| m.max(v));
         let log_sum_exp = z.iter().map(|&v| (v - max).exp()).sum::<T>().ln();
         for ((&zk, &target), d) in z.iter().zip(q).zip(dz.iter_mut()) {
             let logp = zk - max - log_sum_exp;
-            loss -= target * logp;
-            *d = (logp.exp() - target) * inv_batch;
+            loss -= w * target * logp;
+            *d = w * (logp.exp() - target) * inv_batch;
         }
     }
     (loss * inv_batch, dlogits)

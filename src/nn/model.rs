@@ -8,7 +8,8 @@
 //!  -> transpose to (B, T, 40) -> BiLSTM(40 -> 80 each way) (B, T, 160)   "lstm"
 //!  -> concat(max over time, mean over time) (B, 320)
 //!  -> BatchNorm1d(320) -> Linear(320, 60) -> Dropout(0.25) -> ReLU       "classify.0/.1/.2/.3"
-//!  -> Linear(60, 50) -> Dropout(0.25) -> ReLU -> Linear(50, 8)           "classify.4/.5/.6/.7"
+//!  -> Linear(60, 50) -> Dropout(0.25) -> ReLU -> Linear(50, C)           "classify.4/.5/.6/.7"
+//!  (C = 8 classes for the study; a model trained on other labels has its corpus's C)
 //! ```
 //! No activation between the convolutions. The ablation twin has no Dropout layers; its
 //! `classify` indices are those PyTorch's `nn.Sequential` gives without them (0, 1, 3, 5).
@@ -32,7 +33,8 @@ use rand::SeedableRng;
 
 /// Feature rows the model reads: the feature extractor's 162.
 pub const INPUT_ROWS: usize = crate::features::ROWS;
-/// Emotion classes.
+/// Classes of the study's model (RAVDESS's eight emotions); a model trained on other labels has
+/// as many as its corpus ([`SerModel::with_classes`], [`SerModel::classes`]).
 pub const NUM_CLASSES: usize = 8;
 /// Width of the pooled utterance vector (max and mean over time of the 160 BiLSTM outputs).
 pub const POOLED: usize = 320;
@@ -89,15 +91,21 @@ pub struct SerModel<T: Real> {
 }
 
 impl<T: Real> SerModel<T> {
-    /// PyTorch's default initialisation, drawn from a seeded generator in the layers' order.
+    /// The study's model (eight classes) with PyTorch's default initialisation, drawn from a
+    /// seeded generator in the layers' order.
     pub fn new(config: ModelConfig, seed: u64) -> Self {
+        Self::with_classes(config, NUM_CLASSES, seed)
+    }
+
+    /// [`SerModel::new`] with `classes` outputs (the last layer is Linear(50, classes)).
+    pub fn with_classes(config: ModelConfig, classes: usize, seed: u64) -> Self {
         let mut rng = StdRng::seed_from_u64(seed);
         let conv1 = Conv1d::new(INPUT_ROWS, 60, 5, 2, &mut rng);
         let conv2 = Conv1d::new(60, 40, 3, 2, &mut rng);
         let lstm = BiLstm::new(40, 80, &mut rng);
         let fc1 = Linear::new(POOLED, 60, &mut rng);
         let fc2 = Linear::new(60, 50, &mut rng);
-        let fc3 = Linear::new(50, NUM_CLASSES, &mut rng);
+        let fc3 = Linear::new(50, classes, &mut rng);
         let dropout = |k: u64| config.dropout.then(|| Dropout::new(DROPOUT_P, seed.wrapping_mul(0x9E37_79B9).wrapping_add(k)));
         SerModel {
             config,
@@ -118,6 +126,11 @@ impl<T: Real> SerModel<T> {
         }
     }
 
+    /// The number of classes: the last layer's outputs.
+    pub fn classes(&self) -> usize {
+        self.fc3.weight.value.nrows()
+    }
+
     /// Time steps left after the conv/pool stack for an input of `frames` frames (0 if too short).
     pub fn steps_after_frontend(&self, frames: usize) -> usize {
         // The layers' own kernels and strides; a stage with fewer frames than its kernel leaves none.
@@ -127,7 +140,7 @@ impl<T: Real> SerModel<T> {
         pool(&self.pool2, conv(&self.conv2, pool(&self.pool1, conv(&self.conv1, frames))))
     }
 
-    /// x: (B, 162, K), lengths: each clip's valid frames (used when masked) -> logits (B, 8).
+    /// x: (B, 162, K), lengths: each clip's valid frames (used when masked) -> logits (B, C).
     pub fn forward(&mut self, x: ArrayView3<T>, lengths: &[usize], train: bool) -> Array2<T> {
         let pooled = self.encode(x, lengths, train);
         self.classify(pooled.view(), train)
@@ -139,7 +152,7 @@ impl<T: Real> SerModel<T> {
     }
 
     /// x: (B, 162, K), lengths -> the gradient of `sum[b, c] dlogits[b, c] * logits[b, c]` with
-    /// respect to x, (B, 162, K), and the logits (B, 8), of the model as `Mode::Eval` scores it
+    /// respect to x, (B, 162, K), and the logits (B, C), of the model as `Mode::Eval` scores it
     /// (running statistics, no dropout). No parameter gradient is computed or changed.
     pub fn input_gradient(&mut self, x: ArrayView3<T>, lengths: &[usize], dlogits: ArrayView2<T>) -> (Array3<T>, Array2<T>) {
         let pooled = self.encode_in(x, lengths, Mode::EvalInputGrad);
@@ -164,7 +177,7 @@ impl<T: Real> SerModel<T> {
         self.temporal.forward(h.view(), mask, mode)
     }
 
-    /// pooled: (B, 320) -> logits (B, 8).
+    /// pooled: (B, 320) -> logits (B, C).
     pub fn classify(&mut self, pooled: ArrayView2<T>, train: bool) -> Array2<T> {
         self.classify_in(pooled, Mode::from_train(train))
     }
@@ -187,14 +200,14 @@ impl<T: Real> SerModel<T> {
         self.fc3.forward(h.view(), mode)
     }
 
-    /// dlogits: (B, 8) -> dx (B, 162, K) when `input_grad`. Adds into every parameter's gradient
+    /// dlogits: (B, C) -> dx (B, 162, K) when `input_grad`. Adds into every parameter's gradient
     /// after a training forward.
     pub fn backward(&mut self, dlogits: ArrayView2<T>, input_grad: bool) -> Option<Array3<T>> {
         let dpooled = self.classify_backward(dlogits);
         self.encode_backward(dpooled.view(), input_grad)
     }
 
-    /// dlogits: (B, 8) -> dpooled (B, 320). Adds into the head's gradients.
+    /// dlogits: (B, C) -> dpooled (B, 320). Adds into the head's gradients.
     pub fn classify_backward(&mut self, dlogits: ArrayView2<T>) -> Array2<T> {
         let d = self.fc3.backward(dlogits);
         let d = self.relu2.backward(d.view());

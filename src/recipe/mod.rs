@@ -71,6 +71,9 @@ pub struct Recipe {
     /// prediction alike). Absent (wideband) from older runs.
     #[serde(default)]
     pub band: Band,
+    /// Class balance by loss weights (`TrainConfig::balance`). Absent (false) from older runs.
+    #[serde(default)]
+    pub balance: bool,
 }
 
 fn one() -> usize {
@@ -115,6 +118,7 @@ impl Recipe {
             curve_on_originals: false,
             channel_copies: 0,
             band: Band::Wideband,
+            balance: false,
         }
     }
 
@@ -165,6 +169,7 @@ impl Recipe {
                 patience: self.patience,
                 mixup_alpha: self.mixup_alpha,
                 speaker_adversary: self.speaker_adversary,
+                balance: self.balance,
             },
             data: DataConfig {
                 speed_factors: self.speed_perturb.clone(),
@@ -246,6 +251,9 @@ impl Recipe {
         if let Some(band) = o.band {
             self.band = band;
         }
+        if let Some(balance) = o.balance {
+            self.balance = balance;
+        }
         if let Some(members) = o.ensemble {
             if members == 0 {
                 return Err("--ensemble takes the number of models per seed, at least 1".into());
@@ -326,6 +334,8 @@ pub struct Overrides {
     pub channel_copies: Option<usize>,
     pub band: Option<Band>,
     pub gain_db: Option<f32>,
+    /// Class balance by loss weights (Some(true): on).
+    pub balance: Option<bool>,
 }
 
 /// `--speed-perturb`'s value: distinct factors such as `0.9,1.1`, or `off` for none. The error

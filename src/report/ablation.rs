@@ -91,13 +91,13 @@ pub fn markdown(r: &StudyReport) -> String {
 ser's built-in synthetic emotional-speech corpus ({}). Its numbers say the pipeline works, not how well emotions are \
 recognised in real speech. Get RAVDESS (CC BY-NC-SA 4.0) with `ser fetch-ravdess` or point `--data` at a folder of \
 RAVDESS WAVs.\n",
-            r.source.dir.display()
+            r.source.folders()
         );
     }
     let _ = writeln!(
         o,
         "Data: `{}` ({}), layout `{:?}`, padding `{}`.\n",
-        r.source.dir.display(),
+        r.source.folders(),
         r.source.chosen_by,
         r.layout,
         r.config.recipe.padding.name()

@@ -26,7 +26,7 @@ pub fn markdown(r: &RecipeReport) -> String {
         "Data: `{}` ({}), layout `{:?}`, split `{:?}` (seed {}), {} training examples ({} clips), {} validation, {} test clips. \
 Seeds {:?} (initialisation, batch order, dropout, augmentation). Figures are mean ± sample standard deviation over the seeds; \
 accuracies are per sample, eval mode.\n",
-        r.source.dir.display(),
+        r.source.folders(),
         r.source.chosen_by,
         r.layout,
         r.data.split,

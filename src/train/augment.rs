@@ -28,7 +28,6 @@ use crate::data::InputScaling;
 use crate::features::mel::{hz_to_mel, mel_frequencies};
 use crate::features::{shared_extractor, FeatureConfig, MEL, MFCC, RMS};
 use crate::nn::loss::smoothed_targets;
-use crate::nn::model::NUM_CLASSES;
 use ndarray::{s, Array2, Array3, Axis};
 use rand::rngs::StdRng;
 use rand::seq::SliceRandom;
@@ -162,13 +161,14 @@ pub fn draw_mixup(n: usize, alpha: f64, rng: &mut StdRng) -> (f32, Vec<usize>) {
 
 /// Mixup of a padded batch x: (B, 162, K) in place: `x[b]` = λ `x[b]` + (1 - λ) `x[j(b)]` over
 /// max(length b, length j(b)) frames (the shorter clip's zero padding is the training mean in
-/// standardised rows); returns the targets λ q(label b) + (1 - λ) q(label j(b)) (B, 8).
+/// standardised rows); returns the targets λ q(label b) + (1 - λ) q(label j(b)) (B, classes).
 pub fn mixup(
     x: &mut Array3<f32>,
     lengths: &mut [usize],
     labels: &[usize],
     lambda: f32,
     partner: &[usize],
+    classes: usize,
     label_smoothing: f64,
 ) -> Array2<f32> {
     let original = x.clone();
@@ -180,7 +180,7 @@ pub fn mixup(
     for (length, &j) in lengths.iter_mut().zip(partner) {
         *length = (*length).max(original_lengths[j]);
     }
-    mixed_targets(labels, lambda, partner, NUM_CLASSES, label_smoothing)
+    mixed_targets(labels, lambda, partner, classes, label_smoothing)
 }
 
 /// Mixup's targets (B, classes): λ q(label b) + (1 - λ) q(label j(b)).
@@ -195,6 +195,7 @@ pub fn mixed_targets(labels: &[usize], lambda: f32, partner: &[usize], classes: 
 mod tests {
     use super::*;
     use crate::data::Example;
+    use crate::nn::model::NUM_CLASSES;
     use crate::features::{extract, FeatureConfig, ROWS};
     use rand::SeedableRng;
 
@@ -332,7 +333,7 @@ mod tests {
         let labels = [0, 1, 2, 1];
         let (lambda, partner) = (0.7f32, [2, 0, 2, 1]);
         let (mut x, mut lengths) = (x0.clone(), lengths0.clone());
-        let targets = mixup(&mut x, &mut lengths, &labels, lambda, &partner, 0.1);
+        let targets = mixup(&mut x, &mut lengths, &labels, lambda, &partner, NUM_CLASSES, 0.1);
         for (i, &j) in partner.iter().enumerate() {
             let expected = x0.index_axis(Axis(0), i).mapv(|v| lambda * v) + x0.index_axis(Axis(0), j).mapv(|v| (1.0 - lambda) * v);
             assert!(x.index_axis(Axis(0), i).iter().zip(&expected).all(|(a, e)| (a - e).abs() < 1e-3), "clip {i}");

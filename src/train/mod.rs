@@ -9,7 +9,7 @@ pub use metrics::Metrics;
 
 use crate::checkpoint::LoadedModel;
 use crate::data::Example;
-use crate::nn::loss::{label_targets, softmax, softmax_cross_entropy_soft};
+use crate::nn::loss::{label_targets, softmax, softmax_cross_entropy_soft, softmax_cross_entropy_weighted};
 use crate::nn::model::{pad_batch, SerModel, NUM_CLASSES, POOLED};
 use crate::nn::speaker_adversary::{reversal_ramp, SpeakerAdversary};
 use crate::optim::{clip_grad_norm, Adam};
@@ -51,6 +51,11 @@ pub struct TrainConfig {
     /// (0: none, as the study).
     #[serde(default)]
     pub speaker_adversary: f64,
+    /// Class balance by loss weights: each example's loss is weighted by N / (C n_c) (N training
+    /// examples, C classes, n_c examples of its class), so that every class weighs the same in
+    /// an epoch; batches and their order are unchanged (false: plain mean, as the study).
+    #[serde(default)]
+    pub balance: bool,
 }
 
 impl Default for TrainConfig {
@@ -67,6 +72,7 @@ impl Default for TrainConfig {
             patience: None,
             mixup_alpha: 0.0,
             speaker_adversary: 0.0,
+            balance: false,
         }
     }
 }
@@ -127,13 +133,13 @@ pub enum Scoring {
     SingleClip,
 }
 
-/// Logits (N, 8) for `examples` in eval mode.
+/// Logits (N, C) for `examples` in eval mode.
 pub fn logits(model: &mut SerModel<f32>, examples: &[Example], scoring: Scoring) -> Array2<f32> {
     let size = match scoring {
         Scoring::Batched(b) => b.max(1),
         Scoring::SingleClip => 1,
     };
-    let mut out = Array2::zeros((examples.len(), NUM_CLASSES));
+    let mut out = Array2::zeros((examples.len(), model.classes()));
     for (chunk, mut rows) in examples.chunks(size).zip(out.axis_chunks_iter_mut(Axis(0), size)) {
         let views: Vec<ArrayView2<f32>> = chunk.iter().map(|e| e.features.view()).collect();
         let (x, lengths) = pad_batch(&views);
@@ -151,20 +157,23 @@ pub fn argmax_rows(logits: &Array2<f32>) -> Vec<usize> {
         .collect()
 }
 
-/// Class probabilities (N, 8) of `examples` averaged over `models` (an ensemble; one model gives
-/// its own softmax), eval mode.
+/// Class probabilities (N, C) of `examples` averaged over `models` (an ensemble of models with
+/// the same classes; one model gives its own softmax), eval mode.
 pub fn mean_probabilities(models: &mut [SerModel<f32>], examples: &[Example], scoring: Scoring) -> Array2<f32> {
-    let mut sum = Array2::<f32>::zeros((examples.len(), NUM_CLASSES));
+    let classes = models.first().map_or(NUM_CLASSES, SerModel::classes);
+    let mut sum = Array2::<f32>::zeros((examples.len(), classes));
     for model in models.iter_mut() {
         sum += &softmax(logits(model, examples, scoring).view());
     }
     sum / models.len().max(1) as f32
 }
 
-/// Class probabilities (N, 8) of `examples` (raw features) averaged over loaded checkpoints,
-/// each applying its own input map first.
+/// Class probabilities (N, C) of `examples` (raw features) averaged over loaded checkpoints
+/// (`Checkpoint::load_ensemble` makes them agree on the classes), each applying its own input
+/// map first.
 pub fn ensemble_probabilities(models: &mut [LoadedModel], examples: &[Example], scoring: Scoring) -> Array2<f32> {
-    let mut sum = Array2::<f32>::zeros((examples.len(), NUM_CLASSES));
+    let classes = models.first().map_or(NUM_CLASSES, |m| m.model.classes());
+    let mut sum = Array2::<f32>::zeros((examples.len(), classes));
     for m in models.iter_mut() {
         let mut scaled = examples.to_vec();
         m.scaling.apply_all(&mut scaled);
@@ -180,9 +189,9 @@ pub fn evaluate(model: &mut SerModel<f32>, examples: &[Example], scoring: Scorin
 
 /// Metrics of the mean probabilities of `models` on `examples`, eval mode.
 pub fn evaluate_ensemble(models: &mut [SerModel<f32>], examples: &[Example], scoring: Scoring) -> Metrics {
-    let predicted = argmax_rows(&mean_probabilities(models, examples, scoring));
+    let probabilities = mean_probabilities(models, examples, scoring);
     let truth: Vec<usize> = examples.iter().map(|e| e.label).collect();
-    Metrics::compute(&truth, &predicted, NUM_CLASSES)
+    Metrics::compute(&truth, &argmax_rows(&probabilities), probabilities.ncols())
 }
 
 /// The state that carries a training run from one epoch to the next: the optimizer and the
@@ -203,11 +212,21 @@ pub struct Trainer {
 }
 
 /// Each distinct actor of `train`, in increasing order: the adversary's classes.
-pub fn speakers(train: &[Example]) -> Vec<u8> {
-    let mut actors: Vec<u8> = train.iter().map(|e| e.actor).collect();
+pub fn speakers(train: &[Example]) -> Vec<u32> {
+    let mut actors: Vec<u32> = train.iter().map(|e| e.actor).collect();
     actors.sort_unstable();
     actors.dedup();
     actors
+}
+
+/// Each class's loss weight under [`TrainConfig::balance`]: N / (C n_c) over `labels` (N of
+/// them) and `classes` (C); a class without examples weighs 0.
+pub fn balance_weights(labels: &[usize], classes: usize) -> Vec<f32> {
+    let mut counts = vec![0usize; classes];
+    for &l in labels {
+        counts[l] += 1;
+    }
+    counts.iter().map(|&n| if n == 0 { 0.0 } else { labels.len() as f32 / (classes as f32 * n as f32) }).collect()
 }
 
 /// The seed of one epoch's random draws.
@@ -258,6 +277,8 @@ impl Trainer {
         let speakers = speakers(train);
         self.attach_adversary(speakers.len());
         let speaker_of = |i: usize| speakers.binary_search(&train[i].actor).expect("a training actor");
+        let classes = model.classes();
+        let class_weights = self.config.balance.then(|| balance_weights(&train.iter().map(|e| e.label).collect::<Vec<_>>(), classes));
         let mut order: Vec<usize> = (0..train.len()).collect();
         order.shuffle(&mut StdRng::seed_from_u64(seed));
         let mut total = 0.0;
@@ -288,9 +309,16 @@ impl Trainer {
                 draw_mixup(labels.len(), self.config.mixup_alpha, &mut rng)
             });
             let targets = match &mix {
-                Some((lambda, partner)) => mixup(&mut x, &mut lengths, &labels, *lambda, partner, self.config.label_smoothing),
-                None => label_targets(&labels, NUM_CLASSES, self.config.label_smoothing),
+                Some((lambda, partner)) => mixup(&mut x, &mut lengths, &labels, *lambda, partner, classes, self.config.label_smoothing),
+                None => label_targets(&labels, classes, self.config.label_smoothing),
             };
+            // A mixed clip weighs as its two classes do, in its mix's proportions.
+            let row_weights = class_weights.as_ref().map(|w| match &mix {
+                Some((lambda, partner)) => {
+                    labels.iter().zip(partner).map(|(&l, &j)| lambda * w[l] + (1.0 - lambda) * w[labels[j]]).collect::<Vec<f32>>()
+                }
+                None => labels.iter().map(|&l| w[l]).collect(),
+            });
             // The adversary's targets are the clips' speakers, mixed as the clips were.
             let speaker_targets = self.adversary.is_some().then(|| {
                 let speaker_labels: Vec<usize> = chunk.iter().map(|&i| speaker_of(i)).collect();
@@ -300,7 +328,8 @@ impl Trainer {
                 }
             });
             let reversal = reversal_ramp(self.config.speaker_adversary, progress / self.config.epochs.max(1) as f64);
-            let loss = self.step(model, x.view(), &lengths, targets.view(), speaker_targets.as_ref().map(|t| (t.view(), reversal)));
+            let speakers = speaker_targets.as_ref().map(|t| (t.view(), reversal));
+            let loss = self.step(model, x.view(), &lengths, targets.view(), row_weights.as_deref(), speakers);
             total += loss as f64;
         }
         total / steps as f64
@@ -309,11 +338,11 @@ impl Trainer {
     /// One optimisation step on a padded batch x: (B, 162, K) with each clip's valid frames and
     /// label; returns the batch's loss.
     pub fn train_step(&mut self, model: &mut SerModel<f32>, x: ArrayView3<f32>, lengths: &[usize], labels: &[usize]) -> f32 {
-        self.step(model, x, lengths, label_targets(labels, NUM_CLASSES, self.config.label_smoothing).view(), None)
+        self.step(model, x, lengths, label_targets(labels, model.classes(), self.config.label_smoothing).view(), None, None)
     }
 
-    /// One optimisation step towards target rows (B, 8) that sum to 1; returns the batch's
-    /// emotion loss. With an adversary, `speakers` holds its target rows (B, S) and the reversal
+    /// One optimisation step towards target rows (B, C) that sum to 1, each row's loss weighted
+    /// by `weights` (None: 1); returns the batch's emotion loss. With an adversary, `speakers` holds its target rows (B, S) and the reversal
     /// strength λ: the adversary steps towards the speakers and the encoder gets -λ times its
     /// gradient at the pooled vector on top of the emotion head's.
     fn step(
@@ -322,11 +351,15 @@ impl Trainer {
         x: ArrayView3<f32>,
         lengths: &[usize],
         targets: ArrayView2<f32>,
+        weights: Option<&[f32]>,
         speakers: Option<(ArrayView2<f32>, f64)>,
     ) -> f32 {
         let pooled = model.encode(x, lengths, true);
         let out = model.classify(pooled.view(), true);
-        let (loss, dlogits) = softmax_cross_entropy_soft(out.view(), targets);
+        let (loss, dlogits) = match weights {
+            None => softmax_cross_entropy_soft(out.view(), targets),
+            Some(w) => softmax_cross_entropy_weighted(out.view(), targets, w),
+        };
         model.zero_grad();
         let mut dpooled = model.classify_backward(dlogits.view());
         if let (Some((adversary, adam)), Some((speaker_targets, reversal))) = (&mut self.adversary, speakers) {
