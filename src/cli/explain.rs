@@ -4,7 +4,6 @@
 
 use super::score::clip_features;
 use crate::checkpoint::Checkpoint;
-use crate::data::EMOTIONS;
 use crate::explain::{baseline_name, explain_clip, Explanation, Method, Settings, GROUPS};
 use crate::report::explanation::plot_explanation;
 use anyhow::{bail, Context, Result};
@@ -40,16 +39,17 @@ pub struct ExplainArgs {
 
 /// `ser explain`.
 pub fn explain(a: ExplainArgs) -> Result<()> {
+    let mut models = Checkpoint::load_ensemble(&a.weights)?;
+    let classes = models[0].classes.clone();
     let class = match &a.class {
         Some(name) => Some(
-            EMOTIONS
+            classes
                 .iter()
                 .position(|e| e.eq_ignore_ascii_case(name))
-                .with_context(|| format!("--class {name}: not a class; the classes are {}", EMOTIONS.join(", ")))?,
+                .with_context(|| format!("--class {name}: not a class; the classes are {}", classes.join(", ")))?,
         ),
         None => None,
     };
-    let mut models = Checkpoint::load_ensemble(&a.weights)?;
     if models.iter().any(|m| m.scaling != models[0].scaling) {
         bail!("{}: the ensemble's members map their input differently, so their attributions are not in one space", a.weights[0].display());
     }
@@ -59,23 +59,23 @@ pub fn explain(a: ExplainArgs) -> Result<()> {
     let baseline = baseline_name(&models[0].scaling);
     let file = a.clip.display().to_string();
     if let Some(svg) = &a.svg {
-        let title = format!("{file}: why {} (p = {:.2})", EMOTIONS[e.class], e.probabilities[e.class]);
-        plot_explanation(svg, &title, &e, features.view()).with_context(|| format!("writing {}", svg.display()))?;
+        let title = format!("{file}: why {} (p = {:.2})", classes[e.class], e.probabilities[e.class]);
+        plot_explanation(svg, &title, &e, features.view(), &classes).with_context(|| format!("writing {}", svg.display()))?;
     }
     if a.json {
         let checkpoints: Vec<String> = models.iter().map(|m| m.path.display().to_string()).collect();
-        println!("{}", serde_json::to_string_pretty(&json(&file, &checkpoints, baseline, &e))?);
+        println!("{}", serde_json::to_string_pretty(&json(&file, &checkpoints, baseline, &e, &classes))?);
     } else {
         for m in &models {
             println!("{}", m.description);
         }
-        print!("{}", text(&file, baseline, &e));
+        print!("{}", text(&file, baseline, &e, &classes));
     }
     Ok(())
 }
 
 /// The explanation as JSON; the keys are stable.
-fn json(file: &str, checkpoints: &[String], baseline: &str, e: &Explanation) -> serde_json::Value {
+fn json(file: &str, checkpoints: &[String], baseline: &str, e: &Explanation, classes: &[String]) -> serde_json::Value {
     let named = |values: Vec<(&str, f32)>| {
         values.into_iter().map(|(n, v)| (n.to_string(), serde_json::json!(v))).collect::<serde_json::Map<_, _>>()
     };
@@ -83,9 +83,9 @@ fn json(file: &str, checkpoints: &[String], baseline: &str, e: &Explanation) -> 
     serde_json::json!({
         "file": file,
         "checkpoints": checkpoints,
-        "class": EMOTIONS[e.class],
-        "predicted": EMOTIONS[predicted],
-        "probabilities": named(EMOTIONS.iter().copied().zip(e.probabilities).collect()),
+        "class": classes[e.class],
+        "predicted": classes[predicted],
+        "probabilities": named(classes.iter().map(String::as_str).zip(e.probabilities.iter().copied()).collect()),
         "method": e.settings.method.name(),
         "steps": e.settings.steps,
         "baseline": baseline,
@@ -102,9 +102,9 @@ fn json(file: &str, checkpoints: &[String], baseline: &str, e: &Explanation) -> 
 }
 
 /// A few lines for a person: the answer, how complete the attribution is, where it lies.
-fn text(file: &str, baseline: &str, e: &Explanation) -> String {
-    let mut out = format!("{file}: explaining {} (p = {:.3})\n", EMOTIONS[e.class], e.probabilities[e.class]);
-    let probs: Vec<String> = EMOTIONS.iter().zip(e.probabilities).map(|(n, p)| format!("{n} {p:.3}")).collect();
+fn text(file: &str, baseline: &str, e: &Explanation, classes: &[String]) -> String {
+    let mut out = format!("{file}: explaining {} (p = {:.3})\n", classes[e.class], e.probabilities[e.class]);
+    let probs: Vec<String> = classes.iter().zip(&e.probabilities).map(|(n, p)| format!("{n} {p:.3}")).collect();
     out += &format!("probabilities: {}\n", probs.join(", "));
     // Integrated gradients' sum misses the logit gap by the quadrature error: say so when it is
     // large enough to matter, and what shrinks it.
@@ -125,6 +125,6 @@ fn text(file: &str, baseline: &str, e: &Explanation) -> String {
     let mut windows = e.occlusion.clone();
     windows.sort_by(|a, b| b.drop.total_cmp(&a.drop));
     let top: Vec<String> = windows.iter().take(3).map(|w| format!("frames {}..{} ({:+.3})", w.start, w.end, w.drop)).collect();
-    out += &format!("occlusion, largest drops in p({}): {}\n", EMOTIONS[e.class], top.join(", "));
+    out += &format!("occlusion, largest drops in p({}): {}\n", classes[e.class], top.join(", "));
     out
 }

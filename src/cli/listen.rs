@@ -234,13 +234,14 @@ pub fn listen(a: ListenArgs) -> Result<()> {
     let plan = plan(&a)?;
     let models = Checkpoint::load_ensemble(&a.weights)?;
     let mut classifier = Classifier::new(models, a.batch);
+    let classes = classifier.classes().to_vec();
     if let Some(dir) = &a.save_segments {
         std::fs::create_dir_all(dir).with_context(|| format!("{}: cannot create the segments folder", dir.display()))?;
     }
     stop_on_ctrl_c();
     let stdout = std::io::stdout();
     let mut out = stdout.lock();
-    if let Some(h) = output::header(plan.format) {
+    if let Some(h) = output::header(plan.format, &classes) {
         writeln!(out, "{h}")?;
     }
     let mut latencies = Vec::new();
@@ -267,13 +268,13 @@ pub fn listen(a: ListenArgs) -> Result<()> {
         } else {
             std::path::Path::new(input).file_stem().map_or("input".into(), |s| s.to_string_lossy().into_owned())
         };
-        let mut summary = Summary::default();
+        let mut summary = Summary::new(&classes);
         let mut answers: Vec<Answer> = Vec::new();
         // Only the reading thread takes SIGINT while listening (see `InterruptibleInput`); the
         // threads started meanwhile inherit the block.
         receive_sigint(false);
         let outcome = listen_to(stream, &config, &mut classifier, |heard: Heard<'_>| {
-            let a_line = output::line(plan.format, input, &heard.answer);
+            let a_line = output::line(plan.format, input, &heard.answer, &classes);
             writeln!(out, "{a_line}")?;
             out.flush()?;
             latencies.push(heard.closed_at.elapsed());
@@ -299,7 +300,7 @@ pub fn listen(a: ListenArgs) -> Result<()> {
         if let Some(svg) = &a.svg {
             let path = if a.inputs.len() == 1 { svg.clone() } else { svg.with_extension(format!("{index}.svg")) };
             let title = format!("{input}: {} utterances", answers.len());
-            crate::fsio::write_atomic(&path, timeline_svg(&title, outcome.seconds, &answers, &outcome.envelopes).as_bytes())
+            crate::fsio::write_atomic(&path, timeline_svg(&title, outcome.seconds, &answers, &outcome.envelopes, &classes).as_bytes())
                 .with_context(|| format!("{}: cannot write the timeline", path.display()))?;
         }
         if let Some(e) = outcome.stream_error {

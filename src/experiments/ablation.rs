@@ -43,6 +43,8 @@ pub struct StudyReport {
     pub source: DataSource,
     pub layout: Layout,
     pub config: StudyConfig,
+    /// The class names, in the models' output order.
+    pub classes: Vec<String>,
     pub counts: DataCounts,
     /// The first seed's models (`models.dropout.test.accuracy`, ...).
     pub models: BTreeMap<String, ModelResult>,
@@ -170,9 +172,9 @@ pub fn run_study(
         }
         let models = run_models(&data, &cfg, &scaling, seed, &seed_dir(out_dir, seed, k == 0), &mut on_epoch)?;
         seed_runs.push(SeedRun { seed, models });
-        first_data.get_or_insert((data.layout, data.counts));
+        first_data.get_or_insert((data.layout, data.classes, data.counts));
     }
-    let (layout, counts) = first_data.expect("at least one seed ran");
+    let (layout, classes, counts) = first_data.expect("at least one seed ran");
     Ok(StudyReport {
         source,
         layout,
@@ -180,6 +182,7 @@ pub fn run_study(
         seeds: summarize_seeds(&seed_runs),
         seed_runs,
         config: cfg,
+        classes,
         counts,
         feature_seconds,
         wall_seconds: start.elapsed().as_secs_f64(),

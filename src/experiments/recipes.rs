@@ -40,6 +40,8 @@ pub struct RecipeReport {
     pub data: DataConfig,
     pub run: RunSettings,
     pub seeds: Vec<u64>,
+    /// The class names, in the models' output order.
+    pub classes: Vec<String>,
     pub counts: DataCounts,
     pub rows: Vec<RecipeRow>,
     pub wall_seconds: f64,
@@ -85,7 +87,7 @@ pub fn run_recipes(
                 loaded = Some((&recipe.speed_perturb, load_data(&source.corpora, &plan.data)?));
             }
             let raw = &loaded.as_ref().expect("loaded above").1;
-            first.get_or_insert((raw.layout, raw.counts.clone()));
+            first.get_or_insert((raw.layout, raw.classes.clone(), raw.counts.clone()));
             let row_dir = if rows.len() == 1 { out_dir.to_path_buf() } else { out_dir.join(format!("row-{i}")) };
             let (data, scaling) = scale_dataset(raw.clone(), recipe);
             let model = ModelPlan { name: MODEL_NAME, recipe, plan: &plan, scaling: &scaling };
@@ -110,13 +112,14 @@ pub fn run_recipes(
         }
         report_rows.push(row);
     }
-    let (layout, counts) = first.expect("at least one seed ran");
+    let (layout, classes, counts) = first.expect("at least one seed ran");
     Ok(RecipeReport {
         source,
         layout,
         data: data_cfg.clone(),
         run: run.clone(),
         seeds: seed_list,
+        classes,
         counts,
         rows: report_rows,
         wall_seconds: start.elapsed().as_secs_f64(),

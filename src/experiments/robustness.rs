@@ -15,7 +15,6 @@ use crate::data::pipeline::{channel_to_features, name_hash, speech_audio, DataCo
 use crate::data::Clip;
 use crate::data::Example;
 use crate::features::{self, FeatureConfig};
-use crate::nn::model::NUM_CLASSES;
 use crate::train::ensemble_probabilities;
 use crate::train::{argmax_rows, Metrics, Scoring};
 use anyhow::Context;
@@ -132,7 +131,7 @@ pub fn run_robustness(models: &mut [LoadedModel], run: RobustnessClips<'_>, grid
                 format!("under {}", corruption.map_or("no corruption".into(), |(_, c)| format!("{} {}", c.kind_key(), c.severity())))
             })?;
         let predicted = argmax_rows(&ensemble_probabilities(models, &examples, Scoring::SingleClip));
-        Ok(Metrics::compute(&truth, &predicted, NUM_CLASSES))
+        Ok(Metrics::compute(&truth, &predicted, models[0].classes.len()))
     };
     let clean = score(None)?;
     let mut results = Vec::new();

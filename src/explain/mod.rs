@@ -35,7 +35,7 @@
 use crate::checkpoint::LoadedModel;
 use crate::data::InputScaling;
 use crate::features::{CHROMA, MEL, MFCC, RMS, ROWS, ZCR};
-use crate::nn::model::{pad_batch, SerModel, NUM_CLASSES};
+use crate::nn::model::{pad_batch, SerModel};
 use crate::nn::softmax;
 use ndarray::{s, Array2, Array3, ArrayView2, Axis};
 use std::ops::Range;
@@ -94,8 +94,8 @@ pub struct OcclusionWindow {
 pub struct Explanation {
     pub class: usize,
     pub settings: Settings,
-    /// (8) the class probabilities of the clip.
-    pub probabilities: [f32; NUM_CLASSES],
+    /// (C) the class probabilities of the clip.
+    pub probabilities: Vec<f32>,
     /// (162, K) attribution of the class logit to each input element; K is the clip's frames,
     /// at least [`MIN_FRAMES`](crate::nn::model::MIN_FRAMES).
     pub attribution: Array2<f32>,
@@ -166,16 +166,17 @@ pub fn explain(members: &mut [&mut SerModel<f32>], inputs: &[Array2<f32>], class
     let windows = occlusion_windows(inputs[0].ncols(), settings.window);
 
     // Occlusion first: its batch's first row is the clip itself, whose probabilities pick the class.
-    let mut occluded_probs = Array2::<f32>::zeros((windows.len() + 1, NUM_CLASSES));
+    let classes = members[0].classes();
+    let mut occluded_probs = Array2::<f32>::zeros((windows.len() + 1, classes));
     for (model, x) in members.iter_mut().zip(&inputs) {
         let batch = occluded_batch(x.view(), &windows);
         let lengths = vec![x.ncols(); batch.dim().0];
         occluded_probs += &softmax(model.forward(batch.view(), &lengths, false).view());
     }
     occluded_probs /= members.len() as f32;
-    let probabilities: [f32; NUM_CLASSES] = std::array::from_fn(|c| occluded_probs[[0, c]]);
+    let probabilities = occluded_probs.row(0).to_vec();
     let class = class.unwrap_or_else(|| crate::train::argmax_rows(&occluded_probs.slice(s![0..1, ..]).to_owned())[0]);
-    assert!(class < NUM_CLASSES, "class {class} out of range");
+    assert!(class < classes, "class {class} out of range");
     let occlusion = windows
         .iter()
         .enumerate()
@@ -230,7 +231,7 @@ fn attribute(model: &mut SerModel<f32>, x: ArrayView2<f32>, class: usize, settin
     }
     batch.index_axis_mut(Axis(0), points).assign(&x);
     batch.index_axis_mut(Axis(0), points + 1).assign(&baseline);
-    let mut dlogits = Array2::<f32>::zeros((points + 2, NUM_CLASSES));
+    let mut dlogits = Array2::<f32>::zeros((points + 2, model.classes()));
     for (i, &(_, weight)) in path.iter().enumerate() {
         dlogits[[i, class]] = weight;
     }

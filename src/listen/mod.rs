@@ -36,7 +36,7 @@ use crate::checkpoint::LoadedModel;
 use crate::data::pipeline::{channel_to_features, DataConfig, SAMPLE_RATE};
 use crate::data::Example;
 use crate::features::{self, FeatureConfig};
-use crate::nn::model::{Padding, NUM_CLASSES};
+use crate::nn::model::Padding;
 use crate::train::{argmax_rows, ensemble_probabilities, Scoring};
 
 /// Closed utterances waiting for the scoring thread, at most (each at most the longest length):
@@ -73,9 +73,10 @@ pub struct Answer {
     /// Seconds from the start of the input.
     pub start: f64,
     pub end: f64,
-    /// Index into [`crate::data::EMOTIONS`].
+    /// Index into the model's classes (`LoadedModel::classes`).
     pub emotion: usize,
-    pub probabilities: [f32; NUM_CLASSES],
+    /// One per class.
+    pub probabilities: Vec<f32>,
 }
 
 impl Answer {
@@ -120,12 +121,17 @@ impl Classifier {
         Classifier { models, scoring_batch: masked.then_some(batch.max(1)), channel }
     }
 
+    /// The models' class names, in output order.
+    pub fn classes(&self) -> &[String] {
+        self.models.first().map_or(&[], |m| &m.classes)
+    }
+
     /// Whether utterances are batched (masked padding) or scored alone (study padding).
     pub fn batches(&self) -> bool {
         self.scoring_batch.is_some()
     }
 
-    /// Class probabilities (N, 8) of 16 kHz utterances, averaged over the checkpoints.
+    /// Class probabilities (N, C) of 16 kHz utterances, averaged over the checkpoints.
     pub fn probabilities(&mut self, utterances: &[&[f32]]) -> Result<Array2<f32>, AudioError> {
         let channel = &self.channel;
         let examples = utterances
@@ -196,7 +202,7 @@ fn score_as_they_close(
                 start: seconds(c.utterance.start),
                 end: seconds(c.utterance.end()),
                 emotion,
-                probabilities: std::array::from_fn(|k| row[k]),
+                probabilities: row.to_vec(),
             };
             on_answer(Heard { answer, samples: &c.utterance.samples, closed_at: c.closed_at })?;
         }

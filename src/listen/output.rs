@@ -2,7 +2,6 @@
 //! of speech time per emotion per channel.
 
 use super::Answer;
-use crate::data::EMOTIONS;
 
 /// How each answer is written.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -20,17 +19,18 @@ fn millis(seconds: f64) -> f64 {
     (seconds * 1000.0).round() / 1000.0
 }
 
-/// The CSV header row (None for the other formats).
-pub fn header(format: LineFormat) -> Option<String> {
-    (format == LineFormat::Csv).then(|| format!("source,channel,start,end,emotion,confidence,{}", EMOTIONS.join(",")))
+/// The CSV header row (None for the other formats); `classes`: the model's class names.
+pub fn header(format: LineFormat, classes: &[String]) -> Option<String> {
+    let columns: Vec<String> = classes.iter().map(|c| csv_field(c)).collect();
+    (format == LineFormat::Csv).then(|| format!("source,channel,start,end,emotion,confidence,{}", columns.join(",")))
 }
 
-/// One answer as a line (without the newline).
-pub fn line(format: LineFormat, source: &str, a: &Answer) -> String {
-    let emotion = EMOTIONS[a.emotion];
+/// One answer as a line (without the newline); `classes`: the model's class names.
+pub fn line(format: LineFormat, source: &str, a: &Answer, classes: &[String]) -> String {
+    let emotion = &classes[a.emotion];
     match format {
         LineFormat::Text => {
-            let probabilities: Vec<String> = EMOTIONS.iter().zip(&a.probabilities).map(|(n, p)| format!("{n} {p:.3}")).collect();
+            let probabilities: Vec<String> = classes.iter().zip(&a.probabilities).map(|(n, p)| format!("{n} {p:.3}")).collect();
             format!(
                 "{source} ch{} {:.2}-{:.2} s: {emotion} {:.2} ({})",
                 a.channel,
@@ -42,7 +42,7 @@ pub fn line(format: LineFormat, source: &str, a: &Answer) -> String {
         }
         LineFormat::Json => {
             let probabilities: serde_json::Map<String, serde_json::Value> =
-                EMOTIONS.iter().zip(&a.probabilities).map(|(n, &p)| (n.to_string(), serde_json::json!(p))).collect();
+                classes.iter().zip(&a.probabilities).map(|(n, &p)| (n.clone(), serde_json::json!(p))).collect();
             serde_json::json!({
                 "source": source,
                 "channel": a.channel,
@@ -57,11 +57,12 @@ pub fn line(format: LineFormat, source: &str, a: &Answer) -> String {
         LineFormat::Csv => {
             let probabilities: Vec<String> = a.probabilities.iter().map(|p| p.to_string()).collect();
             format!(
-                "{},{},{},{},{emotion},{},{}",
+                "{},{},{},{},{},{},{}",
                 csv_field(source),
                 a.channel,
                 millis(a.start),
                 millis(a.end),
+                csv_field(emotion),
                 a.confidence(),
                 probabilities.join(",")
             )
@@ -79,17 +80,23 @@ fn csv_field(text: &str) -> String {
 }
 
 /// Speech time per emotion per channel, and the number of utterances.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug)]
 pub struct Summary {
-    /// Per channel: seconds per emotion.
-    pub seconds: Vec<[f64; EMOTIONS.len()]>,
+    /// The model's class names.
+    pub classes: Vec<String>,
+    /// Per channel: seconds per class.
+    pub seconds: Vec<Vec<f64>>,
     pub utterances: usize,
 }
 
 impl Summary {
+    pub fn new(classes: &[String]) -> Self {
+        Summary { classes: classes.to_vec(), seconds: Vec::new(), utterances: 0 }
+    }
+
     pub fn add(&mut self, a: &Answer) {
         if self.seconds.len() <= a.channel {
-            self.seconds.resize(a.channel + 1, [0.0; EMOTIONS.len()]);
+            self.seconds.resize(a.channel + 1, vec![0.0; self.classes.len()]);
         }
         self.seconds[a.channel][a.emotion] += a.end - a.start;
         self.utterances += 1;
@@ -101,7 +108,8 @@ impl Summary {
         let mut out = format!("{source}: {input_seconds:.1} s heard, {} utterances\n", self.utterances);
         for (channel, per_emotion) in self.seconds.iter().enumerate() {
             let total: f64 = per_emotion.iter().sum();
-            let parts: Vec<String> = EMOTIONS
+            let parts: Vec<String> = self
+                .classes
                 .iter()
                 .zip(per_emotion)
                 .filter(|(_, &s)| s > 0.0)
@@ -117,8 +125,10 @@ impl Summary {
 mod tests {
     use super::*;
 
+    use crate::data::{ravdess_classes, EMOTIONS};
+
     fn answer() -> Answer {
-        let mut probabilities = [0.0; EMOTIONS.len()];
+        let mut probabilities = vec![0.0; EMOTIONS.len()];
         probabilities[4] = 0.75;
         probabilities[0] = 0.25;
         Answer { channel: 1, start: 1.23456, end: 2.5, emotion: 4, probabilities }
@@ -127,20 +137,20 @@ mod tests {
     #[test]
     fn each_format_carries_the_answer() {
         let a = answer();
-        let json: serde_json::Value = serde_json::from_str(&line(LineFormat::Json, "a \"b\".wav", &a)).unwrap();
+        let json: serde_json::Value = serde_json::from_str(&line(LineFormat::Json, "a \"b\".wav", &a, &ravdess_classes())).unwrap();
         assert_eq!(json["source"], "a \"b\".wav");
         assert_eq!(json["start"], 1.235);
         assert_eq!(json["emotion"], EMOTIONS[4]);
         assert_eq!(json["probabilities"][EMOTIONS[0]], 0.25);
         let csv = line(LineFormat::Csv, "x,y.wav", &a);
         assert!(csv.starts_with("\"x,y.wav\",1,1.235,2.5,"), "{csv}");
-        assert_eq!(csv.split(',').count(), header(LineFormat::Csv).unwrap().split(',').count() + 1, "the quoted comma adds one split");
-        assert!(line(LineFormat::Text, "f.wav", &a).starts_with(&format!("f.wav ch1 1.23-2.50 s: {} 0.75", EMOTIONS[4])));
+        assert_eq!(csv.split(',').count(), header(LineFormat::Csv, &ravdess_classes()).unwrap().split(',').count() + 1, "the quoted comma adds one split");
+        assert!(line(LineFormat::Text, "f.wav", &a, &ravdess_classes()).starts_with(&format!("f.wav ch1 1.23-2.50 s: {} 0.75", EMOTIONS[4])));
     }
 
     #[test]
     fn summary_adds_time_per_channel_and_emotion() {
-        let mut s = Summary::default();
+        let mut s = Summary::new(&ravdess_classes());
         s.add(&answer());
         s.add(&Answer { channel: 0, ..answer() });
         assert_eq!(s.seconds.len(), 2);

@@ -2,7 +2,7 @@
 //! keys such as `models.dropout.test.accuracy`), and SVG pictures of the curves and confusions.
 
 use super::plot::{plot_confusion, plot_training_curves, Curve};
-use crate::data::EMOTIONS;
+use super::data::{class_counts_table, per_corpus_table};
 use crate::experiments::ablation::StudyReport;
 use crate::experiments::run::{ModelResult, SplitResult};
 use crate::fsio::write_atomic;
@@ -55,26 +55,26 @@ fn write_pictures(dir: &Path, report: &StudyReport) -> std::io::Result<()> {
                 &dir.join(format!("confusion_{name}.svg")),
                 &format!("{name}: test confusion"),
                 &test.metrics.confusion,
-                &EMOTIONS,
+                &report.classes.iter().map(String::as_str).collect::<Vec<_>>(),
             )?;
         }
     }
     Ok(())
 }
 
-fn confusion_table(out: &mut String, m: &[Vec<usize>]) {
-    let _ = writeln!(out, "| true \\ predicted | {} |", EMOTIONS.join(" | "));
-    let _ = writeln!(out, "|---|{}", "---:|".repeat(EMOTIONS.len()));
+fn confusion_table(out: &mut String, m: &[Vec<usize>], classes: &[String]) {
+    let _ = writeln!(out, "| true \\ predicted | {} |", classes.join(" | "));
+    let _ = writeln!(out, "|---|{}", "---:|".repeat(classes.len()));
     for (i, row) in m.iter().enumerate() {
         let cells: Vec<String> = row.iter().map(|c| c.to_string()).collect();
-        let _ = writeln!(out, "| {} | {} |", EMOTIONS[i], cells.join(" | "));
+        let _ = writeln!(out, "| {} | {} |", classes[i], cells.join(" | "));
     }
 }
 
-fn class_table(out: &mut String, s: &SplitResult) {
+fn class_table(out: &mut String, s: &SplitResult, classes: &[String]) {
     let _ = writeln!(out, "| class | precision | recall | F1 |");
     let _ = writeln!(out, "|---|---:|---:|---:|");
-    for (c, name) in EMOTIONS.iter().enumerate() {
+    for (c, name) in classes.iter().enumerate() {
         let m = &s.metrics;
         let _ = writeln!(out, "| {name} | {:.3} | {:.3} | {:.3} |", m.precision[c], m.recall[c], m.f1[c]);
     }
@@ -162,8 +162,9 @@ dependence.\n\
         speaker_note(r)
     );
     for (name, m) in &r.models {
-        write_model_details(&mut o, name, m);
+        write_model_details(&mut o, name, m, &r.classes);
     }
+    per_corpus_table(&mut o, r.models.iter().map(|(n, m)| (n.clone(), m)));
     let c = &r.counts;
     let _ = writeln!(o, "## Data\n");
     let _ = writeln!(
@@ -181,6 +182,7 @@ Clips: train {} (x{} with augmentation = {} examples), validation {}, test {}. F
         c.cache_hits,
         c.cache_misses
     );
+    class_counts_table(&mut o, &c.per_class);
     for (file, reason) in c.unusable.iter().take(20) {
         let _ = writeln!(o, "- skipped `{file}`: {reason}");
     }
@@ -287,11 +289,11 @@ actor in one part and measures generalisation to new speakers."
     }
 }
 
-fn write_model_details(o: &mut String, name: &str, m: &ModelResult) {
+fn write_model_details(o: &mut String, name: &str, m: &ModelResult, classes: &[String]) {
     let Some(test) = &m.test else { return };
     let _ = writeln!(o, "## {name}: test confusion matrix\n\n![{name} confusion](confusion_{name}.svg)\n");
-    confusion_table(o, &test.metrics.confusion);
+    confusion_table(o, &test.metrics.confusion, classes);
     let _ = writeln!(o);
-    class_table(o, test);
+    class_table(o, test, classes);
     let _ = writeln!(o, "\nmacro-F1 {:.3}; checkpoint `{}`.\n", test.metrics.macro_f1, m.checkpoint.display());
 }

@@ -16,7 +16,6 @@ use plotters::coord::Shift;
 use plotters::prelude::*;
 
 use super::plot::{blend_from_white, drawing_error, FONT, PALETTE};
-use crate::data::EMOTIONS;
 use crate::explain::{Explanation, GROUPS};
 use crate::features::spectrum::{power_to_db, AMIN, TOP_DB};
 use crate::features::MEL;
@@ -30,12 +29,12 @@ const AGAINST: RGBColor = RGBColor(33, 102, 172);
 const LOUD: RGBColor = RGBColor(20, 20, 40);
 
 /// Writes the picture of `e` for the clip whose raw features (162, K) are `features`.
-pub fn plot_explanation(path: &Path, title: &str, e: &Explanation, features: ArrayView2<f32>) -> io::Result<()> {
-    write_atomic(path, explanation_svg(title, e, features)?.as_bytes())
+pub fn plot_explanation(path: &Path, title: &str, e: &Explanation, features: ArrayView2<f32>, classes: &[String]) -> io::Result<()> {
+    write_atomic(path, explanation_svg(title, e, features, classes)?.as_bytes())
 }
 
 /// The SVG text of [`plot_explanation`]'s picture.
-pub fn explanation_svg(title: &str, e: &Explanation, features: ArrayView2<f32>) -> io::Result<String> {
+pub fn explanation_svg(title: &str, e: &Explanation, features: ArrayView2<f32>, classes: &[String]) -> io::Result<String> {
     let frames = e.frames();
     // The spectrogram in dB (the clip's raw mel power; zero past the clip's end when it was
     // padded to the model's minimum).
@@ -72,14 +71,14 @@ pub fn explanation_svg(title: &str, e: &Explanation, features: ArrayView2<f32>) 
         let scale = attribution.iter().fold(0.0f64, |m, v| m.max(v.abs())).max(1e-30);
         let diverging = |v: f64| if v >= 0.0 { blend_from_white(FOR, v / scale) } else { blend_from_white(AGAINST, -v / scale) };
         let caption =
-            format!("attribution to the model's input ({}; red for {}, blue against)", e.settings.method.name(), EMOTIONS[e.class]);
+            format!("attribution to the model's input ({}; red for {}, blue against)", e.settings.method.name(), classes[e.class]);
         draw_heat_map(&panels[1], &caption, attribution.view(), &rows, &diverging)?;
 
         draw_frame_curves(&panels[2], e)?;
         let (shares_area, probabilities_area) = right.split_vertically(450);
         let shares: Vec<(String, f64)> = GROUPS.iter().zip(e.group_shares()).map(|((n, _), v)| (n.to_string(), f64::from(v))).collect();
         draw_bars(&shares_area, "share of |attribution| by feature group", &shares, None)?;
-        let probabilities: Vec<(String, f64)> = EMOTIONS.iter().zip(e.probabilities).map(|(n, p)| (n.to_string(), f64::from(p))).collect();
+        let probabilities: Vec<(String, f64)> = classes.iter().zip(&e.probabilities).map(|(n, &p)| (n.clone(), f64::from(p))).collect();
         draw_bars(&probabilities_area, "class probabilities", &probabilities, Some(e.class))?;
         root.present().map_err(drawing_error)?;
     }

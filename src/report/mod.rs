@@ -1,9 +1,11 @@
 //! Every report a run writes: the dropout ablation's (`ablation`: report.md, report.json and
 //! pictures), a recipe run's (`recipes`: recipes.md, recipes.json), a robustness run's
-//! (`robustness`: robustness.md, .json, .svg), the pictures (`plot`), the picture of one clip's
+//! (`robustness`: robustness.md, .json, .svg), the data tables both training reports share
+//! (`data`: clips per class, figures per corpus), the pictures (`plot`), the picture of one clip's
 //! explanation (`explanation`), and `ser listen`'s timeline (`timeline`).
 
 pub mod ablation;
+pub mod data;
 pub mod explanation;
 pub mod plot;
 pub mod recipes;

@@ -4,7 +4,6 @@
 //!
 //! Written as SVG text rather than through plotters, which has no tooltips (`<title>`).
 
-use crate::data::EMOTIONS;
 use crate::listen::Answer;
 
 const WIDTH: f64 = 1200.0;
@@ -14,8 +13,14 @@ const TOP: f64 = 40.0;
 const BAND: f64 = 36.0;
 const ENVELOPE: f64 = 28.0;
 const GAP: f64 = 14.0;
-/// One colour per emotion, in [`EMOTIONS`] order.
+/// One colour per class, in output order (RAVDESS's eight emotions for the study's model); a
+/// model with more classes takes them again from the start, with its legend to tell them apart.
 const COLOURS: [&str; 8] = ["#9e9e9e", "#64b5f6", "#ffd54f", "#5c6bc0", "#e53935", "#8e24aa", "#43a047", "#fb8c00"];
+
+/// Class `k`'s colour.
+fn colour(k: usize) -> &'static str {
+    COLOURS[k % COLOURS.len()]
+}
 
 /// `text` safe inside SVG text and attributes.
 fn escape(text: &str) -> String {
@@ -30,8 +35,8 @@ fn tick_step(seconds: f64) -> f64 {
 }
 
 /// The timeline of `answers` over `seconds` of input; `envelopes[c]` is channel c's envelope bins
-/// and seconds per bin.
-pub fn timeline_svg(title: &str, seconds: f64, answers: &[Answer], envelopes: &[(Vec<f32>, f64)]) -> String {
+/// and seconds per bin; `classes`: the model's class names.
+pub fn timeline_svg(title: &str, seconds: f64, answers: &[Answer], envelopes: &[(Vec<f32>, f64)], classes: &[String]) -> String {
     let channels = envelopes.len().max(answers.iter().map(|a| a.channel + 1).max().unwrap_or(1));
     let row = BAND + ENVELOPE + GAP;
     let height = TOP + channels as f64 * row + 50.0;
@@ -52,8 +57,8 @@ pub fn timeline_svg(title: &str, seconds: f64, answers: &[Answer], envelopes: &[
         );
         for a in answers.iter().filter(|a| a.channel == c) {
             let (x0, x1) = (x(a.start), x(a.end));
-            let emotion = EMOTIONS[a.emotion];
-            let tooltip: Vec<String> = EMOTIONS.iter().zip(&a.probabilities).map(|(n, p)| format!("{n} {p:.3}")).collect();
+            let emotion = escape(&classes[a.emotion]);
+            let tooltip: Vec<String> = classes.iter().zip(&a.probabilities).map(|(n, p)| escape(&format!("{n} {p:.3}"))).collect();
             svg += &format!(
                 "<g><title>{:.2}-{:.2} s: {emotion} {:.2}&#10;{}</title><rect x=\"{x0:.2}\" y=\"{band_top:.1}\" width=\"{:.2}\" height=\"{BAND}\" fill=\"{}\"/>",
                 a.start,
@@ -61,7 +66,7 @@ pub fn timeline_svg(title: &str, seconds: f64, answers: &[Answer], envelopes: &[
                 a.confidence(),
                 tooltip.join("&#10;"),
                 (x1 - x0).max(0.5),
-                COLOURS[a.emotion]
+                colour(a.emotion)
             );
             // A label where it fits: about 6 px per character.
             if x1 - x0 > 6.0 * emotion.len() as f64 + 4.0 {
@@ -95,8 +100,8 @@ pub fn timeline_svg(title: &str, seconds: f64, answers: &[Answer], envelopes: &[
         t = ((t + step) / step).round() * step;
     }
     svg += &format!("<text x=\"{:.1}\" y=\"{:.1}\" text-anchor=\"end\">seconds</text>\n", WIDTH - RIGHT, axis + 30.0);
-    for (k, (name, colour)) in EMOTIONS.iter().zip(COLOURS).enumerate() {
-        let lx = LEFT + k as f64 * 100.0;
+    for (k, name) in classes.iter().enumerate() {
+        let (lx, colour, name) = (LEFT + k as f64 * 100.0, colour(k), escape(name));
         svg += &format!(
             "<rect x=\"{lx:.1}\" y=\"{:.1}\" width=\"10\" height=\"10\" fill=\"{colour}\"/><text x=\"{:.1}\" y=\"{:.1}\">{name}</text>\n",
             axis + 36.0,
@@ -121,13 +126,13 @@ mod tests {
 
     #[test]
     fn every_utterance_is_a_titled_rect_and_markup_is_escaped() {
-        let mut probabilities = [0.0; 8];
+        let mut probabilities = vec![0.0; 8];
         probabilities[2] = 1.0;
         let answers = vec![
-            Answer { channel: 0, start: 1.0, end: 4.0, emotion: 2, probabilities },
-            Answer { channel: 1, start: 2.0, end: 3.0, emotion: 2, probabilities },
+            Answer { channel: 0, start: 1.0, end: 4.0, emotion: 2, probabilities: probabilities.clone() },
+            Answer { channel: 1, start: 2.0, end: 3.0, emotion: 2, probabilities: probabilities.clone() },
         ];
-        let svg = timeline_svg("a<b>&c", 10.0, &answers, &[(vec![0.1, 0.5], 5.0), (vec![0.2], 10.0)]);
+        let svg = timeline_svg("a<b>&c", 10.0, &answers, &[(vec![0.1, 0.5], 5.0), (vec![0.2], 10.0)], &crate::data::ravdess_classes());
         assert!(svg.contains("a&lt;b&gt;&amp;c"));
         assert_eq!(svg.matches("<title>").count(), 2 + 2, "two utterances and two envelopes");
         assert_eq!(svg.matches("<g>").count(), svg.matches("</g>").count());
