@@ -64,13 +64,15 @@ fn eval_with_a_labels_csv_scores_foreign_clips_and_reports_absent_classes() {
     }
     // The figure printed is the one the library computes for the same clips and model.
     let cfg = DataConfig { layout: Layout::Pool, augment: false, ..DataConfig::default() };
-    let (examples, _) = pipeline::load_labelled(&clips, &csv, &cfg).unwrap();
+    let corpus = ser::data::Corpus { dir: clips.clone(), labels: Some(csv.clone()) };
+    let split = pipeline::split_corpora(&[corpus], &cfg, false).unwrap();
+    let (examples, _) = pipeline::featurise_clips(&clips, &split.all(), &cfg, split.counts.clone()).unwrap();
     let mut model = checkpoint::Checkpoint::open(&weights).unwrap().load::<f32>().unwrap();
     let acc = evaluate(&mut model, &examples, Scoring::Batched(256)).accuracy;
     assert!(stdout.contains(&format!("accuracy {:.2} %", 100.0 * acc)), "{acc}: {stdout}");
 
-    // A label outside the eight names is an error naming the CSV line.
-    std::fs::write(&csv, "speaker0_take0.wav,bored\n").unwrap();
+    // A label outside the model's classes is an error naming the CSV line.
+    std::fs::write(&csv, "file,emotion\nspeaker0_take0.wav,bored\n").unwrap();
     let (ok, _, stderr) = ser(&[
         "eval",
         "--weights",
@@ -82,7 +84,7 @@ fn eval_with_a_labels_csv_scores_foreign_clips_and_reports_absent_classes() {
         "--no-cache",
     ]);
     assert!(!ok);
-    assert!(stderr.contains("labels.csv") && stderr.contains("line 1") && stderr.contains("bored"), "{stderr}");
+    assert!(stderr.contains("labels.csv, line 2: class 'bored' is not one of the classes (neutral, calm"), "{stderr}");
     std::fs::remove_dir_all(&dir).unwrap();
 }
 

@@ -12,8 +12,8 @@ use rand::rngs::StdRng;
 use rand::seq::SliceRandom;
 use rand::SeedableRng;
 use ser::nn::{
-    smoothed_targets, softmax_cross_entropy, softmax_cross_entropy_soft, softmax_cross_entropy_weighted, BatchNorm1d, Conv1d, Dropout, InputGrad, Linear, MaxPool1d, Mode,
-    Relu, SpeakerAdversary, TemporalPool,
+    smoothed_targets, softmax_cross_entropy, softmax_cross_entropy_soft, softmax_cross_entropy_weighted, BatchNorm1d, Conv1d, Dropout,
+    InputGrad, Linear, MaxPool1d, Mode, Relu, SpeakerAdversary, TemporalPool,
 };
 
 /// L = <y, w>.

@@ -35,7 +35,7 @@ fn data_config() -> DataConfig {
 }
 
 fn source(dir: &Path) -> DataSource {
-    DataSource { dir: dir.into(), synthetic: true, chosen_by: "test".into() }
+    DataSource { corpora: vec![ser::data::Corpus::ravdess(dir)], synthetic: true, chosen_by: "test".into() }
 }
 
 #[test]
@@ -179,8 +179,11 @@ fn ablation_with_the_improved_recipe_scales_inputs_for_both_models() {
         let mut models = vec![ckpt.load::<f32>().unwrap()];
         models.extend(members.iter().map(|f| Checkpoint::open(&m.checkpoint.with_file_name(f)).unwrap().load::<f32>().unwrap()));
         // The data as the run had it: with the recipe's speed copies, which the input map was fitted on.
-        let raw =
-            ser::experiments::run::load_data(&data, &report.config.recipe.plan(&report.config.run, &report.config.data, 2).data).unwrap();
+        let raw = ser::experiments::run::load_data(
+            &[ser::data::Corpus::ravdess(&data)],
+            &report.config.recipe.plan(&report.config.run, &report.config.data, 2).data,
+        )
+        .unwrap();
         let (scaled, _) = ser::experiments::run::scale_dataset(raw, &report.config.recipe);
         let acc = evaluate_ensemble(&mut models, scaled.test.as_ref().unwrap(), Scoring::SingleClip).accuracy;
         assert_eq!(acc, m.test.as_ref().unwrap().accuracy_single_clip, "{name}");

@@ -92,7 +92,9 @@ fn robustness_scores_the_clips_of_a_labels_csv_without_babble() {
     let mut names: Vec<String> = std::fs::read_dir(&data).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
     names.sort();
     let csv = root.join("labels.csv");
-    std::fs::write(&csv, names.iter().take(5).map(|n| format!("{n},angry\n")).collect::<String>()).unwrap();
+    let rows: String =
+        names.iter().take(5).enumerate().map(|(i, n)| format!("{n},angry,{}\n", if i < 3 { "train" } else { "test" })).collect();
+    std::fs::write(&csv, format!("file,emotion,split\n{rows}")).unwrap();
     let weights = root.join("m.safetensors");
     save_model(&weights, None);
     let out = root.join("out");
@@ -105,9 +107,25 @@ fn robustness_scores_the_clips_of_a_labels_csv_without_babble() {
     let kinds: Vec<&str> = report["conditions"].as_array().unwrap().iter().map(|c| c["corruption"].as_str().unwrap()).collect();
     assert_eq!(kinds.len(), 13);
     assert!(!kinds.contains(&"noise-babble"));
-    let (ok, _, stderr) =
-        ser(&["robustness", "--weights", s(&weights), "--data", s(&data), "--labels", s(&csv), "--part", "test", "--no-cache"]);
-    assert!(!ok && stderr.contains("--labels scores every clip of its CSV; it takes no --part"), "{stderr}");
+    // --part takes the CSV's split column.
+    let test_part = root.join("test-part");
+    let (ok, _, stderr) = ser(&[
+        "robustness",
+        "--weights",
+        s(&weights),
+        "--data",
+        s(&data),
+        "--labels",
+        s(&csv),
+        "--part",
+        "test",
+        "--no-cache",
+        "--out",
+        s(&test_part),
+    ]);
+    assert!(ok, "{stderr}");
+    let report: serde_json::Value = serde_json::from_slice(&std::fs::read(test_part.join("robustness.json")).unwrap()).unwrap();
+    assert_eq!(report["clips"], 2);
 }
 
 #[test]

@@ -37,7 +37,7 @@ fn config(seed: u64, cache: Option<PathBuf>) -> StudyConfig {
 }
 
 fn source(dir: &Path) -> DataSource {
-    DataSource { dir: dir.into(), synthetic: true, chosen_by: "test".into() }
+    DataSource { corpora: vec![ser::data::Corpus::ravdess(dir)], synthetic: true, chosen_by: "test".into() }
 }
 
 fn run(data: &Path, out: &Path, seed: u64, cache: Option<PathBuf>) -> StudyReport {

@@ -1,7 +1,7 @@
 //! The `ser` command line: argument types (`args`) and one file per command family: training
 //! runs (`training`: ablation, train, recipe-ablation), scoring (`score`: eval, predict,
 //! robustness), explanations (`explain`), `listen` (utterance by utterance through long
-//! recordings and streams) and the tools (`tools`: features, synth, fetch-ravdess, bench). Each
+//! recordings and streams) and the tools (`tools`: features, synth, labels, fetch-ravdess, bench). Each
 //! command's work lives on the floors below; here it is parsed, checked and printed.
 
 pub mod args;
@@ -46,6 +46,8 @@ pub enum Command {
     Features(tools::FeaturesArgs),
     /// Write the built-in synthetic emotional-speech corpus as WAV files.
     Synth(tools::SynthArgs),
+    /// Write the labels CSV of a RAVDESS folder (file,emotion,speaker,split), to train it beside other corpora.
+    Labels(tools::LabelsArgs),
     /// Download the RAVDESS speech archive (Zenodo 1188976, CC BY-NC-SA 4.0), check it, unpack it.
     FetchRavdess(tools::FetchArgs),
     /// Measure training, BiLSTM, feature-extraction and listening speed.
@@ -66,6 +68,7 @@ pub fn main() {
         Command::Listen(a) => listen::listen(a),
         Command::Features(a) => tools::features(a),
         Command::Synth(a) => tools::synth(a),
+        Command::Labels(a) => tools::labels(a),
         Command::FetchRavdess(a) => tools::fetch_ravdess(a),
         Command::Bench(a) => tools::bench(a),
     };

@@ -1,5 +1,5 @@
-//! The tools: `features` (one WAV's 162 x K matrix), `synth` (the synthetic corpus), `fetch-ravdess`
-//! and `bench`.
+//! The tools: `features` (one WAV's 162 x K matrix), `synth` (the synthetic corpus), `labels` (a
+//! RAVDESS folder's labels CSV), `fetch-ravdess` and `bench`.
 
 use super::args::init_threads;
 use crate::data::pipeline;
@@ -43,6 +43,26 @@ pub struct BenchArgs {
     /// Worker threads (default: all cores).
     #[arg(long)]
     pub threads: Option<usize>,
+}
+
+#[derive(Args)]
+pub struct LabelsArgs {
+    /// A folder of RAVDESS-named WAVs (pre-split `training/`, `validation/`, `testing/`, or a pool).
+    #[arg(long)]
+    pub data: PathBuf,
+    /// `auto`: the `training/`/`validation/`/`testing/` folders when there are some; `pool`: every
+    /// clip split with --split and --seed.
+    #[arg(long, value_enum, default_value = "auto")]
+    pub layout: crate::data::pipeline::Layout,
+    /// How a pool is split (the split column), as training would split it.
+    #[arg(long, value_enum, default_value = "files")]
+    pub split: crate::data::pipeline::SplitKind,
+    /// Seed of a pool's split.
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    /// The CSV to write (default: standard output).
+    #[arg(long)]
+    pub out: Option<PathBuf>,
 }
 
 #[derive(Args)]
@@ -104,6 +124,28 @@ fn row_groups() -> serde_json::Value {
         .map(|(name, rows)| (name.to_string(), serde_json::json!([rows.start, rows.end])))
         .collect::<serde_json::Map<_, _>>()
         .into()
+}
+
+/// `ser labels`: the labels CSV of a RAVDESS folder (`file,emotion,speaker,split`, files relative
+/// to it, split as training splits it), to train it beside other corpora or to start a CSV from.
+pub fn labels(a: LabelsArgs) -> Result<()> {
+    let cfg = pipeline::DataConfig { layout: a.layout, split: a.split, seed: a.seed, augment: false, ..pipeline::DataConfig::default() };
+    let split = pipeline::split_clips(&a.data, &cfg)?;
+    let mut csv = String::from("file,emotion,speaker,split\n");
+    for (part, clips) in [("train", Some(&split.train)), ("val", Some(&split.val)), ("test", split.test.as_ref())] {
+        for clip in clips.into_iter().flatten() {
+            let file = clip.path.strip_prefix(&a.data).unwrap_or(&clip.path);
+            let file = file.to_str().with_context(|| format!("{}: not a UTF-8 path", clip.path.display()))?;
+            // A RAVDESS name's last field is its actor.
+            let actor = clip.path.file_stem().and_then(|s| s.to_str()).and_then(|s| s.rsplit('-').next()).unwrap_or("");
+            csv += &format!("{},{},{actor},{part}\n", file.replace('\\', "/"), split.classes[clip.label]);
+        }
+    }
+    match &a.out {
+        Some(path) => crate::fsio::write_atomic(path, csv.as_bytes()).with_context(|| format!("writing {}", path.display()))?,
+        None => print!("{csv}"),
+    }
+    Ok(())
 }
 
 /// `ser synth`: the synthetic corpus as WAV files.

@@ -181,9 +181,10 @@ pub fn number_clips(
     }
     let classes = class_list(corpora, &clips, settings)?;
     let class_of = |clip: &RawClip| -> Result<usize, CorpusError> {
-        classes.iter().position(|c| *c == clip.label).ok_or_else(|| {
-            clip.error(format!("class '{}' is not one of the classes ({})", clip.label, classes.join(", ")))
-        })
+        classes
+            .iter()
+            .position(|c| *c == clip.label)
+            .ok_or_else(|| clip.error(format!("class '{}' is not one of the classes ({})", clip.label, classes.join(", "))))
     };
     if let Some(name) = &settings.test_corpus {
         if !corpora.iter().any(|c| c.is_named(name)) {
@@ -353,7 +354,11 @@ mod tests {
 
     #[test]
     fn classes_follow_ravdess_order_then_alphabetical_and_the_map() {
-        let clips = vec![vec![raw("a", "zebra", None, Some(Part::Train)), raw("b", "fear", None, Some(Part::Train)), raw("c", "calm", None, Some(Part::Train))]];
+        let clips = vec![vec![
+            raw("a", "zebra", None, Some(Part::Train)),
+            raw("b", "fear", None, Some(Part::Train)),
+            raw("c", "calm", None, Some(Part::Train)),
+        ]];
         let settings = LabelSettings { map: parse_class_map("fear=fearful").unwrap(), ..LabelSettings::default() };
         let n = number_clips(&[csv_corpus("x")], clips, &settings, false, 0, true).unwrap();
         assert_eq!(n.classes, ["calm", "fearful", "zebra"]);
@@ -362,7 +367,8 @@ mod tests {
     #[test]
     fn numeric_speakers_keep_their_order_and_corpora_never_share_one() {
         let mut next = 1;
-        let clips = [raw("a", "x", Some("10"), None), raw("b", "x", Some("2"), None), raw("c", "x", None, None), raw("d", "x", Some("2"), None)];
+        let clips =
+            [raw("a", "x", Some("10"), None), raw("b", "x", Some("2"), None), raw("c", "x", None, None), raw("d", "x", Some("2"), None)];
         assert_eq!(number_speakers(&clips, &mut next), [2, 1, 3, 1]);
         assert_eq!(number_speakers(&clips[..1], &mut next), [4]);
     }
@@ -378,7 +384,9 @@ mod tests {
 
     #[test]
     fn speaker_split_refuses_too_few_speakers_and_unknown_ones() {
-        let two: Vec<RawClip> = (0..10).map(|i| raw(&format!("{i}"), if i % 2 == 0 { "a" } else { "b" }, Some(if i < 5 { "s1" } else { "s2" }), None)).collect();
+        let two: Vec<RawClip> = (0..10)
+            .map(|i| raw(&format!("{i}"), if i % 2 == 0 { "a" } else { "b" }, Some(if i < 5 { "s1" } else { "s2" }), None))
+            .collect();
         let e = number_clips(&[csv_corpus("x")], vec![two], &LabelSettings::default(), true, 0, true).unwrap_err().to_string();
         assert!(e.contains("2 speaker(s)") && e.contains("at least 3"), "{e}");
         let unknown = vec![raw("a", "a", None, None), raw("b", "b", None, None)];
@@ -391,7 +399,10 @@ mod tests {
         let clips = vec![vec![raw("a", "a", None, Some(Part::Train)), raw("b", "b", None, Some(Part::Test))]];
         let e = number_clips(&[csv_corpus("x")], clips.clone(), &LabelSettings::default(), false, 0, true).unwrap_err().to_string();
         assert!(e.contains("class 'b' has no training clip"), "{e}");
-        assert!(number_clips(&[csv_corpus("x")], clips.clone(), &LabelSettings::default(), false, 0, false).is_ok(), "scoring needs no training clip");
+        assert!(
+            number_clips(&[csv_corpus("x")], clips.clone(), &LabelSettings::default(), false, 0, false).is_ok(),
+            "scoring needs no training clip"
+        );
         let fixed = LabelSettings { classes: Some(vec!["a".into(), "c".into()]), ..LabelSettings::default() };
         let e = number_clips(&[csv_corpus("x")], clips, &fixed, false, 0, true).unwrap_err().to_string();
         assert!(e.contains("l.csv, line 2: class 'b' is not one of the classes (a, c)"), "{e}");
@@ -406,6 +417,10 @@ mod tests {
         assert_eq!((n.train.len(), n.test.len()), (2, 2));
         assert!(n.test.iter().all(|c| c.corpus == 1));
         let wrong = LabelSettings { test_corpus: Some("C".into()), ..LabelSettings::default() };
-        assert!(number_clips(&[csv_corpus("A")], vec![vec![]], &wrong, false, 0, true).unwrap_err().to_string().contains("not one of the corpora (A)"));
+        let two = vec![raw("a1", "a", None, Some(Part::Train)), raw("a2", "b", None, Some(Part::Train))];
+        assert!(number_clips(&[csv_corpus("A")], vec![two], &wrong, false, 0, true)
+            .unwrap_err()
+            .to_string()
+            .contains("not one of the corpora (A)"));
     }
 }

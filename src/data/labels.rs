@@ -61,11 +61,16 @@ pub struct LabelError {
 /// a file or a label, a file listed twice or absent, an unknown split, and a CSV without rows.
 pub fn read_labels(csv: &Path, dir: &Path) -> Result<Vec<LabelRow>, LabelError> {
     let error = |line: usize, reason: String| LabelError { csv: csv.to_path_buf(), line, reason };
-    let mut reader = csv::ReaderBuilder::new()
-        .has_headers(false)
-        .trim(csv::Trim::All)
-        .from_path(csv)
-        .map_err(|e| error(0, csv_reason(&e)))?;
+    let bytes = std::fs::read(csv).map_err(|e| error(0, e.to_string()))?;
+    // Lines counted from byte offsets (past the blank lines a record's offset may point at):
+    // the reader's own count skips blank lines.
+    let line_at = |byte: u64| {
+        let start = (byte as usize).min(bytes.len());
+        let start = start + bytes[start..].iter().take_while(|b| b.is_ascii_whitespace()).count();
+        1 + bytes[..start].iter().filter(|&&b| b == b'\n').count()
+    };
+    let line_of = |e: &csv::Error| e.position().map_or(1, |p| line_at(p.byte()));
+    let mut reader = csv::ReaderBuilder::new().has_headers(false).trim(csv::Trim::All).from_reader(bytes.as_slice());
     let mut records = reader.records();
     let header = match records.next() {
         None => return Err(error(1, "empty: expected a header row such as 'file,emotion'".into())),
@@ -81,7 +86,7 @@ pub fn read_labels(csv: &Path, dir: &Path) -> Result<Vec<LabelRow>, LabelError> 
     let mut seen: HashMap<String, usize> = HashMap::new();
     for record in records {
         let record = record.map_err(|e| error(line_of(&e), csv_reason(&e)))?;
-        let line = record.position().map_or(0, |p| p.line() as usize);
+        let line = record.position().map_or(0, |p| line_at(p.byte()));
         if record.iter().all(str::is_empty) {
             continue;
         }
@@ -104,9 +109,7 @@ pub fn read_labels(csv: &Path, dir: &Path) -> Result<Vec<LabelRow>, LabelError> 
         let speaker = speaker_col.map(field).filter(|s| !s.is_empty()).map(str::to_string);
         let part = match split_col.map(field) {
             None => None,
-            Some(text) => {
-                Some(Part::parse(text).ok_or_else(|| error(line, format!("split '{text}' is not one of train, val, test")))?)
-            }
+            Some(text) => Some(Part::parse(text).ok_or_else(|| error(line, format!("split '{text}' is not one of train, val, test")))?),
         };
         rows.push(LabelRow { line, path, label, speaker, part });
     }
@@ -114,11 +117,6 @@ pub fn read_labels(csv: &Path, dir: &Path) -> Result<Vec<LabelRow>, LabelError> 
         return Err(error(2, "no rows after the header".into()));
     }
     Ok(rows)
-}
-
-/// The line a CSV error points at (1 when it has none).
-fn line_of(e: &csv::Error) -> usize {
-    e.position().map_or(1, |p| p.line() as usize)
 }
 
 /// A CSV error without the position the message already gives.
@@ -151,10 +149,14 @@ mod tests {
 
     #[test]
     fn columns_are_read_by_name_in_any_order() {
-        let (dir, csv) = corpus("order", "Split,Speaker,notes,Emotion,File\ntest,s1,x,Angry ,a.wav\n\n train,s2,,calm,b.wav\n", &["a.wav", "b.wav"]);
+        let (dir, csv) =
+            corpus("order", "Split,Speaker,notes,Emotion,File\ntest,s1,x,Angry ,a.wav\n\n train,s2,,calm,b.wav\n", &["a.wav", "b.wav"]);
         let rows = read_labels(&csv, &dir).unwrap();
         assert_eq!(rows.len(), 2);
-        assert_eq!((rows[0].line, rows[0].label.as_str(), rows[0].speaker.as_deref(), rows[0].part), (2, "angry", Some("s1"), Some(Part::Test)));
+        assert_eq!(
+            (rows[0].line, rows[0].label.as_str(), rows[0].speaker.as_deref(), rows[0].part),
+            (2, "angry", Some("s1"), Some(Part::Test))
+        );
         assert_eq!((rows[1].line, rows[1].path.clone(), rows[1].part), (4, dir.join("b.wav"), Some(Part::Train)));
     }
 

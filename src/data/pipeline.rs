@@ -254,7 +254,8 @@ fn ravdess_clips(dir: &Path, cfg: &DataConfig, counts: &mut DataCounts) -> Resul
     let found_before = counts.files_found;
     let parts: Vec<(Vec<ClipInfo>, Part)> = match layout {
         Layout::Split => {
-            let mut parts = vec![(list_clips(&dir.join("training"), counts)?, Part::Train), (list_clips(&dir.join("validation"), counts)?, Part::Val)];
+            let mut parts =
+                vec![(list_clips(&dir.join("training"), counts)?, Part::Train), (list_clips(&dir.join("validation"), counts)?, Part::Val)];
             let test_dir = dir.join("testing");
             if test_dir.is_dir() {
                 parts.push((list_clips(&test_dir, counts)?, Part::Test));
@@ -275,8 +276,10 @@ fn ravdess_clips(dir: &Path, cfg: &DataConfig, counts: &mut DataCounts) -> Resul
     if counts.files_found == found_before {
         return Err(DataError::Empty(dir.to_path_buf()));
     }
-    let clips: Vec<RawClip> =
-        parts.into_iter().flat_map(|(clips, part)| clips.into_iter().map(move |c| RawClip::ravdess(c.path, c.emotion, c.actor, part))).collect();
+    let clips: Vec<RawClip> = parts
+        .into_iter()
+        .flat_map(|(clips, part)| clips.into_iter().map(move |c| RawClip::ravdess(c.path, c.emotion, c.actor, part)))
+        .collect();
     if clips.is_empty() {
         return Err(DataError::NoSpeech(dir.to_path_buf()));
     }
@@ -383,13 +386,7 @@ impl BabblePool {
 
 /// Features of each clip and variant, in clip order; unusable clips are skipped and counted.
 /// `babble`: what corrupted copies mix babble from (the training split; None elsewhere).
-fn featurise(
-    clips: &[Clip],
-    variants: &[Variant],
-    cfg: &DataConfig,
-    babble: Option<&BabblePool>,
-    counts: &mut DataCounts,
-) -> Vec<Example> {
+fn featurise(clips: &[Clip], variants: &[Variant], cfg: &DataConfig, babble: Option<&BabblePool>, counts: &mut DataCounts) -> Vec<Example> {
     /// A clip's examples and how many came from the cache, or (file, reason) when it is unusable.
     type ClipExamples = Result<(Vec<Example>, usize), (String, String)>;
     let results: Vec<ClipExamples> = clips

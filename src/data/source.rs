@@ -51,7 +51,9 @@ pub fn resolve_data(dirs: &[PathBuf], labels: &[PathBuf], cache_root: &Path, see
         match labels.len() {
             0 => Ok(dirs.iter().map(|d| Corpus::ravdess(d)).collect()),
             n if n == dirs.len() => Ok(dirs.into_iter().zip(labels).map(|(dir, csv)| Corpus { dir, labels: Some(csv.clone()) }).collect()),
-            n => anyhow::bail!("{n} --labels for {} --data folders: give one labels CSV per folder, in the same order, or none", dirs.len()),
+            n => {
+                anyhow::bail!("{n} --labels for {} --data folders: give one labels CSV per folder, in the same order, or none", dirs.len())
+            }
         }
     };
     if !dirs.is_empty() {
@@ -73,5 +75,9 @@ pub fn resolve_data(dirs: &[PathBuf], labels: &[PathBuf], cache_root: &Path, see
         crate::synth::write_corpus(&dir, seed).with_context(|| format!("writing the synthetic corpus to {}", dir.display()))?;
         std::fs::write(dir.join(".complete"), b"")?;
     }
-    Ok(DataSource { corpora: vec![Corpus::ravdess(&dir)], synthetic: true, chosen_by: "built-in synthetic corpus (no RAVDESS found)".into() })
+    Ok(DataSource {
+        corpora: vec![Corpus::ravdess(&dir)],
+        synthetic: true,
+        chosen_by: "built-in synthetic corpus (no RAVDESS found)".into(),
+    })
 }

@@ -142,10 +142,16 @@ mod tests {
         assert_eq!(json["start"], 1.235);
         assert_eq!(json["emotion"], EMOTIONS[4]);
         assert_eq!(json["probabilities"][EMOTIONS[0]], 0.25);
-        let csv = line(LineFormat::Csv, "x,y.wav", &a);
+        let csv = line(LineFormat::Csv, "x,y.wav", &a, &ravdess_classes());
         assert!(csv.starts_with("\"x,y.wav\",1,1.235,2.5,"), "{csv}");
-        assert_eq!(csv.split(',').count(), header(LineFormat::Csv, &ravdess_classes()).unwrap().split(',').count() + 1, "the quoted comma adds one split");
-        assert!(line(LineFormat::Text, "f.wav", &a, &ravdess_classes()).starts_with(&format!("f.wav ch1 1.23-2.50 s: {} 0.75", EMOTIONS[4])));
+        assert_eq!(
+            csv.split(',').count(),
+            header(LineFormat::Csv, &ravdess_classes()).unwrap().split(',').count() + 1,
+            "the quoted comma adds one split"
+        );
+        assert!(
+            line(LineFormat::Text, "f.wav", &a, &ravdess_classes()).starts_with(&format!("f.wav ch1 1.23-2.50 s: {} 0.75", EMOTIONS[4]))
+        );
     }
 
     #[test]

@@ -413,6 +413,7 @@ mod tests {
             speed_factors: vec![1.2],
             channel_copies: 5,
             band: Band::Wideband,
+            labels: Default::default(),
             seed: 3,
             noise_seed: 4,
             cache_dir: None,

@@ -1,8 +1,8 @@
 //! The report folder of a study run: `report.md` for people, `report.json` for programs (stable
 //! keys such as `models.dropout.test.accuracy`), and SVG pictures of the curves and confusions.
 
-use super::plot::{plot_confusion, plot_training_curves, Curve};
 use super::data::{class_counts_table, per_corpus_table};
+use super::plot::{plot_confusion, plot_training_curves, Curve};
 use crate::experiments::ablation::StudyReport;
 use crate::experiments::run::{ModelResult, SplitResult};
 use crate::fsio::write_atomic;

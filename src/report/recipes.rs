@@ -1,12 +1,12 @@
 //! The report of a recipe run (`ser train`, `ser recipe-ablation`): `recipes.md` for people (the
 //! ladder table, each seed, the recipes) and `recipes.json` for programs.
 
+use super::data::{class_counts_table, per_corpus_table};
 use crate::experiments::recipes::RecipeReport;
 use crate::experiments::run::SplitResult;
 use crate::fsio::write_atomic;
 use crate::stats::Summary;
 use anyhow::Context;
-use super::data::{class_counts_table, per_corpus_table};
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
@@ -58,7 +58,10 @@ accuracies are per sample, eval mode.\n",
     }
     let _ = writeln!(o);
     let row_name = |i: usize| if r.rows.len() == 1 { r.rows[0].recipe.name.clone() } else { format!("row {i}") };
-    per_corpus_table(&mut o, r.rows.iter().enumerate().flat_map(|(i, row)| row.runs.iter().map(move |m| (format!("{} seed {}", row_name(i), m.seed), m))));
+    per_corpus_table(
+        &mut o,
+        r.rows.iter().enumerate().flat_map(|(i, row)| row.runs.iter().map(move |m| (format!("{} seed {}", row_name(i), m.seed), m))),
+    );
     let _ = writeln!(o, "## Clips per class\n");
     class_counts_table(&mut o, &r.counts.per_class);
     let _ = writeln!(o, "## Each seed (single-clip test accuracy, %; best epoch under early stopping)\n");

@@ -195,8 +195,8 @@ pub fn mixed_targets(labels: &[usize], lambda: f32, partner: &[usize], classes: 
 mod tests {
     use super::*;
     use crate::data::Example;
-    use crate::nn::model::NUM_CLASSES;
     use crate::features::{extract, FeatureConfig, ROWS};
+    use crate::nn::model::NUM_CLASSES;
     use rand::SeedableRng;
 
     /// A voiced-like test signal: harmonics of 150 Hz with a slow amplitude contour.

@@ -430,7 +430,7 @@ mod tests {
             if reversal.is_some() {
                 trainer.attach_adversary(3);
             }
-            trainer.step(&mut model, x.view(), &lengths, targets.view(), reversal.map(|r| (speaker_targets.view(), r)));
+            trainer.step(&mut model, x.view(), &lengths, targets.view(), None, reversal.map(|r| (speaker_targets.view(), r)));
             let adversary_moved = trainer
                 .adversary
                 .as_mut()
