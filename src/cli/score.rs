@@ -5,7 +5,7 @@ use super::args::{data_config, DataArgs};
 use crate::audio::corrupt::{Corruption, NoiseKind};
 use crate::audio::wav::wav_sample_rate;
 use crate::checkpoint::{Checkpoint, LoadedModel};
-use crate::data::pipeline::{self, Band, DataConfig, DataCounts};
+use crate::data::pipeline::{self, Band, ClipSplit, DataConfig};
 use crate::data::{resolve_data, Clip, Example, LabelSettings, Variant};
 use crate::experiments::robustness::{run_robustness, test_grid, RobustnessClips};
 use crate::features::{self, FeatureConfig};
@@ -58,8 +58,8 @@ pub enum EvalPart {
 
 /// The clips of the command line's corpora that `part` names, split as training with `cfg`
 /// split them, labelled with the classes of `models` (a label outside them is an error naming its
-/// CSV line or file); with the corpora's names.
-fn select_clips(data: &DataArgs, part: EvalPart, cfg: &DataConfig, models: &[LoadedModel]) -> Result<(Vec<Clip>, DataCounts, Vec<String>)> {
+/// CSV line or file); with their counts and the whole split's corpora and speakers.
+fn select_clips(data: &DataArgs, part: EvalPart, cfg: &DataConfig, models: &[LoadedModel]) -> Result<(Vec<Clip>, ClipSplit)> {
     if data.data.is_empty() {
         bail!("--data is required");
     }
@@ -68,11 +68,11 @@ fn select_clips(data: &DataArgs, part: EvalPart, cfg: &DataConfig, models: &[Loa
     let split = pipeline::split_corpora(&source.corpora, &cfg, false)?;
     let clips = match part {
         EvalPart::All => split.all(),
-        EvalPart::Train => split.train,
-        EvalPart::Val => split.val,
-        EvalPart::Test => split.test.with_context(|| format!("{}: the split has no test part", source.folders()))?,
+        EvalPart::Train => split.train.clone(),
+        EvalPart::Val => split.val.clone(),
+        EvalPart::Test => split.test.clone().with_context(|| format!("{}: the split has no test part", source.folders()))?,
     };
-    Ok((clips, split.counts, split.corpora))
+    Ok((clips, split))
 }
 
 /// A warning when some of `files` carry a narrower band than `band`, the one the model was
@@ -105,7 +105,7 @@ pub fn eval(a: EvalArgs) -> Result<()> {
     let (part, batch) = (a.part, a.batch_size);
     let mut models = Checkpoint::load_ensemble(&a.weights)?;
     let cfg = model_data_config(&a.data, a.seed, &models)?;
-    let (clips, counts, corpora) = select_clips(&a.data, part, &cfg, &models)?;
+    let (clips, ClipSplit { counts, corpora, .. }) = select_clips(&a.data, part, &cfg, &models)?;
     if let Some(warning) = narrower_band_warning(models[0].band, clips.iter().map(|c| c.path.as_path())) {
         eprintln!("{warning}");
     }
@@ -247,14 +247,16 @@ pub fn robustness(a: RobustnessArgs) -> Result<()> {
     super::args::init_threads(a.threads)?;
     let mut models = Checkpoint::load_ensemble(&a.weights)?;
     let cfg = model_data_config(&a.data, a.seed, &models)?;
-    let (clips, _, _) = select_clips(&a.data, a.part, &cfg, &models)?;
+    let (clips, split) = select_clips(&a.data, a.part, &cfg, &models)?;
     for m in &models {
         eprintln!("{}", m.description);
     }
     let mut grid = test_grid();
-    if !a.data.labels.is_empty() && a.data.speaker_pattern.is_none() {
+    if !split.speakers_known {
         grid.retain(|c| !matches!(c, Corruption::Noise { kind: NoiseKind::Babble, .. }));
-        eprintln!("babble is left out: with a labels CSV and no --speaker-pattern, no clip's own voice can be kept out of its babble");
+        eprintln!(
+            "babble is left out: the labels CSV names no speakers (no speaker column, no --speaker-pattern), so no clip's own voice can be kept out of its babble"
+        );
     }
     let part = format!("{:?}", a.part).to_lowercase();
     let run = RobustnessClips { data: a.data.data[0].clone(), part, clips: &clips, cfg: &cfg, seed: a.corruption_seed };

@@ -155,6 +155,8 @@ pub fn csv_clips(corpus: &Corpus, csv: &Path, pattern: Option<&regex::Regex>) ->
 #[derive(Clone, Debug, Default)]
 pub struct NumberedClips {
     pub classes: Vec<String>,
+    /// Every clip's speaker is known (not each unknown one a speaker of its own).
+    pub speakers_known: bool,
     pub train: Vec<Clip>,
     pub val: Vec<Clip>,
     pub test: Vec<Clip>,
@@ -180,6 +182,7 @@ pub fn number_clips(
         }
     }
     let classes = class_list(corpora, &clips, settings)?;
+    let speakers_known = clips.iter().flatten().all(|c| c.speaker.is_some());
     let class_of = |clip: &RawClip| -> Result<usize, CorpusError> {
         classes
             .iter()
@@ -192,7 +195,7 @@ pub fn number_clips(
             return Err(CorpusError::Other(format!("--test-corpus {name}: not one of the corpora ({})", names.join(", "))));
         }
     }
-    let mut out = NumberedClips { classes: classes.clone(), ..NumberedClips::default() };
+    let mut out = NumberedClips { classes: classes.clone(), speakers_known, ..NumberedClips::default() };
     let mut next_speaker = 1u32;
     // The first clip of each class in training, and where each class was first seen.
     let mut first_seen: BTreeMap<usize, RawClip> = BTreeMap::new();
@@ -215,7 +218,7 @@ pub fn number_clips(
     }
     let labelled = corpora.iter().any(|c| c.labels.is_some()) || settings.classes.is_some();
     if for_training && labelled {
-        for (c, name) in classes.iter().enumerate().filter(|&(c, _)| !trained[c]) {
+        if let Some((c, name)) = classes.iter().enumerate().find(|&(c, _)| !trained[c]) {
             return Err(match first_seen.get(&c) {
                 Some(clip) => clip.error(format!("class '{name}' has no training clip (each of its clips is in validation or test)")),
                 None => CorpusError::Other(format!("class '{name}' has no clip in any corpus")),

@@ -228,6 +228,8 @@ pub struct ClipSplit {
     pub layout: Layout,
     pub classes: Vec<String>,
     pub corpora: Vec<String>,
+    /// Every clip's speaker is known (RAVDESS names, a speaker column or `--speaker-pattern`).
+    pub speakers_known: bool,
     pub train: Vec<Clip>,
     pub val: Vec<Clip>,
     /// None when there is no test part (a pre-split folder without `testing/`).
@@ -321,6 +323,7 @@ pub fn split_corpora(corpora: &[Corpus], cfg: &DataConfig, for_training: bool) -
         layout: layout.unwrap_or(Layout::Pool),
         classes: numbered.classes,
         corpora: corpora.iter().map(Corpus::name).collect(),
+        speakers_known: numbered.speakers_known,
         train: numbered.train,
         val: numbered.val,
         test: (!numbered.test.is_empty()).then_some(numbered.test),
@@ -340,7 +343,7 @@ pub fn load_dataset(dir: &Path, cfg: &DataConfig) -> Result<DataSet, DataError> 
 
 /// Reads, labels, splits, augments and featurises the corpora.
 pub fn load_corpora(corpora: &[Corpus], cfg: &DataConfig) -> Result<DataSet, DataError> {
-    let ClipSplit { layout, classes, corpora: names, train, val, test, mut counts } = split_corpora(corpora, cfg, true)?;
+    let ClipSplit { layout, classes, corpora: names, train, val, test, mut counts, .. } = split_corpora(corpora, cfg, true)?;
     let babble = BabblePool::new(&train);
     let train = featurise(&train, &Variant::for_training(cfg), cfg, Some(&babble), &mut counts);
     let val = featurise(&val, &[Variant::Original], cfg, None, &mut counts);
