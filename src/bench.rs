@@ -4,7 +4,7 @@
 //! Workloads (f32, fixed seeds): a training batch of 256 clips of 60..150 frames (uniform, as
 //! the real data's lengths), zero-padded to the longest; a BiLSTM of I = 40, H = 80 at batch 256
 //! over T = 13 and T = 30 steps; a 3 s clip at 16 kHz for feature extraction; one explanation
-//! of that clip's features (integrated gradients, 32 steps, and occlusion in windows of 8
+//! of that clip's features (integrated gradients, 128 steps, and occlusion in windows of 8
 //! frames) by a model of the improved recipe's configuration (masked padding, dropout); for
 //! listening, [`LISTEN_SECONDS`] of synthetic sentences joined by pauses, as 48 kHz stereo 16-bit
 //! PCM, read, resampled, segmented and classified by a masked model of random weights (the speed
@@ -205,8 +205,8 @@ pub struct BenchReport {
     pub lstm_fwd_bwd_ms_t13: f64,
     pub lstm_fwd_bwd_ms_t30: f64,
     pub features_clips_per_s: f64,
-    /// One `ser explain` of the 3 s clip from its features (integrated gradients, 32 steps, and
-    /// occlusion), in ms.
+    /// One `ser explain` of the 3 s clip from its features (the default settings: integrated
+    /// gradients with 128 gradient evaluations, and occlusion), in ms.
     pub explain_ms: f64,
     /// Seconds of 48 kHz stereo audio `ser listen` gets through per second of wall time.
     pub listen_x_real_time: f64,
@@ -305,7 +305,12 @@ impl std::fmt::Display for BenchReport {
             self.lstm_fwd_bwd_ms_t13, self.lstm_fwd_bwd_ms_t30
         )?;
         writeln!(f, "feature extraction: {:.1} clips/s (3 s clips)", self.features_clips_per_s)?;
-        writeln!(f, "explain: {:.1} ms per 3 s clip (integrated gradients, 32 steps, and occlusion)", self.explain_ms)?;
+        writeln!(
+            f,
+            "explain: {:.1} ms per 3 s clip (integrated gradients, {} steps, and occlusion)",
+            self.explain_ms,
+            Settings::default().steps
+        )?;
         writeln!(
             f,
             "listen: {:.0}x real time ({LISTEN_SECONDS} s of 48 kHz stereo s16le, {} utterances, read to last answer)",

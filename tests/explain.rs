@@ -1,13 +1,17 @@
 //! Explanations: the eval-mode input gradient against central differences, completeness of
-//! integrated gradients on a realistic input, and a toy task whose class lives in one stretch of
-//! frames, where attribution and occlusion must both find it.
+//! integrated gradients on realistic inputs to a trained model, and a toy task whose class lives
+//! in one stretch of frames, where attribution and occlusion must both find it. One test, run
+//! only when asked, measures completeness on real clips with a trained checkpoint.
 
 mod common;
 
 use common::uniform;
 use ndarray::{s, Array1, Array2, Array3};
+use ser::checkpoint::Checkpoint;
+use ser::data::pipeline::{prepare_audio, DataConfig};
+use ser::data::Variant;
 use ser::data::{Example, InputScaling};
-use ser::explain::{explain, Method, Settings};
+use ser::explain::{explain, explain_clip, Method, Quadrature, Settings};
 use ser::features::{extract, FeatureConfig};
 use ser::nn::model::{ModelConfig, Padding, SerModel};
 use ser::train::{evaluate, Scoring, TrainConfig, Trainer};
@@ -49,72 +53,122 @@ fn eval_input_gradient_matches_central_differences_masked_without_dropout() {
     check_input_gradient(ModelConfig { dropout: false, padding: Padding::Masked });
 }
 
-/// Synthetic utterances' features through a standardising input map fitted on the first 16:
-/// the improved recipe's kind of input. Returns the 16, then a clip the map has not seen.
-fn realistic_inputs() -> (Vec<Array2<f32>>, Array2<f32>) {
+/// Synthetic utterances' features through a standardising input map fitted on 16 of them (the
+/// improved recipe's kind of input), labelled with their emotion; then 12 utterances the map
+/// has not seen.
+fn realistic_inputs() -> (Vec<Example>, Vec<Array2<f32>>) {
     let config = FeatureConfig::default();
-    let clip =
-        |i: u8| Example::original(extract(&ser::synth::synthesize_clip(2, 1 + i % 24, i % 8, 1, 1 + i % 2, 1).samples, &config), 0, 1);
+    let clip = |i: u8| {
+        let features = extract(&ser::synth::synthesize_clip(2, 1 + i % 24, i % 8, 1, 1 + i % 2, 1).samples, &config);
+        Example::original(features, usize::from(i % 8), 1)
+    };
     let mut train: Vec<Example> = (0..16).map(clip).collect();
     let scaling = InputScaling::fit_and_apply(&mut train, true, true);
-    (train.into_iter().map(|e| e.features).collect(), scaling.apply(clip(21).features))
+    let held_out = (16..28).map(|i| scaling.apply(clip(i).features)).collect();
+    (train, held_out)
 }
 
-/// A freshly initialised model whose BatchNorm holds the statistics of its pooled vectors over
-/// `clips`, as training leaves them: without that, a new model's logits hardly move with its
-/// input (the pooled vectors of different clips differ by ~1e-2 and BatchNorm starts at var 1).
-fn realistic_model(config: ModelConfig, seed: u64, clips: &[Array2<f32>]) -> SerModel<f32> {
-    let mut model = SerModel::<f32>::new(config, seed);
-    let views: Vec<_> = clips.iter().map(|c| c.view()).collect();
-    let (x, lengths) = ser::nn::model::pad_batch(&views);
-    let pooled = model.encode(x.view(), &lengths, false);
-    model.bn.running_mean = pooled.mean_axis(ndarray::Axis(0)).unwrap();
-    model.bn.running_var = pooled.var_axis(ndarray::Axis(0), 1.0);
-    model
-}
-
-/// Completeness: the attribution sums to `f(x) - f(b)` up to the midpoint rule's error. Along a
-/// path through this model the gradient jumps wherever a max-pooling arg-max or a ReLU switches,
-/// so the error falls only about as 1/N; the test holds it to 5 % at the default 32 steps and to
-/// 0.2 % at 1024 (measured: 3.7 % and 0.07 % on the masked model), and checks it falls.
+/// Completeness: the attribution sums to `f(x) - f(b)` up to the quadrature error, and the
+/// goal is 1 % for each explanation at the default settings. What decides the error is where
+/// along the path the gradient jumps (ReLU and max-pooling switches), and a freshly initialised
+/// model puts its jumps elsewhere than a trained one (its logits hardly move: gaps of 0.1
+/// against several units), so the model here is trained, briefly, on the realistic inputs.
+/// Measured: every held-out clip within 0.3 % at the default settings (both paddings); the
+/// midpoint rule at 32 steps, the default before, missed it by up to 5.7 %.
 #[test]
-fn integrated_gradients_converge_to_completeness() {
-    let (train, x) = realistic_inputs();
-    for (seed, config) in
-        [(1, ModelConfig { dropout: true, padding: Padding::Masked }), (2, ModelConfig { dropout: true, padding: Padding::Study })]
-    {
-        let mut model = realistic_model(config, seed, &train);
-        let errors: Vec<f64> = [32, 1024]
-            .iter()
-            .map(|&steps| {
-                let e = explain(&mut [&mut model], std::slice::from_ref(&x), Some(0), &Settings { steps, ..Settings::default() });
-                let gap = e.logit - e.baseline_logit;
-                println!(
-                    "{:?}, {steps} steps: logit {:.4} - baseline {:.4} = {gap:.4}, attribution sum {:.4}, completeness error {:.3e}",
-                    config.padding,
-                    e.logit,
-                    e.baseline_logit,
-                    e.total(),
-                    e.completeness_error()
-                );
-                assert!(gap.abs() > 0.05, "the check needs the logit to move between baseline and input");
+fn integrated_gradients_are_complete_to_one_percent_at_the_default_settings() {
+    let (train, held_out) = realistic_inputs();
+    for (seed, padding) in [(1, Padding::Masked), (2, Padding::Study)] {
+        let mut model = SerModel::<f32>::new(ModelConfig { dropout: true, padding }, seed);
+        let mut trainer = Trainer::new(TrainConfig { epochs: 20, batch_size: 8, lr: 3e-3, seed, ..TrainConfig::default() });
+        trainer.fit(&mut model, &train, &[], |_, _| Ok::<(), ()>(())).unwrap();
+        let explained = |model: &mut SerModel<f32>, x: &Array2<f32>, settings: &Settings| {
+            explain(&mut [model], std::slice::from_ref(x), None, &Settings { window: x.ncols(), ..settings.clone() })
+        };
+        let mut worst = (0.0, 0);
+        for (i, x) in held_out.iter().enumerate() {
+            let e = explained(&mut model, x, &Settings::default());
+            let gap = e.logit - e.baseline_logit;
+            println!(
+                "{padding:?}, clip {i}: logit {:.4} - baseline {:.4} = {gap:.4}, attribution sum {:.4}, completeness error {:.3e}",
+                e.logit,
+                e.baseline_logit,
+                e.total(),
                 e.completeness_error()
-            })
-            .collect();
-        assert!(errors[0] < 0.05, "{:?}: completeness error {} at the default steps", config.padding, errors[0]);
-        assert!(errors[1] < 0.002 && errors[1] < errors[0], "{:?}: completeness errors {errors:?} do not converge", config.padding);
+            );
+            assert!(gap.abs() > 0.5, "the check needs the logit to move between baseline and input (gap {gap})");
+            assert!(
+                e.completeness_error() < 0.01,
+                "{padding:?}, clip {i}: completeness error {} at the default settings",
+                e.completeness_error()
+            );
+            if e.completeness_error() > worst.0 {
+                worst = (e.completeness_error(), i);
+            }
+        }
+        // More steps shrink the error (about as 1/N): the worst clip's, 8 times the default steps.
+        let x = &held_out[worst.1];
+        let finer =
+            explained(&mut model, x, &Settings { steps: 8 * Settings::default().steps, ..Settings::default() }).completeness_error();
+        println!("{padding:?}, clip {}: completeness error {:.3e}, {finer:.3e} with 8 times the steps", worst.1, worst.0);
+        assert!(finer < worst.0, "{padding:?}: completeness error {finer} with more steps, {} with the default", worst.0);
         // Gradient x input is not complete in general: the control showing the measure can fail.
-        let gxi = explain(
-            &mut [&mut model],
-            std::slice::from_ref(&x),
-            Some(0),
-            &Settings { method: Method::GradientXInput, ..Settings::default() },
-        );
-        println!("{:?}: gradient x input completeness error {:.3e}", config.padding, gxi.completeness_error());
-        assert!(
-            gxi.completeness_error() > errors[1],
-            "gradient x input should be further from complete than 1024-step integrated gradients"
-        );
+        let gxi = explained(&mut model, x, &Settings { method: Method::GradientXInput, ..Settings::default() }).completeness_error();
+        println!("{padding:?}: gradient x input completeness error {gxi:.3e}");
+        assert!(gxi > 0.05, "gradient x input should be far from complete: {gxi}");
+    }
+}
+
+/// The measurement behind the default rule and steps (docs/explain.md, "How complete is it"):
+/// every clip of `shared/ravdess-vad16k/validation/`, its predicted class explained with the
+/// checkpoint in `SER_EXPLAIN_WEIGHTS`, the completeness error of each rule at 16 to 256
+/// gradient evaluations. It needs the clips and a trained checkpoint, so it runs only when asked:
+/// `SER_EXPLAIN_WEIGHTS=runs/X/model.safetensors cargo test --release --test explain -- --ignored --nocapture`.
+#[test]
+#[ignore = "needs shared/ravdess-vad16k and a trained checkpoint in SER_EXPLAIN_WEIGHTS"]
+fn completeness_on_the_validation_clips_for_each_rule_and_steps() {
+    let weights = std::env::var_os("SER_EXPLAIN_WEIGHTS").expect("SER_EXPLAIN_WEIGHTS: the checkpoint to explain with");
+    let folder = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .ancestors()
+        .map(|a| a.join("shared/ravdess-vad16k/validation"))
+        .find(|d| d.is_dir())
+        .expect("no shared/ravdess-vad16k/validation above the checkout");
+    let mut models = Checkpoint::load_ensemble(&[weights.into()]).unwrap();
+    let cfg = models[0].data_config(DataConfig { augment: false, ..DataConfig::default() });
+    let mut clips: Vec<_> =
+        std::fs::read_dir(&folder).unwrap().map(|e| e.unwrap().path()).filter(|p| p.extension().is_some_and(|e| e == "wav")).collect();
+    clips.sort();
+    let rules = [Quadrature::Midpoint, Quadrature::Trapezoid, Quadrature::GaussLegendre, Quadrature::GradedMidpoint];
+    let steps = [16, 32, 64, 128, 256];
+    // errors[rule][steps]: one completeness error per clip.
+    let mut errors = vec![vec![Vec::new(); steps.len()]; rules.len()];
+    for clip in &clips {
+        let features = extract(&prepare_audio(clip, Variant::Original, &cfg).unwrap(), &FeatureConfig::default());
+        for (r, &quadrature) in rules.iter().enumerate() {
+            for (n, &steps) in steps.iter().enumerate() {
+                // One occlusion window: occlusion plays no part here.
+                let settings = Settings { steps, quadrature, window: features.ncols(), ..Settings::default() };
+                errors[r][n].push(explain_clip(&mut models, features.view(), None, &settings).completeness_error());
+            }
+        }
+    }
+    println!("{} clips of {}; completeness error: median, 90th percentile, max; clips within 1 %", clips.len(), folder.display());
+    for (r, rule) in rules.iter().enumerate() {
+        for (n, steps) in steps.iter().enumerate() {
+            let e = &mut errors[r][n];
+            e.sort_by(f64::total_cmp);
+            // The nearest-rank quantile.
+            let quantile = |q: f64| e[((q * e.len() as f64).ceil() as usize).clamp(1, e.len()) - 1];
+            let within = e.iter().filter(|&&v| v <= 0.01).count() as f64 / e.len() as f64;
+            println!(
+                "{:<15} {steps:>3} steps: {:6.2} % {:6.2} % {:8.2} % {:5.1} %",
+                rule.name(),
+                100.0 * quantile(0.5),
+                100.0 * quantile(0.9),
+                100.0 * e[e.len() - 1],
+                100.0 * within
+            );
+        }
     }
 }
 

@@ -29,8 +29,9 @@ pub struct ExplainArgs {
     pub json: bool,
     #[arg(long, value_enum, default_value = "integrated-gradients")]
     pub method: Method,
-    /// Integrated gradients' path points.
-    #[arg(long, default_value_t = 32, value_parser = clap::value_parser!(u32).range(1..=4096))]
+    /// Integrated gradients' gradient evaluations along the path (the nodes of its graded
+    /// midpoint rule; docs/explain.md says why 128).
+    #[arg(long, default_value_t = Settings::default().steps as u32, value_parser = clap::value_parser!(u32).range(1..=4096))]
     pub steps: u32,
     /// Occlusion window, in frames (32 ms each at 16 kHz).
     #[arg(long, default_value_t = 8, value_parser = clap::value_parser!(u32).range(1..))]
@@ -54,7 +55,7 @@ pub fn explain(a: ExplainArgs) -> Result<()> {
         bail!("{}: the ensemble's members map their input differently, so their attributions are not in one space", a.weights[0].display());
     }
     let features = clip_features(&a.clip, &models)?;
-    let settings = Settings { method: a.method, steps: a.steps as usize, window: a.window as usize };
+    let settings = Settings { method: a.method, steps: a.steps as usize, window: a.window as usize, ..Settings::default() };
     let e = explain_clip(&mut models, features.view(), class, &settings);
     let baseline = baseline_name(&models[0].scaling);
     let file = a.clip.display().to_string();
@@ -88,6 +89,7 @@ fn json(file: &str, checkpoints: &[String], baseline: &str, e: &Explanation, cla
         "probabilities": named(classes.iter().map(String::as_str).zip(e.probabilities.iter().copied()).collect()),
         "method": e.settings.method.name(),
         "steps": e.settings.steps,
+        "quadrature": (e.settings.method == Method::IntegratedGradients).then(|| e.settings.quadrature.name()),
         "baseline": baseline,
         "frames": e.frames(),
         "logit": e.logit,
@@ -108,12 +110,17 @@ fn text(file: &str, baseline: &str, e: &Explanation, classes: &[String]) -> Stri
     out += &format!("probabilities: {}\n", probs.join(", "));
     // Integrated gradients' sum misses the logit gap by the quadrature error: say so when it is
     // large enough to matter, and what shrinks it.
-    let advice = if e.completeness_error() > 0.01 { "; above 1 %: more --steps shrink it" } else { "" };
+    let (how, advice) = match e.settings.method {
+        Method::IntegratedGradients => {
+            (format!("{} steps, {} rule", e.settings.steps, e.settings.quadrature.name()), "more --steps shrink it")
+        }
+        Method::GradientXInput => ("one gradient".to_string(), "integrated gradients is complete, this is not"),
+    };
+    let advice = if e.completeness_error() > 0.01 { format!("; above 1 %: {advice}") } else { String::new() };
     out += &format!(
-        "{} ({} steps) from the baseline ({baseline}): logit {:.3} at the clip, {:.3} at the baseline, a gap of {:.3}; \
+        "{} ({how}) from the baseline ({baseline}): logit {:.3} at the clip, {:.3} at the baseline, a gap of {:.3}; \
          attributions sum to {:.3} (completeness error {:.2} %{advice})\n",
         e.settings.method.name(),
-        e.settings.steps,
         e.logit,
         e.baseline_logit,
         e.logit - e.baseline_logit,
