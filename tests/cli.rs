@@ -3,6 +3,7 @@
 use ser::audio::{write_wav, Audio};
 use ser::checkpoint;
 use ser::data::pipeline::{self, DataConfig, Layout};
+use ser::data::InputScaling;
 use ser::nn::model::{ModelConfig, Padding, SerModel};
 use ser::train::{evaluate, Scoring};
 use std::collections::HashMap;
@@ -66,7 +67,7 @@ fn eval_with_a_labels_csv_scores_foreign_clips_and_reports_absent_classes() {
     let cfg = DataConfig { layout: Layout::Pool, augment: false, ..DataConfig::default() };
     let (examples, _) = pipeline::load_labelled(&clips, &csv, &cfg).unwrap();
     let mut model = checkpoint::Checkpoint::open(&weights).unwrap().load::<f32>().unwrap();
-    let acc = evaluate(&mut model, &examples, Scoring::Batched(256)).accuracy;
+    let acc = evaluate(&mut model, &examples, &InputScaling::identity(), Scoring::Batched(256)).unwrap().accuracy;
     assert!(stdout.contains(&format!("accuracy {:.2} %", 100.0 * acc)), "{acc}: {stdout}");
 
     // A label outside the eight names is an error naming the CSV line.

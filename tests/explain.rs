@@ -55,9 +55,9 @@ fn realistic_inputs() -> (Vec<Array2<f32>>, Array2<f32>) {
     let config = FeatureConfig::default();
     let clip =
         |i: u8| Example::original(extract(&ser::synth::synthesize_clip(2, 1 + i % 24, i % 8, 1, 1 + i % 2, 1).samples, &config), 0, 1);
-    let mut train: Vec<Example> = (0..16).map(clip).collect();
-    let scaling = InputScaling::fit_and_apply(&mut train, true, true);
-    (train.into_iter().map(|e| e.features).collect(), scaling.apply(clip(21).features))
+    let train: Vec<Example> = (0..16).map(clip).collect();
+    let scaling = InputScaling::fit(&train, true, true).unwrap();
+    (train.iter().map(|e| scaling.input(e).unwrap()).collect(), scaling.input(&clip(21)).unwrap())
 }
 
 /// A freshly initialised model whose BatchNorm holds the statistics of its pooled vectors over
@@ -139,14 +139,14 @@ fn attribution_and_occlusion_find_the_frames_that_carry_the_class() {
     let mut model = SerModel::<f32>::new(ModelConfig { dropout: false, padding: Padding::Masked }, 5);
     let mut trainer =
         Trainer::new(TrainConfig { epochs: 25, batch_size: 16, lr: 3e-3, seed: 5, label_smoothing: 0.5, ..TrainConfig::default() });
-    trainer.fit(&mut model, &data, &[], |_, _| Ok::<(), ()>(())).unwrap();
+    trainer.fit(&mut model, &data, &[], |_, _| Ok::<(), anyhow::Error>(())).unwrap();
     let held_out: Vec<Example> = (0..16).map(|i| toy_clip(i % 2, 900 + i as u64)).collect();
-    let accuracy = evaluate(&mut model, &held_out, Scoring::SingleClip).accuracy;
+    let accuracy = evaluate(&mut model, &held_out, &InputScaling::identity(), Scoring::SingleClip).unwrap().accuracy;
     assert!(accuracy >= 0.9, "the toy model must have learnt the task first (held-out accuracy {accuracy})");
 
     let (mut attribution_share, mut occlusion_share) = (0.0, 0.0);
     for clip in &held_out {
-        let e = explain(&mut [&mut model], std::slice::from_ref(&clip.features), Some(clip.label), &Settings::default());
+        let e = explain(&mut [&mut model], &[clip.features.load().unwrap()], Some(clip.label), &Settings::default());
         let mass = |v: &[f32], frames: std::ops::Range<usize>| v[frames].iter().map(|x| f64::from(x.abs())).sum::<f64>();
         // The per-frame curve `ser explain` draws: within a frame of noise the signs cancel.
         let per_frame = e.per_frame();

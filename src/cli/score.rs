@@ -120,10 +120,11 @@ pub fn eval(a: EvalArgs) -> Result<()> {
     }
     let (examples, counts) = pipeline::featurise_clips(dir, &clips, &cfg, counts)?;
     let truth: Vec<usize> = examples.iter().map(|e| e.label).collect();
-    let mut metrics =
-        |scoring| Metrics::compute(&truth, &argmax_rows(&ensemble_probabilities(&mut models, &examples, scoring)), NUM_CLASSES);
-    let batched = metrics(Scoring::Batched(batch));
-    let single = metrics(Scoring::SingleClip);
+    let mut metrics = |scoring| -> Result<Metrics> {
+        Ok(Metrics::compute(&truth, &argmax_rows(&ensemble_probabilities(&mut models, &examples, scoring)?), NUM_CLASSES))
+    };
+    let batched = metrics(Scoring::Batched(batch))?;
+    let single = metrics(Scoring::SingleClip)?;
     for m in &models {
         println!("{}", m.description);
     }
@@ -177,7 +178,7 @@ pub fn predict(a: PredictArgs) -> Result<()> {
     let mut rows = Vec::new();
     for path in clips {
         let clip = Example::original(clip_features(path, &models)?, 0, 0);
-        let probs = ensemble_probabilities(&mut models, &[clip], Scoring::SingleClip);
+        let probs = ensemble_probabilities(&mut models, &[clip], Scoring::SingleClip)?;
         rows.push((path.display().to_string(), EMOTIONS[argmax_rows(&probs)[0]], probs.row(0).to_vec()));
     }
     if json {

@@ -8,7 +8,7 @@ pub mod scaling;
 pub mod source;
 pub mod split;
 
-pub use example::{Example, Variant};
+pub use example::{CacheReadError, Example, Features, Variant};
 pub use ravdess::{parse_name, ClipInfo, NameKind, EMOTIONS};
 pub use scaling::InputScaling;
 pub use source::{resolve_data, DataSource};

@@ -131,7 +131,7 @@ pub fn run_robustness(models: &mut [LoadedModel], run: RobustnessClips<'_>, grid
             .with_context(|| {
                 format!("under {}", corruption.map_or("no corruption".into(), |(_, c)| format!("{} {}", c.kind_key(), c.severity())))
             })?;
-        let predicted = argmax_rows(&ensemble_probabilities(models, &examples, Scoring::SingleClip));
+        let predicted = argmax_rows(&ensemble_probabilities(models, &examples, Scoring::SingleClip)?);
         Ok(Metrics::compute(&truth, &predicted, NUM_CLASSES))
     };
     let clean = score(None)?;
