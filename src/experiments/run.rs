@@ -108,10 +108,9 @@ pub struct ModelPlan<'a> {
 }
 
 /// Trains (or resumes) one model on `data` (raw features, mapped batch by batch by the plan's
-/// input map) and evaluates it. After every epoch
-/// the resumable `<name>.state.safetensors` is written, and the clean `<name>.safetensors`
-/// (every epoch, or only when validation improves under early stopping, whose best epoch is the
-/// one evaluated and kept).
+/// input map) and evaluates it. After every epoch the resumable `<name>.state.safetensors` is
+/// written, and the clean `<name>.safetensors` (every epoch, or only when validation improves
+/// under early stopping, whose best epoch is the one evaluated and kept).
 pub fn train_model(
     data: &DataSet,
     plan: ModelPlan<'_>,
