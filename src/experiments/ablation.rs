@@ -1,9 +1,7 @@
 //! The study's ablation: both models (with and without dropout) trained from the same initial
 //! weights on the same batches for every seed, evaluated, and compared over the seeds.
 
-use super::run::{
-    load_data, seed_dir, split_of, summarize_runs, train_model, ModelPlan, ModelResult, SplitResult, SEED_METRICS,
-};
+use super::run::{load_data, seed_dir, split_of, summarize_runs, train_model, ModelPlan, ModelResult, SplitResult, SEED_METRICS};
 use crate::data::pipeline::{DataConfig, DataCounts, DataSet, Layout};
 use crate::data::{DataSource, InputScaling};
 use crate::recipe::{Recipe, RunSettings};

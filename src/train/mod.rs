@@ -132,7 +132,12 @@ pub enum Scoring {
 }
 
 /// Logits (N, 8) for `examples` (their features mapped by `scaling`) in eval mode.
-pub fn logits(model: &mut SerModel<f32>, examples: &[Example], scaling: &InputScaling, scoring: Scoring) -> Result<Array2<f32>, CacheReadError> {
+pub fn logits(
+    model: &mut SerModel<f32>,
+    examples: &[Example],
+    scaling: &InputScaling,
+    scoring: Scoring,
+) -> Result<Array2<f32>, CacheReadError> {
     let size = match scoring {
         Scoring::Batched(b) => b.max(1),
         Scoring::SingleClip => 1,
@@ -181,7 +186,12 @@ pub fn ensemble_probabilities(models: &mut [LoadedModel], examples: &[Example], 
 }
 
 /// Metrics of the model on `examples` (their features mapped by `scaling`), eval mode.
-pub fn evaluate(model: &mut SerModel<f32>, examples: &[Example], scaling: &InputScaling, scoring: Scoring) -> Result<Metrics, CacheReadError> {
+pub fn evaluate(
+    model: &mut SerModel<f32>,
+    examples: &[Example],
+    scaling: &InputScaling,
+    scoring: Scoring,
+) -> Result<Metrics, CacheReadError> {
     evaluate_ensemble(std::slice::from_mut(model), examples, scaling, scoring)
 }
 
