@@ -3,6 +3,7 @@
 use ser::audio::{write_wav, Audio};
 use ser::checkpoint;
 use ser::data::pipeline::{self, DataConfig, Layout};
+use ser::data::InputScaling;
 use ser::nn::model::{ModelConfig, Padding, SerModel};
 use ser::train::{evaluate, Scoring};
 use std::collections::HashMap;
@@ -68,7 +69,7 @@ fn eval_with_a_labels_csv_scores_foreign_clips_and_reports_absent_classes() {
     let split = pipeline::split_corpora(&[corpus], &cfg, false).unwrap();
     let (examples, _) = pipeline::featurise_clips(&clips, &split.all(), &cfg, split.counts.clone()).unwrap();
     let mut model = checkpoint::Checkpoint::open(&weights).unwrap().load::<f32>().unwrap();
-    let acc = evaluate(&mut model, &examples, Scoring::Batched(256)).accuracy;
+    let acc = evaluate(&mut model, &examples, &InputScaling::identity(), Scoring::Batched(256)).unwrap().accuracy;
     assert!(stdout.contains(&format!("accuracy {:.2} %", 100.0 * acc)), "{acc}: {stdout}");
 
     // A label outside the model's classes is an error naming the CSV line.

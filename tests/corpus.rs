@@ -224,7 +224,7 @@ fn ravdess_names_and_their_labels_csv_train_identically() {
         assert_eq!(x.len(), y.len());
         for (e, f) in x.iter().zip(y) {
             assert_eq!((&e.name, e.label, e.actor), (&f.name, f.label, f.actor));
-            assert_eq!(e.features, f.features);
+            assert_eq!(e.features.load().unwrap(), f.features.load().unwrap());
         }
     }
     let recipe = Recipe { epochs: 2, ensemble: 1, ..Recipe::improved() };

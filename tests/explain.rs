@@ -62,9 +62,10 @@ fn realistic_inputs() -> (Vec<Example>, Vec<Array2<f32>>) {
         let features = extract(&ser::synth::synthesize_clip(2, 1 + i % 24, i % 8, 1, 1 + i % 2, 1).samples, &config);
         Example::original(features, usize::from(i % 8), 1)
     };
-    let mut train: Vec<Example> = (0..16).map(clip).collect();
-    let scaling = InputScaling::fit_and_apply(&mut train, true, true);
-    let held_out = (16..28).map(|i| scaling.apply(clip(i).features)).collect();
+    let raw: Vec<Example> = (0..16).map(clip).collect();
+    let scaling = InputScaling::fit(&raw, true, true).unwrap();
+    let train = raw.iter().map(|e| Example::original(scaling.input(e).unwrap(), e.label, 1)).collect();
+    let held_out = (16..28).map(|i| scaling.input(&clip(i)).unwrap()).collect();
     (train, held_out)
 }
 
@@ -81,7 +82,7 @@ fn integrated_gradients_are_complete_to_one_percent_at_the_default_settings() {
     for (seed, padding) in [(1, Padding::Masked), (2, Padding::Study)] {
         let mut model = SerModel::<f32>::new(ModelConfig { dropout: true, padding }, seed);
         let mut trainer = Trainer::new(TrainConfig { epochs: 20, batch_size: 8, lr: 3e-3, seed, ..TrainConfig::default() });
-        trainer.fit(&mut model, &train, &[], |_, _| Ok::<(), ()>(())).unwrap();
+        trainer.fit(&mut model, &train, &[], |_, _| Ok::<(), ser::data::CacheReadError>(())).unwrap();
         let explained = |model: &mut SerModel<f32>, x: &Array2<f32>, settings: &Settings| {
             explain(&mut [model], std::slice::from_ref(x), None, &Settings { window: x.ncols(), ..settings.clone() })
         };
@@ -193,14 +194,14 @@ fn attribution_and_occlusion_find_the_frames_that_carry_the_class() {
     let mut model = SerModel::<f32>::new(ModelConfig { dropout: false, padding: Padding::Masked }, 5);
     let mut trainer =
         Trainer::new(TrainConfig { epochs: 25, batch_size: 16, lr: 3e-3, seed: 5, label_smoothing: 0.5, ..TrainConfig::default() });
-    trainer.fit(&mut model, &data, &[], |_, _| Ok::<(), ()>(())).unwrap();
+    trainer.fit(&mut model, &data, &[], |_, _| Ok::<(), anyhow::Error>(())).unwrap();
     let held_out: Vec<Example> = (0..16).map(|i| toy_clip(i % 2, 900 + i as u64)).collect();
-    let accuracy = evaluate(&mut model, &held_out, Scoring::SingleClip).accuracy;
+    let accuracy = evaluate(&mut model, &held_out, &InputScaling::identity(), Scoring::SingleClip).unwrap().accuracy;
     assert!(accuracy >= 0.9, "the toy model must have learnt the task first (held-out accuracy {accuracy})");
 
     let (mut attribution_share, mut occlusion_share) = (0.0, 0.0);
     for clip in &held_out {
-        let e = explain(&mut [&mut model], std::slice::from_ref(&clip.features), Some(clip.label), &Settings::default());
+        let e = explain(&mut [&mut model], &[clip.features.load().unwrap()], Some(clip.label), &Settings::default());
         let mass = |v: &[f32], frames: std::ops::Range<usize>| v[frames].iter().map(|x| f64::from(x.abs())).sum::<f64>();
         // The per-frame curve `ser explain` draws: within a frame of noise the signs cancel.
         let per_frame = e.per_frame();

@@ -5,7 +5,7 @@ mod common;
 
 use common::{assert_grad, uniform};
 use ndarray::{Array2, Array3, ArrayView2};
-use ser::data::Example;
+use ser::data::{Example, InputScaling};
 use ser::nn::loss::softmax_cross_entropy;
 use ser::nn::model::{pad_batch, ModelConfig, Padding, SerModel};
 use ser::train::{evaluate, Scoring, TrainConfig, Trainer};
@@ -124,10 +124,10 @@ fn learns_a_small_separable_task_to_100_percent() {
     let data = separable(6);
     let mut model = SerModel::<f32>::new(ModelConfig { dropout: false, padding: Padding::Study }, 5);
     let mut trainer = Trainer::new(TrainConfig { epochs: 40, batch_size: 16, lr: 3e-3, seed: 5, ..TrainConfig::default() });
-    trainer.fit(&mut model, &data, &[], |_, _| Ok::<(), ()>(())).unwrap();
+    trainer.fit(&mut model, &data, &[], |_, _| Ok::<(), anyhow::Error>(())).unwrap();
     let first = trainer.history.first().unwrap().loss;
     let last = trainer.history.last().unwrap().loss;
-    let acc = evaluate(&mut model, &data, Scoring::Batched(16)).accuracy;
+    let acc = evaluate(&mut model, &data, &InputScaling::identity(), Scoring::Batched(16)).unwrap().accuracy;
     println!("loss {first:.3} -> {last:.3}, train accuracy {acc}");
     assert!(last < first * 0.2, "loss fell only from {first} to {last}");
     assert_eq!(acc, 1.0);
@@ -157,25 +157,25 @@ fn a_speaker_adversarial_run_resumed_from_its_state_file_matches_an_uninterrupte
     };
     let losses = |t: &Trainer| t.history.iter().map(|l| l.loss).collect::<Vec<_>>();
     let (mut model, mut trainer) = fresh(&config);
-    trainer.fit(&mut model, &data, &[], |_, _| Ok::<(), ()>(())).unwrap();
+    trainer.fit(&mut model, &data, &[], |_, _| Ok::<(), anyhow::Error>(())).unwrap();
 
     let state = std::env::temp_dir().join(format!("ser-adversary-state-{}.safetensors", std::process::id()));
     let (mut first, mut stopped) = fresh(&config);
     let stop = stopped.fit(&mut first, &data, &[], |m, t| {
         save_state(&state, m, t).unwrap();
-        Err(())
+        Err(anyhow::anyhow!("stopped"))
     });
     assert!(stop.is_err() && stopped.history.len() == 1, "stopped after epoch 1");
     let (mut resumed, mut trainer2) = fresh(&config);
     load_state(&state, &mut resumed, &mut trainer2).unwrap();
     std::fs::remove_file(&state).unwrap();
-    trainer2.fit(&mut resumed, &data, &[], |_, _| Ok::<(), ()>(())).unwrap();
+    trainer2.fit(&mut resumed, &data, &[], |_, _| Ok::<(), anyhow::Error>(())).unwrap();
     assert_eq!(losses(&trainer), losses(&trainer2));
     assert!(weights(&mut model, &mut trainer) == weights(&mut resumed, &mut trainer2), "the same weights after epoch 3");
 
     let without = TrainConfig { speaker_adversary: 0.0, ..config };
     let (mut plain, mut plain_trainer) = fresh(&without);
-    plain_trainer.fit(&mut plain, &data, &[], |_, _| Ok::<(), ()>(())).unwrap();
+    plain_trainer.fit(&mut plain, &data, &[], |_, _| Ok::<(), anyhow::Error>(())).unwrap();
     assert!(plain_trainer.adversary.is_none());
     assert_ne!(losses(&trainer), losses(&plain_trainer), "the reversed gradient changes training");
 }

@@ -173,27 +173,29 @@ fn ablation_with_the_improved_recipe_scales_inputs_for_both_models() {
         assert!(ckpt.input_scaling().unwrap().log_mel, "{name}");
         assert_eq!(m.history.len(), 2);
         // The reported test figure is that of the saved ensemble (the recipe's two members, the
-        // second named by the first) on the scaled test clips.
+        // second named by the first) on the test clips through the input map.
         let members: Vec<String> = serde_json::from_str(&ckpt.metadata[META_ENSEMBLE]).unwrap();
         assert_eq!(members, [format!("{name}.member-1.safetensors")]);
         let mut models = vec![ckpt.load::<f32>().unwrap()];
         models.extend(members.iter().map(|f| Checkpoint::open(&m.checkpoint.with_file_name(f)).unwrap().load::<f32>().unwrap()));
         // The data as the run had it: with the recipe's speed copies, which the input map was fitted on.
-        let raw = ser::experiments::run::load_data(
+        let set = ser::experiments::run::load_data(
             &[ser::data::Corpus::ravdess(&data)],
             &report.config.recipe.plan(&report.config.run, &report.config.data, 2).data,
         )
         .unwrap();
-        let (scaled, _) = ser::experiments::run::scale_dataset(raw, &report.config.recipe);
-        let acc = evaluate_ensemble(&mut models, scaled.test.as_ref().unwrap(), Scoring::SingleClip).accuracy;
+        let scaling = report.config.recipe.fit_scaling(&set.train).unwrap();
+        assert_eq!(ckpt.input_scaling().unwrap(), scaling, "{name}");
+        let acc = evaluate_ensemble(&mut models, set.test.as_ref().unwrap(), &scaling, Scoring::SingleClip).unwrap().accuracy;
         assert_eq!(acc, m.test.as_ref().unwrap().accuracy_single_clip, "{name}");
         // Each epoch's training accuracy (the curve) is the first member's on the original clips
         // only; the final training figure covers every example.
-        let originals: Vec<_> = scaled.train.iter().filter(|e| e.is_original()).cloned().collect();
+        let originals: Vec<_> = set.train.iter().filter(|e| e.is_original()).cloned().collect();
         assert_eq!(originals.len(), report.counts.train_clips);
-        let curve = evaluate(&mut models[0], &originals, Scoring::Batched(16)).accuracy;
+        let curve = evaluate(&mut models[0], &originals, &scaling, Scoring::Batched(16)).unwrap().accuracy;
         assert_eq!(m.history.last().unwrap().train_accuracy, curve, "{name}");
-        assert_eq!(m.train.metrics.accuracy, evaluate_ensemble(&mut models, &scaled.train, Scoring::Batched(16)).accuracy, "{name}");
+        let train = evaluate_ensemble(&mut models, &set.train, &scaling, Scoring::Batched(16)).unwrap();
+        assert_eq!(m.train.metrics.accuracy, train.accuracy, "{name}");
     }
 }
 
@@ -235,7 +237,7 @@ fn speed_copies_are_made_for_the_training_split_only_and_cached() {
         assert_eq!(copies.iter().map(|e| e.name.clone()).collect::<Vec<_>>(), names, "clip {clip}");
         // Frames follow the length: a clip played f times as fast has 1/f times the hops (give or
         // take the rounding to whole hops).
-        let hops = |e: &ser::data::Example| (e.features.ncols() - 1) as f64;
+        let hops = |e: &ser::data::Example| (e.features.frames() - 1) as f64;
         for (copy, factor) in copies[4..].iter().zip([0.9, 1.1]) {
             assert!((hops(copy) - hops(&copies[0]) / factor).abs() <= 1.5, "{}: {} hops vs {}", copy.name, hops(copy), hops(&copies[0]));
         }
@@ -253,7 +255,7 @@ fn speed_copies_are_made_for_the_training_split_only_and_cached() {
     );
     let (copy, file) = (&again.train[5], data.join(set.train[0].name.trim_end_matches("#orig")));
     let direct = extract(&pipeline::prepare_audio(&file, ser::data::Variant::Speed(1.1), &cfg).unwrap(), &FeatureConfig::default());
-    assert_eq!(copy.features, direct);
+    assert_eq!(copy.features.load().unwrap(), direct);
 
     // No augmentation, no speed copies either.
     let plain = pipeline::load_dataset(&data, &DataConfig { augment: false, ..cfg }).unwrap();

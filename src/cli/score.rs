@@ -111,9 +111,8 @@ pub fn eval(a: EvalArgs) -> Result<()> {
     }
     let (examples, counts) = pipeline::featurise_clips(&a.data.data[0], &clips, &cfg, counts)?;
     let classes = models[0].classes.clone();
-    let probabilities = |models: &mut [LoadedModel], scoring| ensemble_probabilities(models, &examples, scoring);
-    let batched_probabilities = probabilities(&mut models, Scoring::Batched(batch));
-    let single_probabilities = probabilities(&mut models, Scoring::SingleClip);
+    let batched_probabilities = ensemble_probabilities(&mut models, &examples, Scoring::Batched(batch))?;
+    let single_probabilities = ensemble_probabilities(&mut models, &examples, Scoring::SingleClip)?;
     let score = |rows: &Array2<f32>, keep: &dyn Fn(&Example) -> bool| {
         let kept: Vec<usize> = (0..examples.len()).filter(|&i| keep(&examples[i])).collect();
         let predicted = argmax_rows(rows);
@@ -189,7 +188,7 @@ pub fn predict(a: PredictArgs) -> Result<()> {
     let mut rows = Vec::new();
     for path in clips {
         let clip = Example::original(clip_features(path, &models)?, 0, 0);
-        let probs = ensemble_probabilities(&mut models, &[clip], Scoring::SingleClip);
+        let probs = ensemble_probabilities(&mut models, &[clip], Scoring::SingleClip)?;
         rows.push((path.display().to_string(), classes[argmax_rows(&probs)[0]].clone(), probs.row(0).to_vec()));
     }
     if json {

@@ -11,7 +11,7 @@ pub mod source;
 pub mod split;
 
 pub use corpus::{Clip, Corpus, LabelSettings};
-pub use example::{Example, Variant};
+pub use example::{CacheReadError, Example, Features, Variant};
 pub use ravdess::{parse_name, ravdess_classes, ClipInfo, NameKind, EMOTIONS};
 pub use scaling::InputScaling;
 pub use source::{resolve_data, DataSource};

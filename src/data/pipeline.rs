@@ -1,16 +1,17 @@
 //! From a folder of WAVs to feature matrices: find the RAVDESS clips, split them, bring each to
 //! 16 kHz speech (resample + VAD when needed), augment the training split, extract the 162 rows,
 //! and cache each result on disk keyed by the file's content and every setting that shapes it.
+//! With a cache, an example holds where its matrix is, not the matrix, so that a data set costs
+//! memory by its number of clips, not their size.
 
 use super::corpus::{class_counts, csv_clips, number_clips, ClassCount, Clip, Corpus, CorpusError, LabelSettings, RawClip};
-use super::example::{Example, Variant};
+use super::example::{read_cached, Example, Features, Variant};
 use super::labels::Part;
 use super::ravdess::{find_wavs, parse_name, ClipInfo, NameKind};
 use super::split::{split_files, split_speakers, Split};
 use crate::audio::corrupt::{self, babble_talkers, corruption_seed, Corruption, NoiseKind, SeedUse};
 use crate::audio::{self, AudioError};
 use crate::features::{self, FeatureConfig};
-use ndarray::Array2;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use rayon::prelude::*;
@@ -159,7 +160,8 @@ pub struct DataCounts {
     pub cache_misses: usize,
 }
 
-/// The examples of each split, and how they were made.
+/// The examples of each split, and how they were made. With a feature cache every example's
+/// features are [`Features::Cached`] (read back batch by batch), else in memory.
 #[derive(Clone)]
 pub struct DataSet {
     pub layout: Layout,
@@ -522,8 +524,10 @@ pub fn name_hash(path: &Path) -> u64 {
     u64::from_le_bytes(digest[..8].try_into().unwrap())
 }
 
-/// Features of one clip variant, from the cache when it holds them; the flag says it did.
-fn clip_features(path: &Path, variant: Variant, cfg: &DataConfig, babble: Option<&BabblePool>) -> Result<(Array2<f32>, bool), AudioError> {
+/// Features of one clip variant, computed or found in the cache; the flag says they were found.
+/// With a cache they stay there ([`Features::Cached`], read back when a batch needs them), else
+/// (no cache, or one that cannot be written) they are held in memory.
+fn clip_features(path: &Path, variant: Variant, cfg: &DataConfig, babble: Option<&BabblePool>) -> Result<(Features, bool), AudioError> {
     let bytes = std::fs::read(path).map_err(|error| AudioError::Io { path: path.into(), error })?;
     let key = {
         let mut h = Sha256::new();
@@ -545,19 +549,20 @@ fn clip_features(path: &Path, variant: Variant, cfg: &DataConfig, babble: Option
     };
     let cached = cfg.cache_dir.as_ref().map(|d| d.join(&key[..2]).join(format!("{key}.npy")));
     if let Some(file) = &cached {
-        if let Ok(m) = features::read_npy_f32(file) {
-            if m.nrows() == features::ROWS && m.ncols() > 0 && m.iter().all(|v| v.is_finite()) {
-                return Ok((m, true));
-            }
+        // An entry that is not a whole, finite matrix is computed and written again.
+        if let Ok(m) = read_cached(file) {
+            return Ok((Features::Cached { file: file.clone(), frames: m.ncols() }, true));
         }
     }
     let samples = prepare_training_audio(path, variant, cfg, babble)?;
     let m = features::extract(&samples, &FeatureConfig::default());
-    if let Some(file) = &cached {
-        // A cache that cannot be written is only slower; the features are still right.
-        let _ = std::fs::create_dir_all(file.parent().unwrap()).and_then(|_| features::write_npy_f32(file, m.view()));
+    if let Some(file) = cached {
+        // A cache that cannot be written is only costlier: the features stay in memory.
+        if std::fs::create_dir_all(file.parent().unwrap()).and_then(|_| features::write_npy_f32(&file, m.view())).is_ok() {
+            return Ok((Features::Cached { file, frames: m.ncols() }, false));
+        }
     }
-    Ok((m, false))
+    Ok((m.into(), false))
 }
 
 /// The features of `clips` as they are (no augmented copies); unusable clips are counted.

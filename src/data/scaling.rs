@@ -3,10 +3,12 @@
 //! The recipe takes the mel rows to decibels (librosa's `power_to_db`, ref 1, amin 1e-10,
 //! top_db 80 over the clip) and then standardises every row with the mean and standard deviation
 //! of the training split, stored in the checkpoint so that `predict` applies the same map.
+//! The statistics come from one streaming pass over the training split, and the map is applied to
+//! each batch as it is made (training, curves, evaluation): no scaled copy of the data is held.
 //!
 //! Per row r: z = (x' - mean_r) / std_r, where x' is x in dB for the mel rows and x otherwise.
 
-use crate::data::Example;
+use crate::data::{CacheReadError, Example};
 use crate::features::spectrum::{power_to_db, AMIN, TOP_DB};
 use crate::features::{MEL, ROWS};
 use ndarray::{Array2, ArrayViewMut2, Axis};
@@ -15,6 +17,9 @@ use serde::{Deserialize, Serialize};
 
 /// Standard deviations below this are treated as this (a constant row stays finite).
 const MIN_STD: f64 = 1e-6;
+
+/// Clips read at a time while fitting (as many as a batch of the study's).
+const FIT_CHUNK: usize = 256;
 
 /// The map from the 162 feature rows to the model's input.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -33,26 +38,29 @@ impl InputScaling {
         InputScaling { log_mel: false, mean: Vec::new(), std: Vec::new() }
     }
 
-    /// Fits the map on `train` and applies it to `train` in place: each clip's mel rows go to dB
-    /// once, the per-row statistics come from those rows (every frame of every clip, f64 sums),
-    /// then the rows are standardised.
-    pub fn fit_and_apply(train: &mut [Example], log_mel: bool, standardize: bool) -> Self {
+    /// Fits the map on `train` in one streaming pass: a chunk of clips at a time is read (from
+    /// memory or the feature cache) and its mel rows taken to dB, then the per-row statistics
+    /// are summed over every frame of every clip, in order (f64 sums). Nothing read is kept: the
+    /// map is applied later, to each batch as it is made ([`InputScaling::input`]).
+    pub fn fit(train: &[Example], log_mel: bool, standardize: bool) -> Result<Self, CacheReadError> {
         let mut scaling = InputScaling { log_mel, mean: Vec::new(), std: Vec::new() };
-        scaling.apply_all(train);
         if !standardize {
-            return scaling;
+            return Ok(scaling);
         }
         let mut sum = vec![0.0f64; ROWS];
         let mut sum_sq = vec![0.0f64; ROWS];
         let mut frames = 0usize;
-        for e in train.iter() {
-            for (r, row) in e.features.axis_iter(Axis(0)).enumerate() {
-                for &v in row {
-                    sum[r] += v as f64;
-                    sum_sq[r] += (v as f64) * (v as f64);
+        for chunk in train.chunks(FIT_CHUNK) {
+            let logged = chunk.par_iter().map(|e| Ok(scaling.log_rows(e.features.load()?))).collect::<Result<Vec<_>, CacheReadError>>()?;
+            for x in &logged {
+                for (r, row) in x.axis_iter(Axis(0)).enumerate() {
+                    for &v in row {
+                        sum[r] += v as f64;
+                        sum_sq[r] += (v as f64) * (v as f64);
+                    }
                 }
+                frames += x.ncols();
             }
-            frames += e.features.ncols();
         }
         let n = frames.max(1) as f64;
         for r in 0..ROWS {
@@ -61,8 +69,7 @@ impl InputScaling {
             scaling.mean.push(mean as f32);
             scaling.std.push(var.sqrt().max(MIN_STD) as f32);
         }
-        train.par_iter_mut().for_each(|e| scaling.standardize(e.features.view_mut()));
-        scaling
+        Ok(scaling)
     }
 
     /// True when the map changes nothing.
@@ -96,12 +103,10 @@ impl InputScaling {
         }
     }
 
-    /// Applies the map to every example in place.
-    pub fn apply_all(&self, examples: &mut [Example]) {
-        if self.is_identity() {
-            return;
-        }
-        examples.par_iter_mut().for_each(|e| e.features = self.apply(std::mem::take(&mut e.features)));
+    /// The model's input for one example: its features read (from memory or the feature cache)
+    /// and mapped.
+    pub fn input(&self, example: &Example) -> Result<Array2<f32>, CacheReadError> {
+        Ok(self.apply(example.features.load()?))
     }
 
     /// (mean, std) of row r, or (0, 1) when rows are not standardised.
@@ -142,10 +147,11 @@ mod tests {
 
     #[test]
     fn standardised_training_rows_have_zero_mean_and_unit_variance() {
-        let mut train: Vec<Example> = (0..5).map(|s| example(s, 40 + s as usize)).collect();
-        InputScaling::fit_and_apply(&mut train, true, true);
+        let train: Vec<Example> = (0..5).map(|s| example(s, 40 + s as usize)).collect();
+        let scaling = InputScaling::fit(&train, true, true).unwrap();
+        let inputs: Vec<Array2<f32>> = train.iter().map(|e| scaling.input(e).unwrap()).collect();
         for r in [0, 20, 33, 34, 100, 161] {
-            let values: Vec<f64> = train.iter().flat_map(|e| e.features.row(r).to_vec()).map(f64::from).collect();
+            let values: Vec<f64> = inputs.iter().flat_map(|x| x.row(r).to_vec()).map(f64::from).collect();
             let mean = values.iter().sum::<f64>() / values.len() as f64;
             let var = values.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / values.len() as f64;
             assert!(mean.abs() < 1e-4 && (var - 1.0).abs() < 1e-3, "row {r}: mean {mean}, variance {var}");
@@ -155,10 +161,10 @@ mod tests {
     #[test]
     fn log_mel_rows_are_librosa_decibels_and_other_rows_untouched() {
         let e = example(7, 30);
-        let scaling = InputScaling::fit_and_apply(&mut [e.clone()], true, false);
-        let out = scaling.apply(e.features.clone());
-        assert_eq!(out.slice(ndarray::s![..MEL.start, ..]), e.features.slice(ndarray::s![..MEL.start, ..]));
-        let (x, y) = (e.features[[40, 3]] as f64, out[[40, 3]] as f64);
+        let scaling = InputScaling::fit(std::slice::from_ref(&e), true, false).unwrap();
+        let (raw, out) = (e.features.load().unwrap(), scaling.input(&e).unwrap());
+        assert_eq!(out.slice(ndarray::s![..MEL.start, ..]), raw.slice(ndarray::s![..MEL.start, ..]));
+        let (x, y) = (raw[[40, 3]] as f64, out[[40, 3]] as f64);
         assert!((y - 10.0 * x.log10()).abs() < 1e-4, "{y} vs {}", 10.0 * x.log10());
     }
 }

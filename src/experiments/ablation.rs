@@ -1,9 +1,7 @@
 //! The study's ablation: both models (with and without dropout) trained from the same initial
 //! weights on the same batches for every seed, evaluated, and compared over the seeds.
 
-use super::run::{
-    load_data, scale_dataset, seed_dir, split_of, summarize_runs, train_model, ModelPlan, ModelResult, SplitResult, SEED_METRICS,
-};
+use super::run::{load_data, seed_dir, split_of, summarize_runs, train_model, ModelPlan, ModelResult, SplitResult, SEED_METRICS};
 use crate::data::pipeline::{DataConfig, DataCounts, DataSet, Layout};
 use crate::data::{DataSource, InputScaling};
 use crate::recipe::{Recipe, RunSettings};
@@ -162,7 +160,8 @@ pub fn run_study(
     for k in 0..cfg.seeds.max(1) {
         let seed = cfg.run.seed + k as u64;
         let loading = Instant::now();
-        let (data, scaling) = scale_dataset(load_data(&source.corpora, &cfg.recipe.plan(&cfg.run, &cfg.data, seed).data)?, &cfg.recipe);
+        let data = load_data(&source.corpora, &cfg.recipe.plan(&cfg.run, &cfg.data, seed).data)?;
+        let scaling = cfg.recipe.fit_scaling(&data.train)?;
         feature_seconds += loading.elapsed().as_secs_f64();
         if k == 0 {
             // The run folder appears only once there is data to train on.

@@ -2,7 +2,7 @@
 //! [`crate::recipe::ladder`], one row per piece added), with mean and standard deviation over
 //! seeds and a paired test of each row against the one before it.
 
-use super::run::{load_data, scale_dataset, seed_dir, split_of, summarize_runs, train_model, ModelPlan, ModelResult};
+use super::run::{load_data, seed_dir, split_of, summarize_runs, train_model, ModelPlan, ModelResult};
 use crate::data::pipeline::{DataConfig, DataCounts, DataSet, Layout};
 use crate::data::DataSource;
 use crate::recipe::{Recipe, RunSettings};
@@ -86,13 +86,13 @@ pub fn run_recipes(
             if loaded.as_ref().is_none_or(|(factors, _)| *factors != recipe.speed_perturb.as_slice()) {
                 loaded = Some((&recipe.speed_perturb, load_data(&source.corpora, &plan.data)?));
             }
-            let raw = &loaded.as_ref().expect("loaded above").1;
-            first.get_or_insert((raw.layout, raw.classes.clone(), raw.counts.clone()));
+            let data = &loaded.as_ref().expect("loaded above").1;
+            first.get_or_insert((data.layout, data.classes.clone(), data.counts.clone()));
             let row_dir = if rows.len() == 1 { out_dir.to_path_buf() } else { out_dir.join(format!("row-{i}")) };
-            let (data, scaling) = scale_dataset(raw.clone(), recipe);
+            let scaling = recipe.fit_scaling(&data.train)?;
             let model = ModelPlan { name: MODEL_NAME, recipe, plan: &plan, scaling: &scaling };
             let dir = seed_dir(&row_dir, seed, k == 0);
-            runs[i].push(train_model(&data, model, &dir, &mut |name, seed, log| on_epoch(i, name, seed, log))?);
+            runs[i].push(train_model(data, model, &dir, &mut |name, seed, log| on_epoch(i, name, seed, log))?);
         }
     }
     let mut report_rows: Vec<RecipeRow> = Vec::new();

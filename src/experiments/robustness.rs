@@ -130,7 +130,7 @@ pub fn run_robustness(models: &mut [LoadedModel], run: RobustnessClips<'_>, grid
             .with_context(|| {
                 format!("under {}", corruption.map_or("no corruption".into(), |(_, c)| format!("{} {}", c.kind_key(), c.severity())))
             })?;
-        let predicted = argmax_rows(&ensemble_probabilities(models, &examples, Scoring::SingleClip));
+        let predicted = argmax_rows(&ensemble_probabilities(models, &examples, Scoring::SingleClip)?);
         Ok(Metrics::compute(&truth, &predicted, models[0].classes.len()))
     };
     let clean = score(None)?;

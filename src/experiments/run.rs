@@ -3,8 +3,7 @@
 
 use crate::checkpoint::{self, Checkpoint};
 use crate::data::pipeline::{load_corpora, DataConfig, DataSet};
-use crate::data::Corpus;
-use crate::data::{Example, InputScaling};
+use crate::data::{CacheReadError, Corpus, Example, InputScaling};
 use crate::nn::model::{Padding, SerModel};
 use crate::recipe::{Plan, Recipe};
 use crate::stats::{summarize, Summary};
@@ -77,11 +76,17 @@ pub fn summarize_runs<'a>(runs: impl Iterator<Item = &'a ModelResult> + Clone) -
     out
 }
 
-/// The figures of `models` (one, or an ensemble's members, whose probabilities are averaged).
-pub fn split_result(models: &mut [SerModel<f32>], examples: &[Example], batch: usize) -> SplitResult {
-    let metrics = evaluate_ensemble(models, examples, Scoring::Batched(batch));
-    let accuracy_single_clip = evaluate_ensemble(models, examples, Scoring::SingleClip).accuracy;
-    SplitResult { metrics, accuracy_single_clip }
+/// The figures of `models` (one, or an ensemble's members, whose probabilities are averaged) on
+/// `examples`, their features mapped by `scaling`.
+pub fn split_result(
+    models: &mut [SerModel<f32>],
+    examples: &[Example],
+    scaling: &InputScaling,
+    batch: usize,
+) -> Result<SplitResult, CacheReadError> {
+    let metrics = evaluate_ensemble(models, examples, scaling, Scoring::Batched(batch))?;
+    let accuracy_single_clip = evaluate_ensemble(models, examples, scaling, Scoring::SingleClip)?.accuracy;
+    Ok(SplitResult { metrics, accuracy_single_clip })
 }
 
 /// Folder of one seed's checkpoints: the run folder for the first seed, `seed-<s>/` for others.
@@ -94,20 +99,21 @@ pub fn seed_dir(out_dir: &Path, seed: u64, first: bool) -> PathBuf {
 }
 
 /// One model to train: its name, its recipe (saved in the checkpoint's metadata) and what
-/// [`Recipe::plan`] unpacked from it, and the input map its data went through.
+/// [`Recipe::plan`] unpacked from it, and its input map.
 pub struct ModelPlan<'a> {
     /// File stem of its checkpoints and key in reports.
     pub name: &'a str,
     pub recipe: &'a Recipe,
     pub plan: &'a Plan,
-    /// Saved in the checkpoint, and the augmentation's affine form needs it.
+    /// Fitted on the training split ([`Recipe::fit_scaling`]), applied to every batch, saved in
+    /// the checkpoint; the augmentation's affine form needs it too.
     pub scaling: &'a InputScaling,
 }
 
-/// Trains (or resumes) one model on `data` (already scaled) and evaluates it. After every epoch
-/// the resumable `<name>.state.safetensors` is written, and the clean `<name>.safetensors`
-/// (every epoch, or only when validation improves under early stopping, whose best epoch is the
-/// one evaluated and kept).
+/// Trains (or resumes) one model on `data` (raw features, mapped batch by batch by the plan's
+/// input map) and evaluates it. After every epoch the resumable `<name>.state.safetensors` is
+/// written, and the clean `<name>.safetensors` (every epoch, or only when validation improves
+/// under early stopping, whose best epoch is the one evaluated and kept).
 pub fn train_model(
     data: &DataSet,
     plan: ModelPlan<'_>,
@@ -128,16 +134,16 @@ pub fn train_model(
     }
     let trainer = first.expect("an ensemble has at least one member");
     let train_seconds = start.elapsed().as_secs_f64();
-    let b = plan.plan.train.batch_size;
+    let (b, scaling) = (plan.plan.train.batch_size, plan.scaling);
     Ok(ModelResult {
         dropout: plan.plan.model.dropout,
         padding: plan.plan.model.padding,
         seed: plan.plan.train.seed,
         best_epoch: if plan.plan.train.patience.is_some() { trainer.best_epoch() } else { None },
-        train: split_result(&mut models, &data.train, b),
-        val: (!data.val.is_empty()).then(|| split_result(&mut models, &data.val, b)),
-        test: data.test.as_ref().filter(|t| !t.is_empty()).map(|t| split_result(&mut models, t, b)),
-        per_corpus: per_corpus_results(&mut models, data, b),
+        train: split_result(&mut models, &data.train, scaling, b)?,
+        val: (!data.val.is_empty()).then(|| split_result(&mut models, &data.val, scaling, b)).transpose()?,
+        test: data.test.as_ref().filter(|t| !t.is_empty()).map(|t| split_result(&mut models, t, scaling, b)).transpose()?,
+        per_corpus: per_corpus_results(&mut models, data, scaling, b)?,
         history: trainer.history,
         train_seconds,
         checkpoint: dir.join(member_file(plan.name, 0)),
@@ -145,20 +151,25 @@ pub fn train_model(
 }
 
 /// Each corpus's validation and test figures, when there are several corpora.
-fn per_corpus_results(models: &mut [SerModel<f32>], data: &DataSet, batch: usize) -> BTreeMap<String, BTreeMap<String, SplitResult>> {
+fn per_corpus_results(
+    models: &mut [SerModel<f32>],
+    data: &DataSet,
+    scaling: &InputScaling,
+    batch: usize,
+) -> Result<BTreeMap<String, BTreeMap<String, SplitResult>>, CacheReadError> {
     let mut out: BTreeMap<String, BTreeMap<String, SplitResult>> = BTreeMap::new();
     if data.corpora.len() < 2 {
-        return out;
+        return Ok(out);
     }
     for (k, name) in data.corpora.iter().enumerate() {
         for (split, examples) in [("val", Some(&data.val)), ("test", data.test.as_ref())] {
             let own: Vec<Example> = examples.into_iter().flatten().filter(|e| e.corpus == k).cloned().collect();
             if !own.is_empty() {
-                out.entry(name.clone()).or_default().insert(split.into(), split_result(models, &own, batch));
+                out.entry(name.clone()).or_default().insert(split.into(), split_result(models, &own, scaling, batch)?);
             }
         }
     }
-    out
+    Ok(out)
 }
 
 /// The training seed of ensemble member k of a model trained with `seed` (member 0 is the model
@@ -198,6 +209,7 @@ fn train_member(
     let name = member_name(plan.name, k);
     let mut model = SerModel::<f32>::with_classes(plan.plan.model, data.classes.len(), seed);
     let mut trainer = Trainer::new(TrainConfig { seed, ..plan.plan.train.clone() });
+    trainer.scaling = plan.scaling.clone();
     trainer.augment = plan.recipe.feature_augment(plan.scaling);
     trainer.attach_adversary(crate::train::speakers(&data.train).len());
     trainer.curve_clips = curve_clips;
@@ -251,14 +263,4 @@ pub fn load_data(corpora: &[Corpus], cfg: &DataConfig) -> anyhow::Result<DataSet
         anyhow::bail!("{}: the training split is empty", dirs.join(", "));
     }
     Ok(data)
-}
-
-/// Applies the recipe's input map, fitted on the training split, to every split.
-pub fn scale_dataset(mut data: DataSet, recipe: &Recipe) -> (DataSet, InputScaling) {
-    let scaling = recipe.fit_scaling(&mut data.train);
-    scaling.apply_all(&mut data.val);
-    if let Some(test) = &mut data.test {
-        scaling.apply_all(test);
-    }
-    (data, scaling)
 }

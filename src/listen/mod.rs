@@ -132,7 +132,7 @@ impl Classifier {
     }
 
     /// Class probabilities (N, C) of 16 kHz utterances, averaged over the checkpoints.
-    pub fn probabilities(&mut self, utterances: &[&[f32]]) -> Result<Array2<f32>, AudioError> {
+    pub fn probabilities(&mut self, utterances: &[&[f32]]) -> anyhow::Result<Array2<f32>> {
         let channel = &self.channel;
         let examples = utterances
             .par_iter()
@@ -143,7 +143,7 @@ impl Classifier {
             })
             .collect::<Result<Vec<_>, AudioError>>()?;
         let scoring = self.scoring_batch.map_or(Scoring::SingleClip, Scoring::Batched);
-        Ok(ensemble_probabilities(&mut self.models, &examples, scoring))
+        Ok(ensemble_probabilities(&mut self.models, &examples, scoring)?)
     }
 }
 

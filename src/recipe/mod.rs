@@ -11,7 +11,7 @@ pub mod ladder;
 
 use crate::audio::augment::speed_rates;
 use crate::data::pipeline::{Band, DataConfig};
-use crate::data::{Example, InputScaling};
+use crate::data::{CacheReadError, Example, InputScaling};
 use crate::nn::model::{ModelConfig, Padding};
 use crate::train::augment::{FeatureAugment, SpecAugment};
 use crate::train::{LrSchedule, TrainConfig};
@@ -263,9 +263,9 @@ impl Recipe {
         Ok(self)
     }
 
-    /// Fits the input map on the training split and applies it there.
-    pub fn fit_scaling(&self, train: &mut [Example]) -> InputScaling {
-        InputScaling::fit_and_apply(train, self.log_mel, self.standardize)
+    /// Fits the input map on the training split (one streaming pass; see [`InputScaling::fit`]).
+    pub fn fit_scaling(&self, train: &[Example]) -> Result<InputScaling, CacheReadError> {
+        InputScaling::fit(train, self.log_mel, self.standardize)
     }
 
     /// The per-epoch augmentation (None when the recipe has none).

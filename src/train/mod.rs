@@ -1,5 +1,9 @@
 //! Training and evaluation loops for the study: softmax cross-entropy, Adam, gradient-norm
 //! clipping, shuffled mini-batches zero-padded to their longest clip.
+//!
+//! Every batch, in training and in scoring, is made as it is needed: its examples' features read
+//! (from memory or the feature cache) and mapped by the input map, so that memory holds one batch
+//! of inputs however many examples there are.
 
 pub mod augment;
 pub mod metrics;
@@ -8,7 +12,7 @@ pub mod state;
 pub use metrics::Metrics;
 
 use crate::checkpoint::LoadedModel;
-use crate::data::Example;
+use crate::data::{CacheReadError, Example, InputScaling};
 use crate::nn::loss::{label_targets, softmax, softmax_cross_entropy_soft, softmax_cross_entropy_weighted};
 use crate::nn::model::{pad_batch, SerModel, NUM_CLASSES, POOLED};
 use crate::nn::speaker_adversary::{reversal_ramp, SpeakerAdversary};
@@ -133,19 +137,24 @@ pub enum Scoring {
     SingleClip,
 }
 
-/// Logits (N, C) for `examples` in eval mode.
-pub fn logits(model: &mut SerModel<f32>, examples: &[Example], scoring: Scoring) -> Array2<f32> {
+/// Logits (N, C) for `examples` (their features mapped by `scaling`) in eval mode.
+pub fn logits(
+    model: &mut SerModel<f32>,
+    examples: &[Example],
+    scaling: &InputScaling,
+    scoring: Scoring,
+) -> Result<Array2<f32>, CacheReadError> {
     let size = match scoring {
         Scoring::Batched(b) => b.max(1),
         Scoring::SingleClip => 1,
     };
     let mut out = Array2::zeros((examples.len(), model.classes()));
     for (chunk, mut rows) in examples.chunks(size).zip(out.axis_chunks_iter_mut(Axis(0), size)) {
-        let views: Vec<ArrayView2<f32>> = chunk.iter().map(|e| e.features.view()).collect();
-        let (x, lengths) = pad_batch(&views);
+        let inputs = chunk.par_iter().map(|e| scaling.input(e)).collect::<Result<Vec<_>, _>>()?;
+        let (x, lengths) = pad_batch(&inputs.iter().map(|x| x.view()).collect::<Vec<_>>());
         rows.assign(&model.forward(x.view(), &lengths, false));
     }
-    out
+    Ok(out)
 }
 
 /// Index of the largest logit of each row (the first on ties).
@@ -157,41 +166,55 @@ pub fn argmax_rows(logits: &Array2<f32>) -> Vec<usize> {
         .collect()
 }
 
-/// Class probabilities (N, C) of `examples` averaged over `models` (an ensemble of models with
-/// the same classes; one model gives its own softmax), eval mode.
-pub fn mean_probabilities(models: &mut [SerModel<f32>], examples: &[Example], scoring: Scoring) -> Array2<f32> {
+/// Class probabilities (N, C) of `examples` (their features mapped by `scaling`) averaged over
+/// `models` (an ensemble of models with the same classes; one model gives its own softmax),
+/// eval mode.
+pub fn mean_probabilities(
+    models: &mut [SerModel<f32>],
+    examples: &[Example],
+    scaling: &InputScaling,
+    scoring: Scoring,
+) -> Result<Array2<f32>, CacheReadError> {
     let classes = models.first().map_or(NUM_CLASSES, SerModel::classes);
     let mut sum = Array2::<f32>::zeros((examples.len(), classes));
     for model in models.iter_mut() {
-        sum += &softmax(logits(model, examples, scoring).view());
+        sum += &softmax(logits(model, examples, scaling, scoring)?.view());
     }
-    sum / models.len().max(1) as f32
+    Ok(sum / models.len().max(1) as f32)
 }
 
 /// Class probabilities (N, C) of `examples` (raw features) averaged over loaded checkpoints
-/// (`Checkpoint::load_ensemble` makes them agree on the classes), each applying its own input
-/// map first.
-pub fn ensemble_probabilities(models: &mut [LoadedModel], examples: &[Example], scoring: Scoring) -> Array2<f32> {
+/// (`Checkpoint::load_ensemble` makes them agree on the classes), each applying its own input map.
+pub fn ensemble_probabilities(models: &mut [LoadedModel], examples: &[Example], scoring: Scoring) -> Result<Array2<f32>, CacheReadError> {
     let classes = models.first().map_or(NUM_CLASSES, |m| m.model.classes());
     let mut sum = Array2::<f32>::zeros((examples.len(), classes));
     for m in models.iter_mut() {
-        let mut scaled = examples.to_vec();
-        m.scaling.apply_all(&mut scaled);
-        sum += &mean_probabilities(std::slice::from_mut(&mut m.model), &scaled, scoring);
+        sum += &mean_probabilities(std::slice::from_mut(&mut m.model), examples, &m.scaling, scoring)?;
     }
-    sum / models.len().max(1) as f32
+    Ok(sum / models.len().max(1) as f32)
 }
 
-/// Metrics of the model on `examples`, eval mode.
-pub fn evaluate(model: &mut SerModel<f32>, examples: &[Example], scoring: Scoring) -> Metrics {
-    evaluate_ensemble(std::slice::from_mut(model), examples, scoring)
+/// Metrics of the model on `examples` (their features mapped by `scaling`), eval mode.
+pub fn evaluate(
+    model: &mut SerModel<f32>,
+    examples: &[Example],
+    scaling: &InputScaling,
+    scoring: Scoring,
+) -> Result<Metrics, CacheReadError> {
+    evaluate_ensemble(std::slice::from_mut(model), examples, scaling, scoring)
 }
 
-/// Metrics of the mean probabilities of `models` on `examples`, eval mode.
-pub fn evaluate_ensemble(models: &mut [SerModel<f32>], examples: &[Example], scoring: Scoring) -> Metrics {
-    let probabilities = mean_probabilities(models, examples, scoring);
+/// Metrics of the mean probabilities of `models` on `examples` (their features mapped by
+/// `scaling`), eval mode.
+pub fn evaluate_ensemble(
+    models: &mut [SerModel<f32>],
+    examples: &[Example],
+    scaling: &InputScaling,
+    scoring: Scoring,
+) -> Result<Metrics, CacheReadError> {
+    let probabilities = mean_probabilities(models, examples, scaling, scoring)?;
     let truth: Vec<usize> = examples.iter().map(|e| e.label).collect();
-    Metrics::compute(&truth, &argmax_rows(&probabilities), probabilities.ncols())
+    Ok(Metrics::compute(&truth, &argmax_rows(&probabilities), probabilities.ncols()))
 }
 
 /// The state that carries a training run from one epoch to the next: the optimizer and the
@@ -201,6 +224,9 @@ pub struct Trainer {
     pub config: TrainConfig,
     pub adam: Adam<f32>,
     pub history: Vec<EpochLog>,
+    /// The map from the examples' features to the model's input (fitted on the training split),
+    /// applied to every batch as it is made; the identity feeds the study's raw features.
+    pub scaling: InputScaling,
     /// Input augmentation drawn per clip and epoch (None: the study's fixed inputs).
     pub augment: Option<FeatureAugment>,
     /// The speaker-adversarial head and its optimizer, made on the first epoch when the config
@@ -238,7 +264,7 @@ impl Trainer {
     pub fn new(config: TrainConfig) -> Self {
         let mut adam = Adam::new(config.lr);
         adam.weight_decay = config.weight_decay;
-        Trainer { adam, config, history: Vec::new(), augment: None, adversary: None, curve_clips: None }
+        Trainer { adam, config, history: Vec::new(), scaling: InputScaling::identity(), augment: None, adversary: None, curve_clips: None }
     }
 
     /// Makes the speaker adversary for `speakers` training speakers when the config asks for one
@@ -271,7 +297,9 @@ impl Trainer {
     }
 
     /// One pass over the training set, shuffled for `epoch` (1-based); returns the mean batch loss.
-    pub fn train_epoch(&mut self, model: &mut SerModel<f32>, train: &[Example], epoch: usize) -> f64 {
+    /// Each batch's inputs are read and mapped as the batch comes (a cache entry that cannot be
+    /// read back stops the epoch).
+    pub fn train_epoch(&mut self, model: &mut SerModel<f32>, train: &[Example], epoch: usize) -> Result<f64, CacheReadError> {
         let seed = epoch_seed(self.config.seed, epoch);
         model.reseed_dropout(seed);
         let speakers = speakers(train);
@@ -288,22 +316,20 @@ impl Trainer {
             let progress = (epoch - 1) as f64 + step as f64 / steps as f64;
             self.adam.lr = self.config.lr * self.config.schedule.factor(progress, self.config.epochs);
             let labels: Vec<usize> = chunk.iter().map(|&i| train[i].label).collect();
-            let (mut x, mut lengths) = match &self.augment {
-                None => pad_batch(&chunk.iter().map(|&i| train[i].features.view()).collect::<Vec<_>>()),
-                Some(augment) => {
-                    let clips: Vec<Array2<f32>> = chunk
-                        .par_iter()
-                        .map(|&i| {
-                            let mut x = train[i].features.clone();
-                            let mut rng = StdRng::seed_from_u64(seed ^ (i as u64).wrapping_mul(0xD1B5_4A32_D192_ED03));
-                            let valid = x.ncols();
-                            augment.apply(&mut x, valid, &mut rng);
-                            x
-                        })
-                        .collect();
-                    pad_batch(&clips.iter().map(|c| c.view()).collect::<Vec<_>>())
-                }
-            };
+            let (scaling, augment) = (&self.scaling, &self.augment);
+            let clips: Vec<Array2<f32>> = chunk
+                .par_iter()
+                .map(|&i| {
+                    let mut x = scaling.input(&train[i])?;
+                    if let Some(augment) = augment {
+                        let mut rng = StdRng::seed_from_u64(seed ^ (i as u64).wrapping_mul(0xD1B5_4A32_D192_ED03));
+                        let valid = x.ncols();
+                        augment.apply(&mut x, valid, &mut rng);
+                    }
+                    Ok(x)
+                })
+                .collect::<Result<_, CacheReadError>>()?;
+            let (mut x, mut lengths) = pad_batch(&clips.iter().map(|c| c.view()).collect::<Vec<_>>());
             let mix = (self.config.mixup_alpha > 0.0).then(|| {
                 let mut rng = StdRng::seed_from_u64(seed ^ (step as u64 + 1).wrapping_mul(0x2545_F491_4F6C_DD1D));
                 draw_mixup(labels.len(), self.config.mixup_alpha, &mut rng)
@@ -332,7 +358,7 @@ impl Trainer {
             let loss = self.step(model, x.view(), &lengths, targets.view(), row_weights.as_deref(), speakers);
             total += loss as f64;
         }
-        total / steps as f64
+        Ok(total / steps as f64)
     }
 
     /// One optimisation step on a padded batch x: (B, 162, K) with each clip's valid frames and
@@ -382,8 +408,8 @@ impl Trainer {
 
     /// Trains from the epoch after the history's last up to the configured epochs, scoring train
     /// and validation accuracy after each one and handing the model and trainer to `on_epoch`
-    /// (which may save them; its error stops training).
-    pub fn fit<E>(
+    /// (which may save them; its error stops training, as does a cache entry that cannot be read).
+    pub fn fit<E: From<CacheReadError>>(
         &mut self,
         model: &mut SerModel<f32>,
         train: &[Example],
@@ -396,9 +422,10 @@ impl Trainer {
                 break;
             }
             let start = std::time::Instant::now();
-            let loss = self.train_epoch(model, train, epoch);
-            let train_accuracy = evaluate(model, self.curve_clips.as_ref().map_or(train, |c| c.as_slice()), scoring).accuracy;
-            let val_accuracy = if val.is_empty() { f64::NAN } else { evaluate(model, val, scoring).accuracy };
+            let loss = self.train_epoch(model, train, epoch)?;
+            let curve = self.curve_clips.as_ref().map_or(train, |c| c.as_slice());
+            let train_accuracy = evaluate(model, curve, &self.scaling, scoring)?.accuracy;
+            let val_accuracy = if val.is_empty() { f64::NAN } else { evaluate(model, val, &self.scaling, scoring)?.accuracy };
             let log = EpochLog { epoch, loss, train_accuracy, val_accuracy, seconds: start.elapsed().as_secs_f64() };
             self.history.push(log);
             on_epoch(model, self)?;
