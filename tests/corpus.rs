@@ -239,3 +239,43 @@ fn ravdess_names_and_their_labels_csv_train_identically() {
     assert_eq!(x.rows[0].runs[0].test.as_ref().unwrap().metrics.accuracy, y.rows[0].runs[0].test.as_ref().unwrap().metrics.accuracy);
     std::fs::remove_dir_all(&root).unwrap();
 }
+
+/// `shared/ravdess-vad16k/validation` above the checkout (as the real-data tests find it).
+fn shared_validation() -> Option<PathBuf> {
+    Path::new(env!("CARGO_MANIFEST_DIR")).ancestors().map(|a| a.join("shared/ravdess-vad16k/validation")).find(|d| d.is_dir())
+}
+
+/// The shared RAVDESS clips (their validation folder, labelled through a CSV) beside a synthetic
+/// corpus that calls fearful "fear": each left out in turn, the class map joining the names.
+#[test]
+fn the_shared_ravdess_clips_and_a_synthetic_corpus_each_left_out() {
+    let Some(ravdess) = shared_validation() else {
+        let msg = "shared/ravdess-vad16k/validation not found above the checkout";
+        assert!(std::env::var_os("CI").is_none(), "{msg} (CI is set, so this is a failure)");
+        println!("SKIPPED the_shared_ravdess_clips_and_a_synthetic_corpus_each_left_out: {msg}");
+        return;
+    };
+    let root = temp_dir("shared");
+    let ravdess_csv = root.join("ravdess.csv");
+    let (ok, _, stderr) = ser(&["labels", "--data", ravdess.to_str().unwrap(), "--layout", "pool", "--out", ravdess_csv.to_str().unwrap()]);
+    assert!(ok, "{stderr}");
+    let synth = root.join("synth");
+    let synth_csv = corpus(&synth, &[0, 1, 2, 3, 4, 5, 6, 7], &[1, 2, 3, 4], "file,emotion,speaker", |f, e, s| {
+        format!("{f},{},{s}", if e == 5 { "fear" } else { ravdess_name(e) })
+    });
+    let cache = root.join("cache");
+    for (left_out, size) in [("synth", 64), ("validation", 216)] {
+        let out = root.join(format!("without-{left_out}"));
+        let mut args = train_args(&out, &cache);
+        args.extend(["--data", ravdess.to_str().unwrap(), "--labels", ravdess_csv.to_str().unwrap()]);
+        args.extend(["--data", synth.to_str().unwrap(), "--labels", synth_csv.to_str().unwrap()]);
+        args.extend(["--map", "fear=fearful", "--test-corpus", left_out]);
+        let (ok, _, stderr) = ser(&args);
+        assert!(ok, "{left_out}: {stderr}");
+        let report: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(out.join("recipes.json")).unwrap()).unwrap();
+        assert_eq!(report["classes"].as_array().unwrap().len(), 8, "RAVDESS's eight, fear mapped to fearful");
+        let run = &report["rows"][0]["runs"][0];
+        assert_eq!(run["per_corpus"][left_out]["test"]["n"], size, "{left_out}: all of it tested on");
+    }
+    std::fs::remove_dir_all(&root).unwrap();
+}
