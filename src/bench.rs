@@ -110,7 +110,7 @@ fn random_listen_model() -> LoadedModel {
 /// Wall seconds `ser listen` takes over `bytes` (from the first byte to the last answer) with
 /// its default settings, batched as for a file; and the number of utterances.
 pub fn listen_seconds(bytes: &[u8]) -> (f64, usize) {
-    let segmenter = SegmenterConfig::from_millis(1, 60, 300, 60, 300, 8000).expect("the defaults are consistent");
+    let segmenter = SegmenterConfig::from_millis(1, 60, 300, 100, 300, 8000).expect("the defaults are consistent");
     let config = ListenConfig { segmenter, channels: ChannelMode::Mix, batch: 16 };
     let mut classifier = Classifier::new(vec![random_listen_model()], config.batch);
     let start = Instant::now();

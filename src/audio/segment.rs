@@ -9,6 +9,13 @@
 //! quarter, if shorter), so a stream that never pauses still gives answers; the rest goes on as
 //! the next utterance.
 //!
+//! Under background noise the VAD's hangover runs on past a fading ending, so a closed
+//! utterance's end is refined: it ends `edge_pad` after its last frame whose energy is at least
+//! `edge_db` above a running noise-floor estimate (minimum tracking: down quickly on a quieter
+//! frame, up slowly on frames the VAD calls unvoiced), taking at most `edge_max_trim` off the
+//! VAD's end (a longer quiet stretch is a soft ending under the noise). This happens when the
+//! utterance closes, from samples it holds already, so it adds neither latency nor memory.
+//!
 //! Memory is bounded: while silent the segmenter keeps only the frames padding may need, and an
 //! open utterance holds at most `max` of samples.
 
@@ -21,6 +28,19 @@ use super::wav::to_pcm16;
 
 /// Milliseconds per VAD frame.
 pub const FRAME_MS: u32 = 1000 * VAD_FRAME_LEN as u32 / VAD_SAMPLE_RATE;
+
+/// Default of [`SegmenterConfig::edge_db`].
+pub const DEFAULT_EDGE_DB: f32 = 6.0;
+
+/// Default of [`SegmenterConfig::edge_pad_frames`], in ms.
+pub const DEFAULT_EDGE_PAD_MS: u32 = 140;
+
+/// Default of [`SegmenterConfig::edge_max_trim_frames`], in ms.
+pub const DEFAULT_EDGE_MAX_TRIM_MS: u32 = 80;
+
+/// The noise floor never goes below the energy of a 20 ms frame at -70 dBFS RMS, so digital
+/// silence does not make every faint sample count as sound.
+const MIN_NOISE_ENERGY: f32 = VAD_FRAME_LEN as f32 * 1e-7;
 
 /// The segmenter's settings, in 20 ms frames.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -37,6 +57,15 @@ pub struct SegmenterConfig {
     pub min_frames: usize,
     /// Longest utterance, padding included, before it is cut.
     pub max_frames: usize,
+    /// Edge refinement: a closed utterance ends `edge_pad_frames` after its last frame whose
+    /// energy is at least this many dB above the noise floor (never later than the VAD's end plus
+    /// `pad_frames`); 0 turns it off.
+    pub edge_db: f32,
+    /// Frames kept after the last frame above the noise floor when `edge_db` is on.
+    pub edge_pad_frames: usize,
+    /// Most frames the refinement takes off the VAD's end (its hangover is bounded; a longer
+    /// quiet stretch is a soft ending under the noise, not hangover).
+    pub edge_max_trim_frames: usize,
 }
 
 impl SegmenterConfig {
@@ -51,6 +80,9 @@ impl SegmenterConfig {
             pad_frames: frames(pad_ms),
             min_frames: frames(min_ms),
             max_frames: frames(max_ms),
+            edge_db: DEFAULT_EDGE_DB,
+            edge_pad_frames: frames(DEFAULT_EDGE_PAD_MS),
+            edge_max_trim_frames: frames(DEFAULT_EDGE_MAX_TRIM_MS),
         };
         if vad_mode > 3 {
             return Err(format!("VAD mode {vad_mode} is not 0, 1, 2 or 3"));
@@ -59,6 +91,14 @@ impl SegmenterConfig {
             return Err(format!("the longest utterance ({max_ms} ms) must exceed the shortest ({min_ms} ms) and both paddings ({pad_ms} ms each) by more than 80 ms"));
         }
         Ok(config)
+    }
+
+    /// The same settings with edge refinement at `db` above the noise floor (0: off), keeping
+    /// `pad_ms` after the last frame above it and taking at most `max_trim_ms` off the VAD's end
+    /// (rounded to whole frames).
+    pub fn with_edge(self, db: f32, pad_ms: u32, max_trim_ms: u32) -> Self {
+        let frames = |ms: u32| ((ms + FRAME_MS / 2) / FRAME_MS) as usize;
+        SegmenterConfig { edge_db: db, edge_pad_frames: frames(pad_ms), edge_max_trim_frames: frames(max_trim_ms), ..self }
     }
 
     fn vad(&self) -> Vad {
@@ -113,6 +153,8 @@ pub struct Segmenter {
     open: Option<Open>,
     /// End of the last utterance: the next one's padding does not reach before it.
     floor: u64,
+    /// Running estimate of the background's energy per frame (None before the first frame).
+    noise: Option<f32>,
 }
 
 fn energy(frame: &[f32]) -> f32 {
@@ -130,6 +172,7 @@ impl Segmenter {
             voiced_run: 0,
             open: None,
             floor: 0,
+            noise: None,
         }
     }
 
@@ -173,7 +216,7 @@ impl Segmenter {
             self.frame(&frame, out);
         }
         if let Some(open) = self.open.take() {
-            let end = (open.voiced_end + self.pad_samples()).min(self.judged);
+            let end = self.refine_end(&open, (open.voiced_end + self.pad_samples()).min(self.judged));
             self.close(open, end, out);
         }
     }
@@ -190,6 +233,7 @@ impl Segmenter {
         }
         let voiced = self.vad.is_voice_segment(&pcm).expect("320 samples is a valid 20 ms frame at 16 kHz");
         self.judged += frame.len() as u64;
+        self.track_noise(energy(frame) * (VAD_FRAME_LEN as f32 / frame.len() as f32), voiced);
         let Some(open) = self.open.as_mut() else {
             self.preroll.extend(frame);
             let keep = (self.config.pad_frames + self.config.start_frames) * VAD_FRAME_LEN;
@@ -211,7 +255,7 @@ impl Segmenter {
         }
         if open.silent_run >= self.config.pause_frames {
             let open = self.open.take().expect("matched above");
-            let end = open.voiced_end + self.pad_samples();
+            let end = self.refine_end(&open, (open.voiced_end + self.pad_samples()).min(self.judged));
             let after_end = (self.judged - end.min(self.judged)) as usize;
             self.preroll.extend(&open.samples[open.samples.len() - after_end..]);
             self.close(open, end.min(self.judged), out);
@@ -219,6 +263,37 @@ impl Segmenter {
         } else if open.samples.len() >= self.config.max_frames * VAD_FRAME_LEN {
             self.cut(out);
         }
+    }
+
+    /// Follows the background's energy: down quickly on any quieter frame, up slowly on frames
+    /// the VAD calls unvoiced (a minimum-tracking estimate, so speech does not raise it).
+    fn track_noise(&mut self, e: f32, voiced: bool) {
+        let noise = match self.noise {
+            None => e,
+            Some(n) if e < n => n + 0.3 * (e - n),
+            Some(n) if !voiced => n + 0.02 * (e - n),
+            Some(n) => n,
+        };
+        self.noise = Some(noise);
+    }
+
+    /// Where an utterance the VAD ends at `end` really ends: `edge_pad_frames` after its last
+    /// frame at least `edge_db` above the noise floor, which trims the VAD's hangover over a fading
+    /// ending. Never later than `end`, never more than `edge_max_trim_frames` before it, never
+    /// before the first voiced frame.
+    fn refine_end(&self, open: &Open, end: u64) -> u64 {
+        let (Some(noise), true) = (self.noise, self.config.edge_db > 0.0) else { return end };
+        let threshold = noise.max(MIN_NOISE_ENERGY) * 10f32.powf(self.config.edge_db / 10.0);
+        let from = (open.voiced_start.max(open.start) - open.start) as usize;
+        let to = (end - open.start) as usize;
+        let Some(last) =
+            open.samples[from..to].chunks(VAD_FRAME_LEN).rposition(|f| energy(f) * (VAD_FRAME_LEN as f32 / f.len() as f32) > threshold)
+        else {
+            return end;
+        };
+        let loud_end = open.start + (from + ((last + 1) * VAD_FRAME_LEN).min(to - from)) as u64;
+        let earliest = end.saturating_sub((self.config.edge_max_trim_frames * VAD_FRAME_LEN) as u64);
+        (loud_end + (self.config.edge_pad_frames * VAD_FRAME_LEN) as u64).clamp(earliest.min(end), end)
     }
 
     /// Opens an utterance from the preroll: the voiced run that triggered it and the padding.
@@ -266,5 +341,96 @@ impl Segmenter {
         if voiced >= (self.config.min_frames * VAD_FRAME_LEN) as u64 && !open.samples.is_empty() {
             out.push(Utterance { start: open.start, samples: open.samples });
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Uniform noise on [-a, a] from a xorshift generator.
+    fn noise(len: usize, a: f32, state: &mut u64) -> Vec<f32> {
+        (0..len)
+            .map(|_| {
+                *state ^= *state << 13;
+                *state ^= *state >> 7;
+                *state ^= *state << 17;
+                ((*state >> 40) as f32 / (1u64 << 24) as f32 * 2.0 - 1.0) * a
+            })
+            .collect()
+    }
+
+    /// Synthetic sentences joined by 0.8-1.6 s pauses under white noise at 20 dB SNR, and where
+    /// each one's sound is (first and last sample above 2 % of its peak), in samples.
+    fn noisy_sentences(count: u64) -> (Vec<f32>, Vec<(u64, u64)>) {
+        let clips: Vec<Vec<f32>> = (0..count)
+            .map(|k| crate::synth::synthesize_clip(k, 1 + (k % 4) as u8, (k % 8) as u8, 1, 1 + (k % 2) as u8, 1).samples)
+            .collect();
+        let speech_rms = (clips.iter().flatten().map(|x| x * x).sum::<f32>() / clips.iter().map(Vec::len).sum::<usize>() as f32).sqrt();
+        let a = speech_rms / 10.0 * 3f32.sqrt();
+        let mut state = 0x9e37_79b9_7f4a_7c15u64;
+        let mut signal = noise(16_000, a, &mut state);
+        let mut truth = Vec::new();
+        for (k, clip) in clips.iter().enumerate() {
+            let peak = clip.iter().fold(0f32, |m, x| m.max(x.abs()));
+            let first = clip.iter().position(|x| x.abs() > 0.02 * peak).unwrap();
+            let last = clip.iter().rposition(|x| x.abs() > 0.02 * peak).unwrap() + 1;
+            let at = signal.len();
+            let n = noise(clip.len(), a, &mut state);
+            signal.extend(clip.iter().zip(n).map(|(s, n)| s + n));
+            truth.push(((at + first) as u64, (at + last) as u64));
+            signal.extend(noise(12_800 + k * 4_111 % 12_800, a, &mut state));
+        }
+        (signal, truth)
+    }
+
+    fn segment(signal: &[f32], config: SegmenterConfig) -> Vec<(u64, u64)> {
+        let mut segmenter = Segmenter::new(config);
+        let mut out = Vec::new();
+        for chunk in signal.chunks(1_000) {
+            segmenter.push(chunk, &mut out);
+        }
+        segmenter.finish(&mut out);
+        out.iter().map(|u| (u.start, u.end())).collect()
+    }
+
+    #[test]
+    fn refined_ends_sit_closer_to_the_sound_under_noise() {
+        let (signal, truth) = noisy_sentences(8);
+        let config = SegmenterConfig::from_millis(1, 60, 300, 100, 300, 8000).unwrap();
+        let refined = segment(&signal, config);
+        let vad_only = segment(&signal, config.with_edge(0.0, 0, 0));
+        assert_eq!(refined.len(), truth.len(), "{refined:?} against {truth:?}");
+        assert_eq!(vad_only.len(), truth.len());
+        let ms = |a: u64, b: u64| (a as f64 - b as f64).abs() / 16.0;
+        let (mut refined_error, mut vad_error) = (0.0, 0.0);
+        for ((r, v), t) in refined.iter().zip(&vad_only).zip(&truth) {
+            assert!(ms(r.0, t.0) <= 250.0 && ms(r.1, t.1) <= 250.0, "found {r:?}, truth {t:?}");
+            // Refinement only trims the VAD's end, by at most its limit, and never touches the start.
+            assert_eq!(r.0, v.0);
+            assert!(r.1 <= v.1 && v.1 - r.1 <= (config.edge_max_trim_frames * VAD_FRAME_LEN) as u64);
+            refined_error += ms(r.1, t.1);
+            vad_error += ms(v.1, t.1);
+        }
+        let n = truth.len() as f64;
+        eprintln!("mean end error: refined {:.0} ms, VAD only {:.0} ms", refined_error / n, vad_error / n);
+        assert!(refined_error < vad_error, "refined {refined_error} ms, VAD only {vad_error} ms in all");
+    }
+
+    #[test]
+    fn the_noise_floor_follows_the_background_not_the_speech() {
+        let mut segmenter = Segmenter::new(SegmenterConfig::from_millis(1, 60, 300, 60, 300, 8000).unwrap());
+        let (signal, _) = noisy_sentences(3);
+        let mut out = Vec::new();
+        let mut state = 0x2545_f491_4f6c_dd1du64;
+        let quiet = noise(VAD_FRAME_LEN * 50, 0.01, &mut state);
+        segmenter.push(&quiet, &mut out);
+        let background = energy(&quiet) / 50.0;
+        let floor = segmenter.noise.unwrap();
+        assert!(floor > 0.5 * background && floor < 1.5 * background, "floor {floor}, background {background}");
+        segmenter.push(&signal, &mut out);
+        let speech_free = energy(&signal[..16_000]) / 50.0;
+        let floor = segmenter.noise.unwrap();
+        assert!(floor < 2.0 * speech_free, "floor {floor} after speech, background {speech_free}");
     }
 }

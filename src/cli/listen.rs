@@ -87,8 +87,20 @@ pub struct ListenArgs {
     #[arg(long, default_value_t = 300)]
     pub pause_ms: u32,
     /// Signal kept before an utterance's first voiced frame and after its last, in ms.
-    #[arg(long, default_value_t = 60)]
+    #[arg(long, default_value_t = 100)]
     pub pad_ms: u32,
+    /// Edge refinement: an utterance ends --edge-pad-ms after its last 20 ms frame at least this
+    /// many dB above the running noise floor, which trims the VAD's hangover (0: the VAD's end,
+    /// plus --pad-ms).
+    #[arg(long, default_value_t = crate::audio::segment::DEFAULT_EDGE_DB)]
+    pub edge_db: f32,
+    /// Signal kept after an utterance's last frame above the noise floor, in ms (with --edge-db).
+    #[arg(long, default_value_t = crate::audio::segment::DEFAULT_EDGE_PAD_MS)]
+    pub edge_pad_ms: u32,
+    /// Most the refinement takes off the VAD's end, in ms (its hangover; a longer quiet stretch is
+    /// a soft ending under the noise).
+    #[arg(long, default_value_t = crate::audio::segment::DEFAULT_EDGE_MAX_TRIM_MS)]
+    pub edge_max_trim_ms: u32,
     /// Shortest utterance kept (first to last voiced frame), in ms; shorter ones are dropped.
     #[arg(long, default_value_t = 300)]
     pub min_ms: u32,
@@ -201,7 +213,8 @@ fn plan(a: &ListenArgs) -> Result<Plan> {
         bail!("standard input (`-`) can be read only once");
     }
     let segmenter = SegmenterConfig::from_millis(a.vad_mode, a.start_ms, a.pause_ms, a.pad_ms, a.min_ms, a.max_ms)
-        .map_err(|e| anyhow::anyhow!("segmentation settings: {e}"))?;
+        .map_err(|e| anyhow::anyhow!("segmentation settings: {e}"))?
+        .with_edge(a.edge_db, a.edge_pad_ms, a.edge_max_trim_ms);
     let format = if a.json {
         LineFormat::Json
     } else if a.csv {
