@@ -435,6 +435,24 @@ fn unsupported_encodings_arbitrary_bytes_and_bad_checkpoints_are_named() {
     assert!(!ok && stderr.contains("--raw needs --rate"), "{stderr}");
 }
 
+/// Without the `mic` feature `--mic` is one error saying how to build it (with the feature, on
+/// a machine with a microphone, it would listen until Ctrl-C, so this runs only without it).
+#[cfg(not(feature = "mic"))]
+#[test]
+fn mic_without_the_feature_says_how_to_build_it() {
+    let dir = temp_dir("mic");
+    let weights = dir.join("m.safetensors");
+    save_model(&weights, Padding::Masked);
+    let w = weights.to_str().unwrap();
+    let (ok, _, stderr) = ser(&["listen", "--weights", w, "--mic"]);
+    assert!(!ok, "{stderr}");
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    assert!(stderr.starts_with("error: --mic needs ser built with the `mic` feature: `cargo build --release --features mic`"), "{stderr}");
+    // The microphone is the one input.
+    let (ok, _, stderr) = ser(&["listen", "--weights", w, "--mic", "x.wav"]);
+    assert!(!ok && stderr.contains("'--mic' cannot be used with"), "{stderr}");
+}
+
 #[cfg(unix)]
 #[test]
 fn ctrl_c_closes_the_open_utterance_and_answers_it() {

@@ -16,6 +16,7 @@
 pub mod augment;
 pub mod corrupt;
 pub mod envelope;
+pub mod mic;
 pub mod resample;
 pub mod segment;
 pub mod stream;

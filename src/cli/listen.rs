@@ -49,8 +49,12 @@ pub struct ListenArgs {
     #[arg(long, required = true)]
     pub weights: Vec<PathBuf>,
     /// WAV files of any length, or `-` for standard input (a WAV stream, or raw PCM with --raw).
-    #[arg(required = true)]
+    #[arg(required_unless_present = "mic")]
     pub inputs: Vec<String>,
+    /// Listen to the default input device (a microphone) until Ctrl-C, instead of INPUTS; needs
+    /// ser built with `--features mic`.
+    #[arg(long, conflicts_with_all = ["inputs", "raw", "rate"])]
+    pub mic: bool,
     /// Standard input is headerless PCM in this format (with --rate and --channels N).
     #[arg(long, value_enum)]
     pub raw: Option<RawFormat>,
@@ -209,6 +213,13 @@ fn plan(a: &ListenArgs) -> Result<Plan> {
     if raw.is_some() && !a.inputs.iter().any(|i| i == "-") {
         bail!("--raw describes standard input; give `-` as an input");
     }
+    if a.mic && !cfg!(feature = "mic") {
+        bail!(
+            "--mic needs ser built with the `mic` feature: `cargo build --release --features mic` (on Linux with the \
+             ALSA headers and pkg-config, e.g. `apt-get install libasound2-dev pkg-config`); without it, pipe the \
+             microphone in: `arecord -q -f S16_LE -r 16000 -c 1 - | ser listen --weights W --raw s16le --rate 16000 -`"
+        );
+    }
     if a.inputs.iter().filter(|i| *i == "-").count() > 1 {
         bail!("standard input (`-`) can be read only once");
     }
@@ -223,6 +234,24 @@ fn plan(a: &ListenArgs) -> Result<Plan> {
         LineFormat::Text
     };
     Ok(Plan { raw, config: ListenConfig { segmenter, channels: mode.unwrap_or(ChannelMode::Mix), batch: a.batch.max(1) }, format })
+}
+
+/// An opened input: its bytes, their raw layout (None: a WAV stream), its name for messages,
+/// and what must live while it is read (a microphone's capture).
+type Source = (Box<dyn std::io::Read + Send>, Option<(PcmEncoding, u32, usize)>, String, Option<Box<dyn std::any::Any>>);
+
+/// The default input device, capturing until the returned capture is dropped; its samples come
+/// as f32le bytes at the device's own rate and channel count.
+#[cfg(feature = "mic")]
+fn open_mic() -> Result<Source> {
+    let crate::audio::mic::Microphone { capture, reader, sample_rate, channels, name } = crate::audio::mic::Microphone::open_default()?;
+    eprintln!("listening to {name} ({sample_rate} Hz, {channels} channels); Ctrl-C ends");
+    Ok((Box::new(reader), Some((PcmEncoding::F32Le, sample_rate, channels)), name, Some(Box::new(capture))))
+}
+
+#[cfg(not(feature = "mic"))]
+fn open_mic() -> Result<Source> {
+    bail!("--mic needs ser built with `--features mic`")
 }
 
 /// The latency distribution line of `--timing`.
@@ -258,25 +287,33 @@ pub fn listen(a: ListenArgs) -> Result<()> {
         writeln!(out, "{h}")?;
     }
     let mut latencies = Vec::new();
-    for (index, input) in a.inputs.iter().enumerate() {
+    // With --mic the one input is the device, called `mic` in the lines.
+    let mic_input = [String::from("mic")];
+    let inputs: &[String] = if a.mic { &mic_input } else { &a.inputs };
+    for (index, input) in inputs.iter().enumerate() {
         if INTERRUPTED.load(Ordering::Relaxed) {
             break;
         }
-        let stdin = input == "-";
-        let name = if stdin { "standard input".to_string() } else { input.clone() };
-        let reader: Box<dyn std::io::Read + Send> = if stdin {
-            Box::new(std::io::stdin())
+        let stdin = input == "-" && !a.mic;
+        // `_capture` keeps a microphone capturing (on this thread) until the input is done.
+        let (reader, raw, name, _capture): Source = if a.mic {
+            open_mic()?
+        } else if stdin {
+            (Box::new(std::io::stdin()), plan.raw, "standard input".to_string(), None)
         } else {
-            Box::new(std::fs::File::open(input).with_context(|| format!("{input}: cannot open"))?)
+            (Box::new(std::fs::File::open(input).with_context(|| format!("{input}: cannot open"))?), None, input.clone(), None)
         };
+        let live = stdin || a.mic;
         let reader = InterruptibleInput { inner: reader, opened_on: std::thread::current().id(), receiving: false };
-        let stream = match (stdin, plan.raw) {
-            (true, Some((encoding, rate, channels))) => PcmStream::raw(reader, &name, encoding, rate, channels)?,
-            _ => PcmStream::wav(reader, &name)?,
+        let stream = match raw {
+            Some((encoding, rate, channels)) => PcmStream::raw(reader, &name, encoding, rate, channels)?,
+            None => PcmStream::wav(reader, &name)?,
         }
         .stop_when(&INTERRUPTED);
-        let config = ListenConfig { batch: if stdin { 1 } else { plan.config.batch }, ..plan.config };
-        let stem = if stdin {
+        let config = ListenConfig { batch: if live { 1 } else { plan.config.batch }, ..plan.config };
+        let stem = if a.mic {
+            "mic".to_string()
+        } else if stdin {
             "stdin".to_string()
         } else {
             std::path::Path::new(input).file_stem().map_or("input".into(), |s| s.to_string_lossy().into_owned())
@@ -311,7 +348,7 @@ pub fn listen(a: ListenArgs) -> Result<()> {
             eprint!("{text}");
         }
         if let Some(svg) = &a.svg {
-            let path = if a.inputs.len() == 1 { svg.clone() } else { svg.with_extension(format!("{index}.svg")) };
+            let path = if inputs.len() == 1 { svg.clone() } else { svg.with_extension(format!("{index}.svg")) };
             let title = format!("{input}: {} utterances", answers.len());
             crate::fsio::write_atomic(&path, timeline_svg(&title, outcome.seconds, &answers, &outcome.envelopes, &classes).as_bytes())
                 .with_context(|| format!("{}: cannot write the timeline", path.display()))?;
