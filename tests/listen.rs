@@ -99,7 +99,7 @@ fn segment(interleaved: &[f32], rate: u32, channels: usize) -> Vec<Vec<(f64, f64
     }
     resampler.finish(&mut resampled).unwrap();
     feed(&mut resampled, &mut segmenters, &mut found, true);
-    found.iter().map(|us| us.iter().map(|u| (u.start as f64 / 16_000.0, u.end() as f64 / 16_000.0)).collect()).collect()
+    found.iter().map(|us| us.iter().map(|u| (u.start as f64 / 16_000.0, u.speech_end as f64 / 16_000.0)).collect()).collect()
 }
 
 /// Each true utterance is found once, both ends within 250 ms, and nothing else is found.

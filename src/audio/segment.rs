@@ -14,7 +14,9 @@
 //! `edge_db` above a running noise-floor estimate (minimum tracking: down quickly on a quieter
 //! frame, up slowly on frames the VAD calls unvoiced), taking at most `edge_max_trim` off the
 //! VAD's end (a longer quiet stretch is a soft ending under the noise). This happens when the
-//! utterance closes, from samples it holds already, so it adds neither latency nor memory.
+//! utterance closes, from samples it holds already, so it adds neither latency nor memory. The
+//! refined end is the one reported (`Utterance::speech_end`); the samples classified still run
+//! to the VAD's end, since the model was trained on clips that fade out past their last sound.
 //!
 //! Memory is bounded: while silent the segmenter keeps only the frames padding may need, and an
 //! open utterance holds at most `max` of samples.
@@ -112,12 +114,17 @@ impl SegmenterConfig {
     }
 }
 
-/// One utterance: its 16 kHz samples and where they start in the stream.
+/// One utterance: its 16 kHz samples, where they start in the stream, and where its speech ends.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Utterance {
     /// Index of the first sample, counted from the start of the stream at 16 kHz.
     pub start: u64,
+    /// The samples up to the VAD's end and its padding: what is classified (the model was
+    /// trained on clips whose ends fade out past where their sound drops away).
     pub samples: Vec<f32>,
+    /// Where the speech ends by the edge refinement (at most [`Utterance::end`]): the end that is
+    /// reported.
+    pub speech_end: u64,
 }
 
 impl Utterance {
@@ -216,8 +223,9 @@ impl Segmenter {
             self.frame(&frame, out);
         }
         if let Some(open) = self.open.take() {
-            let end = self.refine_end(&open, (open.voiced_end + self.pad_samples()).min(self.judged));
-            self.close(open, end, out);
+            let end = (open.voiced_end + self.pad_samples()).min(self.judged);
+            let speech_end = self.refine_end(&open, end);
+            self.close(open, end, speech_end, out);
         }
     }
 
@@ -255,10 +263,11 @@ impl Segmenter {
         }
         if open.silent_run >= self.config.pause_frames {
             let open = self.open.take().expect("matched above");
-            let end = self.refine_end(&open, (open.voiced_end + self.pad_samples()).min(self.judged));
-            let after_end = (self.judged - end.min(self.judged)) as usize;
+            let end = (open.voiced_end + self.pad_samples()).min(self.judged);
+            let speech_end = self.refine_end(&open, end);
+            let after_end = (self.judged - end) as usize;
             self.preroll.extend(&open.samples[open.samples.len() - after_end..]);
-            self.close(open, end.min(self.judged), out);
+            self.close(open, end, speech_end, out);
             self.voiced_run = 0;
         } else if open.samples.len() >= self.config.max_frames * VAD_FRAME_LEN {
             self.cut(out);
@@ -330,16 +339,17 @@ impl Segmenter {
         open.voiced_start = open.voiced_start.max(open.start);
         open.voiced_end = open.voiced_end.max(open.start);
         let end = head.start + head.samples.len() as u64;
-        self.close(head, end, out);
+        self.close(head, end, end, out);
     }
 
-    /// Emits `open` up to sample `end` if its voiced span is long enough.
-    fn close(&mut self, mut open: Open, end: u64, out: &mut Vec<Utterance>) {
+    /// Emits `open` up to sample `end`, its speech ending at `speech_end`, if its voiced span is
+    /// long enough.
+    fn close(&mut self, mut open: Open, end: u64, speech_end: u64, out: &mut Vec<Utterance>) {
         open.samples.truncate((end - open.start) as usize);
         self.floor = end;
         let voiced = open.voiced_end.saturating_sub(open.voiced_start);
         if voiced >= (self.config.min_frames * VAD_FRAME_LEN) as u64 && !open.samples.is_empty() {
-            out.push(Utterance { start: open.start, samples: open.samples });
+            out.push(Utterance { start: open.start, samples: open.samples, speech_end: speech_end.clamp(open.start + 1, end) });
         }
     }
 }
@@ -391,7 +401,7 @@ mod tests {
             segmenter.push(chunk, &mut out);
         }
         segmenter.finish(&mut out);
-        out.iter().map(|u| (u.start, u.end())).collect()
+        out.iter().map(|u| (u.start, u.speech_end)).collect()
     }
 
     #[test]

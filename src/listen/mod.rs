@@ -200,7 +200,7 @@ fn score_as_they_close(
             let answer = Answer {
                 channel: c.channel,
                 start: seconds(c.utterance.start),
-                end: seconds(c.utterance.end()),
+                end: seconds(c.utterance.speech_end),
                 emotion,
                 probabilities: row.to_vec(),
             };
