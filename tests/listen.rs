@@ -492,3 +492,86 @@ fn raw_streams_decode_like_the_wav_reader() {
     while from_wav.read_frames(&mut samples).unwrap() > 0 {}
     assert_eq!(samples, whole.samples);
 }
+
+/// Uniform noise on [-a, a] from a xorshift generator.
+fn uniform_noise(len: usize, a: f32, state: &mut u64) -> Vec<f32> {
+    (0..len).map(|_| ((xorshift(state) >> 40) as f32 / (1u64 << 24) as f32 * 2.0 - 1.0) * a).collect()
+}
+
+/// Synthetic sentences joined by 0.8-1.6 s pauses under white noise at 20 dB SNR, and where
+/// each one's sound is (first and last sample above 2 % of its peak), in samples.
+fn noisy_sentences(count: u64) -> (Vec<f32>, Vec<(u64, u64)>) {
+    let clips: Vec<Vec<f32>> =
+        (0..count).map(|k| ser::synth::synthesize_clip(k, 1 + (k % 4) as u8, (k % 8) as u8, 1, 1 + (k % 2) as u8, 1).samples).collect();
+    let speech_rms = (clips.iter().flatten().map(|x| x * x).sum::<f32>() / clips.iter().map(Vec::len).sum::<usize>() as f32).sqrt();
+    let a = speech_rms / 10.0 * 3f32.sqrt();
+    let mut state = 0x9e37_79b9_7f4a_7c15u64;
+    let mut signal = uniform_noise(16_000, a, &mut state);
+    let mut truth = Vec::new();
+    for (k, clip) in clips.iter().enumerate() {
+        let peak = clip.iter().fold(0f32, |m, x| m.max(x.abs()));
+        let first = clip.iter().position(|x| x.abs() > 0.02 * peak).unwrap();
+        let last = clip.iter().rposition(|x| x.abs() > 0.02 * peak).unwrap() + 1;
+        let at = signal.len();
+        let n = uniform_noise(clip.len(), a, &mut state);
+        signal.extend(clip.iter().zip(n).map(|(s, n)| s + n));
+        truth.push(((at + first) as u64, (at + last) as u64));
+        signal.extend(uniform_noise(12_800 + k * 4_111 % 12_800, a, &mut state));
+    }
+    (signal, truth)
+}
+
+/// Each utterance's start and reported (refined) end, in samples.
+fn segment_bounds(signal: &[f32], config: SegmenterConfig) -> Vec<(u64, u64)> {
+    let mut segmenter = Segmenter::new(config);
+    let mut out = Vec::new();
+    for chunk in signal.chunks(1_000) {
+        segmenter.push(chunk, &mut out);
+    }
+    segmenter.finish(&mut out);
+    out.iter().map(|u| (u.start, u.speech_end)).collect()
+}
+
+#[test]
+fn refined_ends_sit_closer_to_the_sound_under_noise() {
+    let (signal, truth) = noisy_sentences(8);
+    let config = SegmenterConfig::from_millis(1, 60, 300, 100, 300, 8000).unwrap();
+    let refined = segment_bounds(&signal, config);
+    let vad_only = segment_bounds(&signal, config.with_edge(0.0, 0, 0));
+    assert_eq!(refined.len(), truth.len(), "{refined:?} against {truth:?}");
+    assert_eq!(vad_only.len(), truth.len());
+    let ms = |a: u64, b: u64| (a as f64 - b as f64).abs() / 16.0;
+    let (mut refined_error, mut vad_error) = (0.0, 0.0);
+    for ((r, v), t) in refined.iter().zip(&vad_only).zip(&truth) {
+        assert!(ms(r.0, t.0) <= 250.0 && ms(r.1, t.1) <= 250.0, "found {r:?}, truth {t:?}");
+        // Refinement only trims the VAD's end, by at most its limit, and never touches the start.
+        assert_eq!(r.0, v.0);
+        assert!(r.1 <= v.1 && v.1 - r.1 <= (config.edge_max_trim_frames * FRAME) as u64);
+        refined_error += ms(r.1, t.1);
+        vad_error += ms(v.1, t.1);
+    }
+    let n = truth.len() as f64;
+    eprintln!("mean end error: refined {:.0} ms, VAD only {:.0} ms", refined_error / n, vad_error / n);
+    assert!(refined_error < vad_error, "refined {refined_error} ms, VAD only {vad_error} ms in all");
+}
+
+#[test]
+fn the_noise_floor_follows_the_background_not_the_speech() {
+    let energy = |x: &[f32]| x.iter().map(|v| v * v).sum::<f32>();
+    let mut segmenter = Segmenter::new(SegmenterConfig::from_millis(1, 60, 300, 60, 300, 8000).unwrap());
+    let (signal, _) = noisy_sentences(3);
+    let mut out = Vec::new();
+    let mut state = 0x2545_f491_4f6c_dd1du64;
+    let quiet = uniform_noise(FRAME * 50, 0.01, &mut state);
+    segmenter.push(&quiet, &mut out);
+    let background = energy(&quiet) / 50.0;
+    let floor = segmenter.noise_floor().unwrap();
+    assert!(floor > 0.5 * background && floor < 1.5 * background, "floor {floor}, background {background}");
+    segmenter.push(&signal, &mut out);
+    let speech_free = energy(&signal[..16_000]) / 50.0;
+    let floor = segmenter.noise_floor().unwrap();
+    assert!(floor < 2.0 * speech_free, "floor {floor} after speech, background {speech_free}");
+}
+
+/// Samples in one 20 ms VAD frame at 16 kHz.
+const FRAME: usize = 320;
