@@ -111,16 +111,16 @@ pub fn eval(a: EvalArgs) -> Result<()> {
     }
     let (examples, counts) = pipeline::featurise_clips(&a.data.data[0], &clips, &cfg, counts)?;
     let classes = models[0].classes.clone();
-    let batched_probabilities = ensemble_probabilities(&mut models, &examples, Scoring::Batched(batch))?;
-    let single_probabilities = ensemble_probabilities(&mut models, &examples, Scoring::SingleClip)?;
-    let score = |rows: &Array2<f32>, keep: &dyn Fn(&Example) -> bool| {
+    let batched_predicted = argmax_rows(&ensemble_probabilities(&mut models, &examples, Scoring::Batched(batch))?);
+    let single_predicted = argmax_rows(&ensemble_probabilities(&mut models, &examples, Scoring::SingleClip)?);
+    // The metrics of the clips `keep` picks, from one scoring's predictions.
+    let score = |predicted: &[usize], keep: &dyn Fn(&Example) -> bool| {
         let kept: Vec<usize> = (0..examples.len()).filter(|&i| keep(&examples[i])).collect();
-        let predicted = argmax_rows(rows);
         let truth: Vec<usize> = kept.iter().map(|&i| examples[i].label).collect();
         Metrics::compute(&truth, &kept.iter().map(|&i| predicted[i]).collect::<Vec<_>>(), classes.len())
     };
-    let batched = score(&batched_probabilities, &|_| true);
-    let single = score(&single_probabilities, &|_| true);
+    let batched = score(&batched_predicted, &|_| true);
+    let single = score(&single_predicted, &|_| true);
     for m in &models {
         println!("{}", m.description);
     }
@@ -138,7 +138,7 @@ pub fn eval(a: EvalArgs) -> Result<()> {
     );
     if corpora.len() > 1 {
         for (k, name) in corpora.iter().enumerate() {
-            let (b, s) = (score(&batched_probabilities, &|e| e.corpus == k), score(&single_probabilities, &|e| e.corpus == k));
+            let (b, s) = (score(&batched_predicted, &|e| e.corpus == k), score(&single_predicted, &|e| e.corpus == k));
             println!(
                 "  {name}: {} clips, accuracy {:.2} % batched, {:.2} % one clip at a time, macro-F1 {:.3}",
                 b.n,

@@ -136,9 +136,12 @@ pub fn labels(a: LabelsArgs) -> Result<()> {
         for clip in clips.into_iter().flatten() {
             let file = clip.path.strip_prefix(&a.data).unwrap_or(&clip.path);
             let file = file.to_str().with_context(|| format!("{}: not a UTF-8 path", clip.path.display()))?;
-            // A RAVDESS name's last field is its actor.
-            let actor = clip.path.file_stem().and_then(|s| s.to_str()).and_then(|s| s.rsplit('-').next()).unwrap_or("");
-            csv += &format!("{},{},{actor},{part}\n", file.replace('\\', "/"), split.classes[clip.label]);
+            // `split_clips` kept only names `parse_name` reads as speech.
+            let Ok(crate::data::NameKind::Speech(info)) = crate::data::parse_name(&clip.path) else {
+                anyhow::bail!("{}: not a RAVDESS speech name", clip.path.display());
+            };
+            let actor = info.actor;
+            csv += &format!("{},{},{actor:02},{part}\n", file.replace('\\', "/"), split.classes[clip.label]);
         }
     }
     match &a.out {

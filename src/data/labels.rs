@@ -64,10 +64,11 @@ pub fn read_labels(csv: &Path, dir: &Path) -> Result<Vec<LabelRow>, LabelError> 
     let bytes = std::fs::read(csv).map_err(|e| error(0, e.to_string()))?;
     // Lines counted from byte offsets (past the blank lines a record's offset may point at):
     // the reader's own count skips blank lines.
+    let newlines: Vec<usize> = bytes.iter().enumerate().filter(|&(_, &b)| b == b'\n').map(|(i, _)| i).collect();
     let line_at = |byte: u64| {
         let start = (byte as usize).min(bytes.len());
         let start = start + bytes[start..].iter().take_while(|b| b.is_ascii_whitespace()).count();
-        1 + bytes[..start].iter().filter(|&&b| b == b'\n').count()
+        1 + newlines.partition_point(|&n| n < start)
     };
     let line_of = |e: &csv::Error| e.position().map_or(1, |p| line_at(p.byte()));
     let mut reader = csv::ReaderBuilder::new().has_headers(false).trim(csv::Trim::All).from_reader(bytes.as_slice());
