@@ -33,6 +33,9 @@ struct Options {
     raw: bool,
     /// Write at this many times real time (0: as fast as possible), as a live source would.
     pace: f64,
+    /// Also write each clip as it sounds in the recording (noise included) to this folder, with a
+    /// labels CSV, so `ser eval --labels` scores the same noisy clips alone.
+    clips_out: Option<PathBuf>,
 }
 
 fn options() -> Options {
@@ -47,6 +50,7 @@ fn options() -> Options {
         truth: None,
         raw: false,
         pace: 0.0,
+        clips_out: None,
     };
     let mut args = std::env::args().skip(1);
     while let Some(flag) = args.next() {
@@ -62,6 +66,7 @@ fn options() -> Options {
             "--truth" => o.truth = Some(value().into()),
             "--raw" => o.raw = true,
             "--pace" => o.pace = value().parse().expect("--pace: times real time"),
+            "--clips-out" => o.clips_out = Some(value().into()),
             other => panic!("unknown option {other}"),
         }
     }
@@ -108,6 +113,8 @@ struct Writer {
     amplitude: f32,
     channels: usize,
     frame: Vec<u8>,
+    /// The samples written while capturing (one channel), for `--clips-out`.
+    capture: Option<Vec<i16>>,
 }
 
 impl Writer {
@@ -119,6 +126,9 @@ impl Writer {
             }
             let x = s + self.amplitude * rng.gen_range(-1.0f32..1.0);
             let pcm = (x.clamp(-1.0, 1.0) * 32767.0).round() as i16;
+            if let Some(c) = self.capture.as_mut() {
+                c.push(pcm);
+            }
             self.frame.clear();
             for _ in 0..self.channels {
                 self.frame.extend(pcm.to_le_bytes());
@@ -159,7 +169,14 @@ fn main() {
     }
     // Uniform noise of the wanted RMS (a uniform on [-a, a] has RMS a / sqrt 3).
     let amplitude = (noise_rms * 3f64.sqrt()) as f32;
-    let mut writer = Writer { total: (o.seconds * o.rate as f64) as u64, written: 0, amplitude, channels: o.channels, frame: Vec::new() };
+    let mut writer =
+        Writer { total: (o.seconds * o.rate as f64) as u64, written: 0, amplitude, channels: o.channels, frame: Vec::new(), capture: None };
+    let mut clips_csv = o.clips_out.as_ref().map(|dir| {
+        std::fs::create_dir_all(dir).expect("the --clips-out folder");
+        let mut f = std::io::BufWriter::new(std::fs::File::create(dir.join("labels.csv")).expect("labels.csv"));
+        writeln!(f, "file,emotion,speaker").unwrap();
+        f
+    });
     let started = std::time::Instant::now();
     let mut order: Vec<usize> = (0..clips.len()).collect();
     'outer: loop {
@@ -188,7 +205,21 @@ fn main() {
             let first = samples.iter().position(|x| x.abs() > 0.02 * peak).unwrap_or(0);
             let last = samples.iter().rposition(|x| x.abs() > 0.02 * peak).map_or(samples.len(), |i| i + 1);
             let clip_start = writer.written as f64 / o.rate as f64;
+            if clips_csv.is_some() {
+                writer.capture = Some(Vec::with_capacity(at.len()));
+            }
             let complete = writer.emit(&at, &mut rng, &mut out);
+            if let (Some(csv), Some(dir), Some(pcm), true) = (clips_csv.as_mut(), o.clips_out.as_ref(), writer.capture.take(), complete) {
+                let file = format!("clip-{:05}.wav", writer.written);
+                let spec =
+                    hound::WavSpec { channels: 1, sample_rate: o.rate, bits_per_sample: 16, sample_format: hound::SampleFormat::Int };
+                let mut w = hound::WavWriter::create(dir.join(&file), spec).expect("a clip WAV");
+                pcm.iter().for_each(|&v| w.write_sample(v).unwrap());
+                w.finalize().unwrap();
+                // The speaker is RAVDESS's actor, a name's last field (synthetic names end the same way).
+                let stem = std::path::Path::new(name).file_stem().unwrap().to_string_lossy().to_string();
+                writeln!(csv, "{file},{},{}", EMOTIONS[*emotion], stem.rsplit('-').next().unwrap()).unwrap();
+            }
             if let (Some(t), true) = (truth.as_mut(), complete) {
                 let (start, end) = (clip_start + first as f64 / 16_000.0, clip_start + last as f64 / 16_000.0);
                 let clip_end = clip_start + at.len() as f64 / o.rate as f64;
