@@ -60,8 +60,11 @@ pub fn chroma_filter(sr: f64, n_fft: usize, n_chroma: usize, tuning: f64) -> Arr
     let mut binwidth: Vec<f64> = frqbins.windows(2).map(|w| (w[1] - w[0]).max(1.0)).collect();
     binwidth.push(1.0);
 
+    // librosa builds all n_fft columns and drops the aliased ones at the end; every step below
+    // works column by column (the roll moves rows), so building only the kept ones is the same.
+    let bins = 1 + n_fft / 2;
     let half = (nc / 2.0).round_ties_even();
-    let mut wts = Array2::<f64>::zeros((n_chroma, n_fft));
+    let mut wts = Array2::<f64>::zeros((n_chroma, bins));
     for (c, mut row) in wts.rows_mut().into_iter().enumerate() {
         for ((w, &fb), &bw) in row.iter_mut().zip(&frqbins).zip(&binwidth) {
             // Distance to pitch class c, wrapped into [-n_chroma/2, n_chroma/2).
@@ -77,9 +80,8 @@ pub fn chroma_filter(sr: f64, n_fft: usize, n_chroma: usize, tuning: f64) -> Arr
         let oct = (-0.5 * ((fb / nc - CTROCT) / OCTWIDTH).powi(2)).exp();
         col.mapv_inplace(|v| v / len * oct);
     }
-    // base_c: np.roll(wts, -3 * (n_chroma // 12), axis=0), then drop the aliased columns.
+    // base_c: np.roll(wts, -3 * (n_chroma // 12), axis=0).
     let shift = 3 * (n_chroma / 12);
-    let bins = 1 + n_fft / 2;
     Array2::from_shape_fn((n_chroma, bins), |(c, f)| wts[[(c + shift) % n_chroma, f]] as f32 as f64)
 }
 
