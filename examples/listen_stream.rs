@@ -11,7 +11,9 @@
 //! ```
 //!
 //! `--pace F` writes at F times real time (pacing once per clip), as a live source would, for
-//! latency measurements.
+//! latency measurements. `--clips-out DIR` also writes each clip as it sounds in the recording
+//! (its noise included, at the recording's rate, one channel) with `DIR/labels.csv`, so that
+//! `ser eval --data DIR --labels DIR/labels.csv --vad never` scores the same clips alone.
 
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
