@@ -19,7 +19,7 @@ use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use ser::data::pipeline::{list_clips, DataCounts};
 use ser::data::split::split_files;
-use ser::data::EMOTIONS;
+use ser::data::{parse_name, NameKind, EMOTIONS};
 use std::io::Write;
 use std::path::PathBuf;
 
@@ -218,9 +218,11 @@ fn main() {
                 let mut w = hound::WavWriter::create(dir.join(&file), spec).expect("a clip WAV");
                 pcm.iter().for_each(|&v| w.write_sample(v).unwrap());
                 w.finalize().unwrap();
-                // The speaker is RAVDESS's actor, a name's last field (synthetic names end the same way).
-                let stem = std::path::Path::new(name).file_stem().unwrap().to_string_lossy().to_string();
-                writeln!(csv, "{file},{},{}", EMOTIONS[*emotion], stem.rsplit('-').next().unwrap()).unwrap();
+                // The speaker is the name's actor (synthetic names follow RAVDESS's too).
+                let Ok(NameKind::Speech(info)) = parse_name(std::path::Path::new(name)) else {
+                    panic!("{name}: not a RAVDESS speech name")
+                };
+                writeln!(csv, "{file},{},{:02}", EMOTIONS[*emotion], info.actor).unwrap();
             }
             if let (Some(t), true) = (truth.as_mut(), complete) {
                 let (start, end) = (clip_start + first as f64 / 16_000.0, clip_start + last as f64 / 16_000.0);

@@ -4,6 +4,7 @@
 
 use ser::audio::segment::{Segmenter, SegmenterConfig, Utterance};
 use ser::audio::stream::{PcmEncoding, PcmStream, StreamResampler};
+use ser::audio::vad::VAD_FRAME_LEN;
 use ser::audio::{write_wav, Audio};
 use ser::checkpoint;
 use ser::nn::model::{ModelConfig, Padding, SerModel};
@@ -546,7 +547,7 @@ fn refined_ends_sit_closer_to_the_sound_under_noise() {
         assert!(ms(r.0, t.0) <= 250.0 && ms(r.1, t.1) <= 250.0, "found {r:?}, truth {t:?}");
         // Refinement only trims the VAD's end, by at most its limit, and never touches the start.
         assert_eq!(r.0, v.0);
-        assert!(r.1 <= v.1 && v.1 - r.1 <= (config.edge_max_trim_frames * FRAME) as u64);
+        assert!(r.1 <= v.1 && v.1 - r.1 <= (config.edge_max_trim_frames * VAD_FRAME_LEN) as u64);
         refined_error += ms(r.1, t.1);
         vad_error += ms(v.1, t.1);
     }
@@ -562,7 +563,7 @@ fn the_noise_floor_follows_the_background_not_the_speech() {
     let (signal, _) = noisy_sentences(3);
     let mut out = Vec::new();
     let mut state = 0x2545_f491_4f6c_dd1du64;
-    let quiet = uniform_noise(FRAME * 50, 0.01, &mut state);
+    let quiet = uniform_noise(VAD_FRAME_LEN * 50, 0.01, &mut state);
     segmenter.push(&quiet, &mut out);
     let background = energy(&quiet) / 50.0;
     let floor = segmenter.noise_floor().unwrap();
@@ -572,6 +573,3 @@ fn the_noise_floor_follows_the_background_not_the_speech() {
     let floor = segmenter.noise_floor().unwrap();
     assert!(floor < 2.0 * speech_free, "floor {floor} after speech, background {speech_free}");
 }
-
-/// Samples in one 20 ms VAD frame at 16 kHz.
-const FRAME: usize = 320;

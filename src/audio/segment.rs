@@ -184,13 +184,13 @@ impl Segmenter {
         }
     }
 
-    /// Samples held now (the frame being filled, the preroll, the open utterance): bounded by the
-    /// settings whatever the length of the stream.
     /// The running background-energy estimate per 20 ms frame (None before the first frame).
     pub fn noise_floor(&self) -> Option<f32> {
         self.noise
     }
 
+    /// Samples held now (the frame being filled, the preroll, the open utterance): bounded by the
+    /// settings whatever the length of the stream.
     pub fn buffered_samples(&self) -> usize {
         self.partial.len() + self.preroll.len() + self.open.as_ref().map_or(0, |o| o.samples.len())
     }
