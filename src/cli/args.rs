@@ -102,10 +102,14 @@ pub struct RecipeArgs {
     #[arg(long)]
     pub speaker_adversary: Option<f64>,
     /// Corrupted copies of each training clip, each through a channel drawn with training-only
-    /// seeds (white/pink noise at 0-30 dB SNR, telephone with or without mu-law, a room of RT60
-    /// 0.2-1.2 s, a gain within ±24 dB); 0 for none (default: the recipe's, 2 for robust).
+    /// seeds (white, pink or babble noise at 0-30 dB SNR, telephone with or without mu-law, a room
+    /// of RT60 0.2-1.2 s, a gain within ±24 dB); 0 for none (default: the recipe's, 2 for robust).
     #[arg(long)]
     pub channel_copies: Option<usize>,
+    /// Of the corrupted copies, how many each clip trains on per epoch, drawn afresh per clip and
+    /// epoch, fewer than --channel-copies; 0 for all of them (default: the recipe's, 0).
+    #[arg(long)]
+    pub channel_draws: Option<usize>,
     /// The band every clip is brought to before its features: wideband (16 kHz as recorded) or
     /// telephone (8 kHz, 300-3400 Hz); recorded in the checkpoint, which eval and predict follow
     /// (default: the recipe's, wideband).
@@ -145,6 +149,7 @@ impl RecipeArgs {
             speaker_adversary: self.speaker_adversary,
             ensemble: self.ensemble,
             channel_copies: self.channel_copies,
+            channel_draws: self.channel_draws,
             band: self.band,
             gain_db: self.gain_db,
             balance: self.balance.then_some(true),

@@ -67,6 +67,10 @@ pub struct Recipe {
     /// like the other copies. Absent (0) from older runs.
     #[serde(default)]
     pub channel_copies: usize,
+    /// Of those copies, how many each clip trains on per epoch, drawn afresh per clip and epoch
+    /// (`train::epoch_examples`; 0: all of them every epoch). Absent (0) from older runs.
+    #[serde(default)]
+    pub channel_draws: usize,
     /// The band every clip is brought to before its features (training, evaluation and
     /// prediction alike). Absent (wideband) from older runs.
     #[serde(default)]
@@ -117,6 +121,7 @@ impl Recipe {
             speaker_adversary: 0.0,
             curve_on_originals: false,
             channel_copies: 0,
+            channel_draws: 0,
             band: Band::Wideband,
             balance: false,
         }
@@ -170,6 +175,7 @@ impl Recipe {
                 mixup_alpha: self.mixup_alpha,
                 speaker_adversary: self.speaker_adversary,
                 balance: self.balance,
+                channel_draws: self.channel_draws,
             },
             data: DataConfig {
                 speed_factors: self.speed_perturb.clone(),
@@ -241,6 +247,15 @@ impl Recipe {
                 return Err(format!("--channel-copies takes at most {MAX_CHANNEL_COPIES} copies per clip (each costs an epoch a quarter more); got {copies}"));
             }
             self.channel_copies = copies;
+        }
+        if let Some(draws) = o.channel_draws {
+            self.channel_draws = draws;
+        }
+        if self.channel_draws > 0 && self.channel_draws >= self.channel_copies {
+            return Err(format!(
+                "--channel-draws takes fewer copies per epoch than --channel-copies makes ({}); got {} (0: all of them)",
+                self.channel_copies, self.channel_draws
+            ));
         }
         if let Some(db) = o.gain_db {
             if !(0.0..=MAX_GAIN_DB).contains(&db) {
@@ -332,6 +347,7 @@ pub struct Overrides {
     pub speaker_adversary: Option<f64>,
     pub ensemble: Option<usize>,
     pub channel_copies: Option<usize>,
+    pub channel_draws: Option<usize>,
     pub band: Option<Band>,
     pub gain_db: Option<f32>,
     /// Class balance by loss weights (Some(true): on).
@@ -437,6 +453,11 @@ mod tests {
         let refused =
             Recipe::improved().with_overrides(&Overrides { channel_copies: Some(MAX_CHANNEL_COPIES + 1), ..Overrides::default() });
         assert!(refused.unwrap_err().starts_with("--channel-copies takes at most 8"));
+        let drawn = Overrides { channel_copies: Some(8), channel_draws: Some(2), ..Overrides::default() };
+        let drawn = Recipe::robust().with_overrides(&drawn).unwrap().plan(&RunSettings::default(), &data, 1);
+        assert_eq!((drawn.data.channel_copies, drawn.train.channel_draws), (8, 2));
+        let refused = Recipe::robust().with_overrides(&Overrides { channel_draws: Some(2), ..Overrides::default() });
+        assert!(refused.unwrap_err().starts_with("--channel-draws takes fewer copies per epoch than --channel-copies makes (2); got 2"));
         let louder = Recipe::robust().with_overrides(&Overrides { gain_db: Some(20.0), ..Overrides::default() }).unwrap();
         assert_eq!(louder.gain_db, 20.0);
         let refused = Recipe::robust().with_overrides(&Overrides { gain_db: Some(f32::NAN), ..Overrides::default() });

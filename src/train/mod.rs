@@ -12,7 +12,8 @@ pub mod state;
 pub use metrics::Metrics;
 
 use crate::checkpoint::LoadedModel;
-use crate::data::{CacheReadError, Example, InputScaling};
+use crate::data::pipeline::name_hash;
+use crate::data::{CacheReadError, Example, InputScaling, Variant};
 use crate::nn::loss::{label_targets, softmax, softmax_cross_entropy_soft, softmax_cross_entropy_weighted};
 use crate::nn::model::{pad_batch, SerModel, NUM_CLASSES, POOLED};
 use crate::nn::speaker_adversary::{reversal_ramp, SpeakerAdversary};
@@ -24,6 +25,7 @@ use rand::seq::SliceRandom;
 use rand::SeedableRng;
 use rayon::prelude::*;
 use serde::Serialize;
+use std::path::Path;
 use std::sync::Arc;
 
 /// The training settings of the study (its defaults) and their overrides.
@@ -60,6 +62,10 @@ pub struct TrainConfig {
     /// an epoch; batches and their order are unchanged (false: plain mean, as the study).
     #[serde(default)]
     pub balance: bool,
+    /// Corrupted copies each clip trains on per epoch, drawn afresh per clip and epoch from the
+    /// ones it has (0: every copy every epoch); see [`epoch_examples`].
+    #[serde(default)]
+    pub channel_draws: usize,
 }
 
 impl Default for TrainConfig {
@@ -77,6 +83,7 @@ impl Default for TrainConfig {
             mixup_alpha: 0.0,
             speaker_adversary: 0.0,
             balance: false,
+            channel_draws: 0,
         }
     }
 }
@@ -255,6 +262,25 @@ pub fn balance_weights(labels: &[usize], classes: usize) -> Vec<f32> {
     counts.iter().map(|&n| if n == 0 { 0.0 } else { labels.len() as f32 / (classes as f32 * n as f32) }).collect()
 }
 
+/// The indices of the `train` examples an epoch with seed `seed` trains on, in order. Every
+/// example, except that with `draws` = M > 0 each clip keeps only M of its K corrupted copies
+/// (`Variant::Channel(0..K)`): copies start, start + 1, ... (mod K) from a start drawn per clip
+/// and epoch. K copies made and cached once thus give a clip K channels over training at the cost
+/// of M per epoch, nearer to corruptions drawn afresh each epoch. Examples of one clip share the
+/// name before their `#`.
+pub fn epoch_examples(train: &[Example], draws: usize, seed: u64) -> Vec<usize> {
+    let copies = train.iter().filter_map(|e| if let Variant::Channel(k) = e.variant { Some(k + 1) } else { None }).max().unwrap_or(0);
+    let kept = |e: &Example| match e.variant {
+        Variant::Channel(k) if draws > 0 && draws < copies => {
+            let clip = e.name.split('#').next().unwrap_or_default();
+            let start = (name_hash(Path::new(clip)) ^ seed).wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 32;
+            (k + copies - (start % copies as u64) as usize) % copies < draws
+        }
+        _ => true,
+    };
+    (0..train.len()).filter(|&i| kept(&train[i])).collect()
+}
+
 /// The seed of one epoch's random draws.
 fn epoch_seed(seed: u64, epoch: usize) -> u64 {
     seed.wrapping_mul(0x9E37_79B9_7F4A_7C15).wrapping_add(epoch as u64).rotate_left(17) ^ 0x5EED_0F5A_FF1E
@@ -307,11 +333,11 @@ impl Trainer {
         let speaker_of = |i: usize| speakers.binary_search(&train[i].actor).expect("a training actor");
         let classes = model.classes();
         let class_weights = self.config.balance.then(|| balance_weights(&train.iter().map(|e| e.label).collect::<Vec<_>>(), classes));
-        let mut order: Vec<usize> = (0..train.len()).collect();
+        let mut order = epoch_examples(train, self.config.channel_draws, seed);
         order.shuffle(&mut StdRng::seed_from_u64(seed));
         let mut total = 0.0;
         let batch_size = self.config.batch_size.max(1);
-        let steps = train.len().div_ceil(batch_size).max(1);
+        let steps = order.len().div_ceil(batch_size).max(1);
         for (step, chunk) in order.chunks(batch_size).enumerate() {
             let progress = (epoch - 1) as f64 + step as f64 / steps as f64;
             self.adam.lr = self.config.lr * self.config.schedule.factor(progress, self.config.epochs);
@@ -437,6 +463,44 @@ impl Trainer {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Under `channel_draws` each clip keeps its other examples and exactly M of its K corrupted
+    /// copies, M in a row (mod K) from a start that changes with the epoch, so that over epochs
+    /// every copy is trained on; 0, or M >= K, keeps every example.
+    #[test]
+    fn an_epoch_trains_each_clip_on_m_of_its_k_corrupted_copies() {
+        let (clips, copies, draws) = (20, 5, 2);
+        let variants: Vec<Variant> = [Variant::Original, Variant::Noise].into_iter().chain((0..copies).map(Variant::Channel)).collect();
+        let train: Vec<Example> = (0..clips)
+            .flat_map(|c| {
+                variants.iter().map(move |&v| Example {
+                    name: format!("clip{c}.wav#{}", v.tag()),
+                    variant: v,
+                    ..Example::original(Array2::zeros((1, 1)), c % 8, 1)
+                })
+            })
+            .collect();
+        let mut starts_seen = std::collections::HashSet::new();
+        for epoch in 1..=10 {
+            let kept = epoch_examples(&train, draws, epoch_seed(3, epoch));
+            assert_eq!(kept.len(), clips * (2 + draws));
+            for c in 0..clips {
+                let of_clip: Vec<usize> = kept.iter().copied().filter(|&i| i / variants.len() == c).collect();
+                let channels: Vec<usize> =
+                    of_clip.iter().filter_map(|&i| if let Variant::Channel(k) = train[i].variant { Some(k) } else { None }).collect();
+                assert_eq!(of_clip.len() - channels.len(), 2, "the original and the noise copy stay");
+                let start = *channels.iter().find(|&&k| !channels.contains(&((k + copies - 1) % copies))).unwrap();
+                assert_eq!(channels.len(), draws);
+                assert!(channels.contains(&((start + 1) % copies)));
+                starts_seen.insert((c, start));
+            }
+        }
+        // 20 clips x 10 epochs: each clip met more than one start, and every start came up.
+        assert!((0..clips).all(|c| starts_seen.iter().filter(|s| s.0 == c).count() > 1));
+        assert!((0..copies).all(|k| starts_seen.iter().any(|s| s.1 == k)));
+        assert_eq!(epoch_examples(&train, 0, 7).len(), train.len());
+        assert_eq!(epoch_examples(&train, copies, 7).len(), train.len());
+    }
 
     /// At λ = 0 the adversary learns but leaves the model's step exactly as without it; at λ > 0
     /// the reversed gradient changes the step.
