@@ -545,7 +545,8 @@ fn refined_ends_sit_closer_to_the_sound_under_noise() {
     let (mut refined_error, mut vad_error) = (0.0, 0.0);
     for ((r, v), t) in refined.iter().zip(&vad_only).zip(&truth) {
         assert!(ms(r.0, t.0) <= 250.0 && ms(r.1, t.1) <= 250.0, "found {r:?}, truth {t:?}");
-        // Refinement only trims the VAD's end, by at most its limit, and never touches the start.
+        // With no sound past the VAD's end (steady noise), refinement only trims that end, by at
+        // most its limit, and never touches the start.
         assert_eq!(r.0, v.0);
         assert!(r.1 <= v.1 && v.1 - r.1 <= (config.edge_max_trim_frames * VAD_FRAME_LEN) as u64);
         refined_error += ms(r.1, t.1);
@@ -572,4 +573,38 @@ fn the_noise_floor_follows_the_background_not_the_speech() {
     let speech_free = energy(&signal[..16_000]) / 50.0;
     let floor = segmenter.noise_floor().unwrap();
     assert!(floor < 2.0 * speech_free, "floor {floor} after speech, background {speech_free}");
+}
+
+#[test]
+fn a_soft_tail_the_vad_calls_silence_extends_the_end() {
+    // One sentence under noise, then 100 ms of noise 12 dB above the background starting 20 ms
+    // after the VAD's padded end, entirely above 6 kHz (a fricative or a breath), where the VAD,
+    // which judges 0-4 kHz, does not look.
+    let (mut signal, _) = noisy_sentences(1);
+    let config = SegmenterConfig::from_millis(1, 60, 300, 100, 300, 8000).unwrap();
+    let vad_only = segment_bounds(&signal, config.with_edge(0.0, 0, 0));
+    let [(start, vad_end)] = vad_only[..] else { panic!("one utterance, got {vad_only:?}") };
+    let background = (signal[..16_000].iter().map(|x| x * x).sum::<f32>() / 16_000.0).sqrt();
+    let mut state = 0x51_7cc1_b727_220au64;
+    // Noise averaged over 4 samples (below about 2 kHz), every other sample negated: its
+    // spectrum moves above 6 kHz. Uniform on [-a, a] averaged over 4 has RMS a / sqrt(12).
+    let a = 4.0 * background * 12f32.sqrt();
+    let tail: Vec<f32> = uniform_noise(1_603, a, &mut state)
+        .windows(4)
+        .enumerate()
+        .map(|(i, w)| w.iter().sum::<f32>() / 4.0 * if i % 2 == 0 { 1.0 } else { -1.0 })
+        .collect();
+    let tail_start = vad_end + 320;
+    let tail_end = tail_start + tail.len() as u64;
+    for (i, t) in tail.iter().enumerate() {
+        signal[tail_start as usize + i] += t;
+    }
+    assert_eq!(segment_bounds(&signal, config.with_edge(0.0, 0, 0)), vad_only, "the VAD hears no tail");
+    let without = segment_bounds(&signal, config.with_edge_extension(0));
+    let with = segment_bounds(&signal, config.with_edge_extension(200));
+    assert_eq!((without.len(), with.len()), (1, 1));
+    assert!(without[0].1 <= vad_end, "without extension the end stays at most the VAD's: {without:?}");
+    let edge_pad = (config.edge_pad_frames * VAD_FRAME_LEN) as u64;
+    assert_eq!(with[0].0, start);
+    assert!(with[0].1 >= tail_end && with[0].1 <= tail_end + edge_pad, "end {} for a tail ending at {tail_end}", with[0].1);
 }

@@ -13,11 +13,14 @@
 //! utterance's end is refined: it ends `edge_pad` after its last frame whose energy is at least
 //! `edge_db` above a running noise-floor estimate (minimum tracking: down quickly on a quieter
 //! frame, up slowly on frames the VAD calls unvoiced), taking at most `edge_max_trim` off the
-//! VAD's end (a longer quiet stretch is a soft ending under the noise). This happens when the
-//! utterance closes, from samples it holds already, so it adds neither latency nor memory (tested
-//! in tests/listen.rs, on synthetic sentences under noise). The
-//! refined end is the one reported (`Utterance::speech_end`); the samples classified still run
-//! to the VAD's end, since the model was trained on clips that fade out past their last sound.
+//! VAD's end (a longer quiet stretch is a soft ending under the noise). The other way, a sound
+//! the VAD calls silence within `edge_max_extend` after its padded end (a breath, or a last
+//! fricative: the VAD judges only 0-4 kHz) extends the utterance to `edge_pad` after it. Both
+//! happen when the utterance closes, from samples it holds already (the pause that closed it), so
+//! they add neither latency nor memory (tested in tests/listen.rs, on synthetic sentences under
+//! noise). The refined end is the one reported (`Utterance::speech_end`); the samples classified
+//! run to the VAD's end or the extended one, since the model was trained on clips that fade out
+//! past their last sound.
 //!
 //! Memory is bounded: while silent the segmenter keeps only the frames padding may need, and an
 //! open utterance holds at most `max` of samples.
@@ -40,6 +43,9 @@ pub const DEFAULT_EDGE_PAD_MS: u32 = 140;
 
 /// Default of [`SegmenterConfig::edge_max_trim_frames`], in ms.
 pub const DEFAULT_EDGE_MAX_TRIM_MS: u32 = 80;
+
+/// Default of [`SegmenterConfig::edge_max_extend_frames`], in ms.
+pub const DEFAULT_EDGE_MAX_EXTEND_MS: u32 = 200;
 
 /// The noise floor never goes below the energy of a 20 ms frame at -70 dBFS RMS, so digital
 /// silence does not make every faint sample count as sound.
@@ -69,6 +75,10 @@ pub struct SegmenterConfig {
     /// Most frames the refinement takes off the VAD's end (its hangover is bounded; a longer
     /// quiet stretch is a soft ending under the noise, not hangover).
     pub edge_max_trim_frames: usize,
+    /// Most frames the refinement adds beyond the VAD's padded edges, at either end, while the
+    /// frames next to the speech stay `edge_db` above the noise floor (a soft onset or ending the
+    /// VAD calls silence); 0 turns it off.
+    pub edge_max_extend_frames: usize,
 }
 
 impl SegmenterConfig {
@@ -86,6 +96,7 @@ impl SegmenterConfig {
             edge_db: DEFAULT_EDGE_DB,
             edge_pad_frames: frames(DEFAULT_EDGE_PAD_MS),
             edge_max_trim_frames: frames(DEFAULT_EDGE_MAX_TRIM_MS),
+            edge_max_extend_frames: frames(DEFAULT_EDGE_MAX_EXTEND_MS),
         };
         if vad_mode > 3 {
             return Err(format!("VAD mode {vad_mode} is not 0, 1, 2 or 3"));
@@ -102,6 +113,12 @@ impl SegmenterConfig {
     pub fn with_edge(self, db: f32, pad_ms: u32, max_trim_ms: u32) -> Self {
         let frames = |ms: u32| ((ms + FRAME_MS / 2) / FRAME_MS) as usize;
         SegmenterConfig { edge_db: db, edge_pad_frames: frames(pad_ms), edge_max_trim_frames: frames(max_trim_ms), ..self }
+    }
+
+    /// The same settings letting the refinement add at most `max_extend_ms` beyond the VAD's
+    /// padded edges (rounded to whole frames; 0: off).
+    pub fn with_edge_extension(self, max_extend_ms: u32) -> Self {
+        SegmenterConfig { edge_max_extend_frames: ((max_extend_ms + FRAME_MS / 2) / FRAME_MS) as usize, ..self }
     }
 
     fn vad(&self) -> Vad {
@@ -169,6 +186,11 @@ fn energy(frame: &[f32]) -> f32 {
     frame.iter().map(|x| x * x).sum()
 }
 
+/// The energy of a whole frame at the level of `frame`, which may be a partial one.
+fn frame_energy(frame: &[f32]) -> f32 {
+    energy(frame) * (VAD_FRAME_LEN as f32 / frame.len() as f32)
+}
+
 impl Segmenter {
     pub fn new(config: SegmenterConfig) -> Self {
         Segmenter {
@@ -229,8 +251,7 @@ impl Segmenter {
             self.frame(&frame, out);
         }
         if let Some(open) = self.open.take() {
-            let end = (open.voiced_end + self.pad_samples()).min(self.judged);
-            let speech_end = self.refine_end(&open, end);
+            let (end, speech_end) = self.refine_end(&open, (open.voiced_end + self.pad_samples()).min(self.judged));
             self.close(open, end, speech_end, out);
         }
     }
@@ -247,7 +268,7 @@ impl Segmenter {
         }
         let voiced = self.vad.is_voice_segment(&pcm).expect("320 samples is a valid 20 ms frame at 16 kHz");
         self.judged += frame.len() as u64;
-        self.track_noise(energy(frame) * (VAD_FRAME_LEN as f32 / frame.len() as f32), voiced);
+        self.track_noise(frame_energy(frame), voiced);
         let Some(open) = self.open.as_mut() else {
             self.preroll.extend(frame);
             let keep = (self.config.pad_frames + self.config.start_frames) * VAD_FRAME_LEN;
@@ -269,8 +290,7 @@ impl Segmenter {
         }
         if open.silent_run >= self.config.pause_frames {
             let open = self.open.take().expect("matched above");
-            let end = (open.voiced_end + self.pad_samples()).min(self.judged);
-            let speech_end = self.refine_end(&open, end);
+            let (end, speech_end) = self.refine_end(&open, (open.voiced_end + self.pad_samples()).min(self.judged));
             let after_end = (self.judged - end) as usize;
             self.preroll.extend(&open.samples[open.samples.len() - after_end..]);
             self.close(open, end, speech_end, out);
@@ -292,23 +312,43 @@ impl Segmenter {
         self.noise = Some(noise);
     }
 
-    /// Where an utterance the VAD ends at `end` really ends: `edge_pad_frames` after its last
-    /// frame at least `edge_db` above the noise floor, which trims the VAD's hangover over a fading
-    /// ending. Never later than `end`, never more than `edge_max_trim_frames` before it, never
-    /// before the first voiced frame.
-    fn refine_end(&self, open: &Open, end: u64) -> u64 {
-        let (Some(noise), true) = (self.noise, self.config.edge_db > 0.0) else { return end };
-        let threshold = noise.max(MIN_NOISE_ENERGY) * 10f32.powf(self.config.edge_db / 10.0);
+    /// Energy above which a frame counts as sound for the edge refinement: `edge_db` above the
+    /// noise floor (None while the refinement is off or there is no floor yet).
+    fn loud_threshold(&self) -> Option<f32> {
+        let noise = self.noise?;
+        (self.config.edge_db > 0.0).then(|| noise.max(MIN_NOISE_ENERGY) * 10f32.powf(self.config.edge_db / 10.0))
+    }
+
+    /// Where an utterance the VAD ends at `end` (its last voiced frame plus the padding) really
+    /// ends: (end of the samples classified, end of the speech reported). A sound the VAD called
+    /// silence after `end` (a soft ending, a breath, a last fricative), a frame above the threshold
+    /// within `edge_max_extend_frames` of it, extends both to `edge_pad_frames` after the last
+    /// such frame, at most `edge_max_extend_frames` past `end` and never past the samples held
+    /// (the pause that closed the utterance). Otherwise the speech
+    /// ends `edge_pad_frames` after its last frame above the threshold, which trims the VAD's
+    /// hangover over a fading ending: never later than `end`, never more than
+    /// `edge_max_trim_frames` before it, never before the first voiced frame.
+    fn refine_end(&self, open: &Open, end: u64) -> (u64, u64) {
+        let Some(threshold) = self.loud_threshold() else { return (end, end) };
+        let edge_pad = (self.config.edge_pad_frames * VAD_FRAME_LEN) as u64;
+        let extend = (self.config.edge_max_extend_frames * VAD_FRAME_LEN) as u64;
+        if extend > 0 {
+            let held_end = open.start + open.samples.len() as u64;
+            let (from, to) = ((end - open.start) as usize, ((end + extend).min(held_end) - open.start) as usize);
+            if let Some(last) = open.samples[from..to].chunks(VAD_FRAME_LEN).rposition(|f| frame_energy(f) > threshold) {
+                let loud_end = open.start + (from + (last + 1) * VAD_FRAME_LEN).min(to) as u64;
+                let extended = (loud_end + edge_pad).min(end + extend).min(held_end);
+                return (extended, extended);
+            }
+        }
         let from = (open.voiced_start.max(open.start) - open.start) as usize;
         let to = (end - open.start) as usize;
-        let Some(last) =
-            open.samples[from..to].chunks(VAD_FRAME_LEN).rposition(|f| energy(f) * (VAD_FRAME_LEN as f32 / f.len() as f32) > threshold)
-        else {
-            return end;
+        let Some(last) = open.samples[from..to].chunks(VAD_FRAME_LEN).rposition(|f| frame_energy(f) > threshold) else {
+            return (end, end);
         };
         let loud_end = open.start + (from + ((last + 1) * VAD_FRAME_LEN).min(to - from)) as u64;
         let earliest = end.saturating_sub((self.config.edge_max_trim_frames * VAD_FRAME_LEN) as u64);
-        (loud_end + (self.config.edge_pad_frames * VAD_FRAME_LEN) as u64).clamp(earliest.min(end), end)
+        (end, (loud_end + edge_pad).clamp(earliest.min(end), end))
     }
 
     /// Opens an utterance from the preroll: the voiced run that triggered it and the padding.

@@ -105,6 +105,11 @@ pub struct ListenArgs {
     /// a soft ending under the noise).
     #[arg(long, default_value_t = crate::audio::segment::DEFAULT_EDGE_MAX_TRIM_MS)]
     pub edge_max_trim_ms: u32,
+    /// Most the refinement adds beyond the VAD's padded edges, in ms, at either end, while the
+    /// frames next to the speech stay --edge-db above the noise floor (a soft onset or ending
+    /// the VAD calls silence; 0: off).
+    #[arg(long, default_value_t = crate::audio::segment::DEFAULT_EDGE_MAX_EXTEND_MS)]
+    pub edge_max_extend_ms: u32,
     /// Shortest utterance kept (first to last voiced frame), in ms; shorter ones are dropped.
     #[arg(long, default_value_t = 300)]
     pub min_ms: u32,
@@ -225,7 +230,8 @@ fn plan(a: &ListenArgs) -> Result<Plan> {
     }
     let segmenter = SegmenterConfig::from_millis(a.vad_mode, a.start_ms, a.pause_ms, a.pad_ms, a.min_ms, a.max_ms)
         .map_err(|e| anyhow::anyhow!("segmentation settings: {e}"))?
-        .with_edge(a.edge_db, a.edge_pad_ms, a.edge_max_trim_ms);
+        .with_edge(a.edge_db, a.edge_pad_ms, a.edge_max_trim_ms)
+        .with_edge_extension(a.edge_max_extend_ms);
     let format = if a.json {
         LineFormat::Json
     } else if a.csv {
