@@ -608,3 +608,22 @@ fn a_soft_tail_the_vad_calls_silence_extends_the_end() {
     assert_eq!(with[0].0, start);
     assert!(with[0].1 >= tail_end && with[0].1 <= tail_end + edge_pad, "end {} for a tail ending at {tail_end}", with[0].1);
 }
+
+#[test]
+fn a_narrower_band_than_the_models_is_said_once_per_input() {
+    let dir = temp_dir("band");
+    let weights = dir.join("m.safetensors");
+    save_model(&weights, Padding::Masked);
+    let (signal, _) = joined_sentences(2, 3);
+    let args =
+        |rate: &'static str| ["listen", "--weights", weights.to_str().unwrap(), "--raw", "s16le", "--rate", rate, "-"].map(String::from);
+    let (ok, _, stdout, stderr) = run_with_stdin(&args("8000").each_ref().map(String::as_str), &s16le(&at_rate(&signal, 8_000)), &[4_000]);
+    assert!(ok && stdout.contains(" s: "), "{stderr}");
+    assert_eq!(
+        stderr.trim(),
+        "warning: standard input, sampled at 8000 Hz, carries nothing above 4000 Hz, narrower than the band the model was trained for \
+         (wideband, up to 8000 Hz); expect lower accuracy (a model trained with --band telephone hears such audio as it was trained)"
+    );
+    let (ok, _, _, stderr) = run_with_stdin(&args("16000").each_ref().map(String::as_str), &s16le(&at_rate(&signal, 16_000)), &[4_000]);
+    assert!(ok && stderr.is_empty(), "{stderr}");
+}

@@ -316,6 +316,15 @@ pub fn listen(a: ListenArgs) -> Result<()> {
             None => PcmStream::wav(reader, &name)?,
         }
         .stop_when(&INTERRUPTED);
+        let band = classifier.band();
+        if (stream.sample_rate as f64) / 2.0 < band.top_hz() {
+            eprintln!(
+                "warning: {name}, sampled at {} Hz, carries nothing above {} Hz, {}",
+                stream.sample_rate,
+                stream.sample_rate / 2,
+                super::score::narrower_than(band)
+            );
+        }
         let config = ListenConfig { batch: if live { 1 } else { plan.config.batch }, ..plan.config };
         let stem = if a.mic {
             "mic".to_string()

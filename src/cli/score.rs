@@ -89,13 +89,21 @@ fn narrower_band_warning<'a>(band: Band, files: impl Iterator<Item = &'a Path>) 
     }
     let (first, rate) = narrower.first()?;
     Some(format!(
-        "warning: {} of {total} clips (first {}, sampled at {rate} Hz) carry nothing above {} Hz, narrower than the band the model was trained for ({}, up to {} Hz); expect lower accuracy (a model trained with --band telephone hears such clips as it was trained)",
+        "warning: {} of {total} clips (first {}, sampled at {rate} Hz) carry nothing above {} Hz, {}",
         narrower.len(),
         first.display(),
         rate / 2,
+        narrower_than(band)
+    ))
+}
+
+/// A narrower input's warning from the band on: what the model was trained for and what to expect.
+pub fn narrower_than(band: Band) -> String {
+    format!(
+        "narrower than the band the model was trained for ({}, up to {} Hz); expect lower accuracy (a model trained with --band telephone hears such audio as it was trained)",
         band.name(),
         band.top_hz()
-    ))
+    )
 }
 
 /// `ser eval`: metrics of a checkpoint (or the mean probabilities of several: an ensemble) on

@@ -33,7 +33,7 @@ use crate::audio::segment::{Segmenter, SegmenterConfig, Utterance};
 use crate::audio::stream::{PcmStream, StreamResampler};
 use crate::audio::{self, AudioError};
 use crate::checkpoint::LoadedModel;
-use crate::data::pipeline::{channel_to_features, DataConfig, SAMPLE_RATE};
+use crate::data::pipeline::{channel_to_features, Band, DataConfig, SAMPLE_RATE};
 use crate::data::Example;
 use crate::features::{self, FeatureConfig};
 use crate::nn::model::Padding;
@@ -119,6 +119,11 @@ impl Classifier {
         let masked = models.iter().all(|m| m.model.config.padding == Padding::Masked);
         let channel = models.first().map_or_else(DataConfig::default, |m| m.data_config(DataConfig::default()));
         Classifier { models, scoring_batch: masked.then_some(batch.max(1)), channel }
+    }
+
+    /// The band the models were trained for.
+    pub fn band(&self) -> Band {
+        self.channel.band
     }
 
     /// The models' class names, in output order.
