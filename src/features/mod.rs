@@ -25,7 +25,6 @@ pub mod rms;
 pub mod spectrum;
 pub mod zcr;
 
-use std::collections::HashMap;
 use std::ops::Range;
 use std::sync::{Arc, Mutex, OnceLock};
 
@@ -104,8 +103,15 @@ pub struct FeatureExtractor {
     dct: Array2<f64>,          // (n_mfcc, n_mels)
     piptrack: chroma::Piptrack,
     tuning_histogram: chroma::TuningHistogram,
-    chroma_banks: Mutex<HashMap<u64, Arc<PackedB<f32>>>>, // tuning bits -> bank^T (1 + n_fft/2, n_chroma)
+    /// The chroma banks of the tunings met last, least recently used first: (tuning bits, bank^T
+    /// (1 + n_fft/2, n_chroma)), at most [`CHROMA_BANKS_KEPT`].
+    chroma_banks: Mutex<Vec<(u64, Arc<PackedB<f32>>)>>,
 }
+
+/// Chroma banks kept, one per tuning (librosa's 0.01-bin resolution gives up to 101, 66 KB each):
+/// a stream of many voices would otherwise hold them all, 6-7 MB, while building one costs about
+/// 0.4 ms against some 5 ms for an utterance's features.
+const CHROMA_BANKS_KEPT: usize = 8;
 
 /// Frames per task of the frame passes: a 3 s clip's 94 frames make 12 tasks, enough for rayon
 /// to balance the threads, few enough that the hand-offs cost little (measured: 8 beat 6, 12, 16, 24 and 47).
@@ -134,7 +140,7 @@ impl FeatureExtractor {
             dct: mfcc::dct2_ortho(cfg.n_mfcc, cfg.n_mels),
             piptrack: chroma::Piptrack::for_tuning(cfg.n_fft / 2 + 1, cfg.sample_rate),
             tuning_histogram: chroma::TuningHistogram::for_tuning(cfg.n_chroma),
-            chroma_banks: Mutex::new(HashMap::new()),
+            chroma_banks: Mutex::new(Vec::new()),
             cfg: cfg.clone(),
         }
     }
@@ -151,16 +157,21 @@ impl FeatureExtractor {
     /// The chroma bank of a tuning, transposed and packed for the frames' projection. Its entries
     /// are f32 values (librosa's dtype), so the f32 copy is exact.
     fn chroma_bank(&self, tuning: f64) -> Arc<PackedB<f32>> {
+        let key = tuning.to_bits();
         let mut banks = self.chroma_banks.lock().unwrap_or_else(|e| e.into_inner());
-        let cfg = &self.cfg;
-        banks
-            .entry(tuning.to_bits())
-            .or_insert_with(|| {
-                let bank = chroma::chroma_filter(cfg.sample_rate, cfg.n_fft, cfg.n_chroma, tuning).mapv(|w| w as f32); // (n_chroma, F)
-                let (n_chroma, bins) = bank.dim();
-                Arc::new(PackedB::pack(Mat::new(bank.as_slice().expect("fresh array"), n_chroma, bins).t()))
-            })
-            .clone()
+        if let Some(i) = banks.iter().position(|(k, _)| *k == key) {
+            let hit = banks.remove(i);
+            banks.push(hit);
+        } else {
+            let cfg = &self.cfg;
+            let bank = chroma::chroma_filter(cfg.sample_rate, cfg.n_fft, cfg.n_chroma, tuning).mapv(|w| w as f32); // (n_chroma, F)
+            let (n_chroma, bins) = bank.dim();
+            if banks.len() >= CHROMA_BANKS_KEPT {
+                banks.remove(0);
+            }
+            banks.push((key, Arc::new(PackedB::pack(Mat::new(bank.as_slice().expect("fresh array"), n_chroma, bins).t()))));
+        }
+        banks.last().expect("just pushed").1.clone()
     }
 
     /// One pass over the STFT frames, tasks of [`FRAMES_PER_TASK`] frames on rayon: each frame's
@@ -308,5 +319,29 @@ mod tests {
         let z = extract(&vec![0.0; 4000], &FeatureConfig::default());
         assert!(z.iter().all(|v| v.is_finite()));
         assert!(group(&z, CHROMA).iter().all(|&v| v == 0.0));
+    }
+
+    /// Tones a 0.07 semitone apart each estimate another tuning: the extractor keeps at most
+    /// [`CHROMA_BANKS_KEPT`] banks, and a tuning met again after its bank was dropped gives the
+    /// same features as the first time.
+    #[test]
+    fn chroma_banks_kept_are_bounded_and_rebuilt_alike() {
+        let extractor = FeatureExtractor::new(&FeatureConfig::default());
+        let tone = |k: usize| -> Vec<f32> {
+            let hz = 440.0 * 2f64.powf(0.07 * k as f64 / 12.0);
+            (0..8000).map(|i| (0.3 * (std::f64::consts::TAU * hz * i as f64 / 16000.0).sin()) as f32).collect()
+        };
+        let first = extractor.extract(&tone(0));
+        let mut tunings = Vec::new();
+        for k in 0..12 {
+            extractor.extract(&tone(k));
+            let banks = extractor.chroma_banks.lock().unwrap();
+            assert!(banks.len() <= CHROMA_BANKS_KEPT);
+            tunings.push(banks.last().unwrap().0);
+        }
+        tunings.dedup();
+        assert!(tunings.len() > CHROMA_BANKS_KEPT, "the tones gave {} tunings", tunings.len());
+        assert!(!extractor.chroma_banks.lock().unwrap().iter().any(|(k, _)| *k == tunings[0]), "the first tuning's bank was dropped");
+        assert_eq!(extractor.extract(&tone(0)), first);
     }
 }
