@@ -75,9 +75,9 @@ pub struct SegmenterConfig {
     /// Most frames the refinement takes off the VAD's end (its hangover is bounded; a longer
     /// quiet stretch is a soft ending under the noise, not hangover).
     pub edge_max_trim_frames: usize,
-    /// Most frames the refinement adds beyond the VAD's padded edges, at either end, while the
-    /// frames next to the speech stay `edge_db` above the noise floor (a soft onset or ending the
-    /// VAD calls silence); 0 turns it off.
+    /// Most frames the refinement adds past the VAD's padded end for a sound the VAD calls
+    /// silence, a frame `edge_db` above the noise floor (a breath, a last fricative); 0 turns it
+    /// off.
     pub edge_max_extend_frames: usize,
 }
 
@@ -115,8 +115,8 @@ impl SegmenterConfig {
         SegmenterConfig { edge_db: db, edge_pad_frames: frames(pad_ms), edge_max_trim_frames: frames(max_trim_ms), ..self }
     }
 
-    /// The same settings letting the refinement add at most `max_extend_ms` beyond the VAD's
-    /// padded edges (rounded to whole frames; 0: off).
+    /// The same settings letting the refinement add at most `max_extend_ms` past the VAD's padded
+    /// end (rounded to whole frames; 0: off).
     pub fn with_edge_extension(self, max_extend_ms: u32) -> Self {
         SegmenterConfig { edge_max_extend_frames: ((max_extend_ms + FRAME_MS / 2) / FRAME_MS) as usize, ..self }
     }
@@ -324,10 +324,10 @@ impl Segmenter {
     /// silence after `end` (a soft ending, a breath, a last fricative), a frame above the threshold
     /// within `edge_max_extend_frames` of it, extends both to `edge_pad_frames` after the last
     /// such frame, at most `edge_max_extend_frames` past `end` and never past the samples held
-    /// (the pause that closed the utterance). Otherwise the speech
-    /// ends `edge_pad_frames` after its last frame above the threshold, which trims the VAD's
-    /// hangover over a fading ending: never later than `end`, never more than
-    /// `edge_max_trim_frames` before it, never before the first voiced frame.
+    /// (the pause that closed the utterance). Otherwise the speech ends `edge_pad_frames` after
+    /// its last frame above the threshold, which trims the VAD's hangover over a fading ending:
+    /// never later than `end`, never more than `edge_max_trim_frames` before it, never before the
+    /// first voiced frame.
     fn refine_end(&self, open: &Open, end: u64) -> (u64, u64) {
         let Some(threshold) = self.loud_threshold() else { return (end, end) };
         let edge_pad = (self.config.edge_pad_frames * VAD_FRAME_LEN) as u64;

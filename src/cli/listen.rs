@@ -105,9 +105,9 @@ pub struct ListenArgs {
     /// a soft ending under the noise).
     #[arg(long, default_value_t = crate::audio::segment::DEFAULT_EDGE_MAX_TRIM_MS)]
     pub edge_max_trim_ms: u32,
-    /// Most the refinement adds beyond the VAD's padded edges, in ms, at either end, while the
-    /// frames next to the speech stay --edge-db above the noise floor (a soft onset or ending
-    /// the VAD calls silence; 0: off).
+    /// Most the refinement adds past the VAD's padded end, in ms, for a sound the VAD calls
+    /// silence (a 20 ms frame --edge-db above the noise floor: a breath, a last fricative); the
+    /// utterance then ends --edge-pad-ms after the last such frame (0: off).
     #[arg(long, default_value_t = crate::audio::segment::DEFAULT_EDGE_MAX_EXTEND_MS)]
     pub edge_max_extend_ms: u32,
     /// Shortest utterance kept (first to last voiced frame), in ms; shorter ones are dropped.
