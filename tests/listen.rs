@@ -100,7 +100,7 @@ fn segment(interleaved: &[f32], rate: u32, channels: usize) -> Vec<Vec<(f64, f64
     }
     resampler.finish(&mut resampled).unwrap();
     feed(&mut resampled, &mut segmenters, &mut found, true);
-    found.iter().map(|us| us.iter().map(|u| (u.start as f64 / 16_000.0, u.speech_end as f64 / 16_000.0)).collect()).collect()
+    found.iter().map(|us| us.iter().map(|u| (u.speech_start as f64 / 16_000.0, u.speech_end as f64 / 16_000.0)).collect()).collect()
 }
 
 /// Each true utterance is found once, both ends within 250 ms, and nothing else is found.
@@ -184,7 +184,7 @@ fn silence_and_noise_alone_hold_only_the_preroll() {
     }
     segmenter.finish(&mut found);
     assert!(found.is_empty(), "{} spurious utterances in 100 s of a noise floor", found.len());
-    assert!(largest <= (config.pad_frames + config.start_frames + 1) * 320, "held {largest} samples");
+    assert!(largest <= (config.pad_frames + config.start_frames + config.context_frames + 1) * 320, "held {largest} samples");
 }
 
 // ---- the command ----
@@ -532,7 +532,7 @@ fn segment_bounds(signal: &[f32], config: SegmenterConfig) -> Vec<(u64, u64)> {
         segmenter.push(chunk, &mut out);
     }
     segmenter.finish(&mut out);
-    out.iter().map(|u| (u.start, u.speech_end)).collect()
+    out.iter().map(|u| (u.speech_start, u.speech_end)).collect()
 }
 
 #[test]
@@ -628,4 +628,27 @@ fn a_narrower_band_than_the_models_is_said_once_per_input() {
     );
     let (ok, _, _, stderr) = run_with_stdin(&args("16000").each_ref().map(String::as_str), &s16le(&at_rate(&signal, 16_000)), &[4_000]);
     assert!(ok && stderr.is_empty(), "{stderr}");
+}
+
+#[test]
+fn context_widens_what_is_classified_not_what_is_reported() {
+    let (signal, _) = noisy_sentences(4);
+    let config = SegmenterConfig::from_millis(1, 60, 300, 100, 300, 8000).unwrap();
+    let utterances = |context_ms: u32| {
+        let mut segmenter = Segmenter::new(config.with_context(context_ms));
+        let mut out = Vec::new();
+        segmenter.push(&signal, &mut out);
+        segmenter.finish(&mut out);
+        out
+    };
+    let (without, with) = (utterances(0), utterances(100));
+    assert_eq!(without.len(), 4);
+    assert_eq!(with.len(), without.len());
+    for (w, o) in with.iter().zip(&without) {
+        assert_eq!((w.speech_start, w.speech_end), (o.speech_start, o.speech_end));
+        assert_eq!((o.start, o.speech_start), (o.speech_start, o.speech_start), "no context: the samples start where the report does");
+        assert_eq!((w.speech_start - w.start, w.end() - o.end()), (1_600, 1_600), "100 ms more on each side");
+        assert_eq!(&signal[w.start as usize..w.end() as usize], &w.samples[..]);
+    }
+    assert!(with.windows(2).all(|p| p[1].start >= p[0].end()));
 }

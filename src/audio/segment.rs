@@ -22,8 +22,12 @@
 //! run to the VAD's end or the extended one, since the model was trained on clips that fade out
 //! past their last sound.
 //!
-//! Memory is bounded: while silent the segmenter keeps only the frames padding may need, and an
-//! open utterance holds at most `max` of samples.
+//! What is classified may reach `context` further on each side than what is reported (never
+//! into the previous utterance, nor past the pause that closed it): models score utterances
+//! better with that margin of background around them (docs/listen.md).
+//!
+//! Memory is bounded: while silent the segmenter keeps only the frames padding and context may
+//! need, and an open utterance holds at most `max` of samples (plus its context).
 
 use std::collections::VecDeque;
 
@@ -46,6 +50,9 @@ pub const DEFAULT_EDGE_MAX_TRIM_MS: u32 = 80;
 
 /// Default of [`SegmenterConfig::edge_max_extend_frames`], in ms.
 pub const DEFAULT_EDGE_MAX_EXTEND_MS: u32 = 200;
+
+/// Default of [`SegmenterConfig::context_frames`], in ms.
+pub const DEFAULT_CONTEXT_MS: u32 = 100;
 
 /// The noise floor never goes below the energy of a 20 ms frame at -70 dBFS RMS, so digital
 /// silence does not make every faint sample count as sound.
@@ -79,6 +86,10 @@ pub struct SegmenterConfig {
     /// silence, a frame `edge_db` above the noise floor (a breath, a last fricative); 0 turns it
     /// off.
     pub edge_max_extend_frames: usize,
+    /// Frames of signal classified beyond the reported edges, before the start and after the
+    /// end (never reaching into the previous utterance, nor past what the closing pause holds);
+    /// 0: the utterance's samples are its reported span (padding included).
+    pub context_frames: usize,
 }
 
 impl SegmenterConfig {
@@ -97,6 +108,7 @@ impl SegmenterConfig {
             edge_pad_frames: frames(DEFAULT_EDGE_PAD_MS),
             edge_max_trim_frames: frames(DEFAULT_EDGE_MAX_TRIM_MS),
             edge_max_extend_frames: frames(DEFAULT_EDGE_MAX_EXTEND_MS),
+            context_frames: frames(DEFAULT_CONTEXT_MS),
         };
         if vad_mode > 3 {
             return Err(format!("VAD mode {vad_mode} is not 0, 1, 2 or 3"));
@@ -121,6 +133,12 @@ impl SegmenterConfig {
         SegmenterConfig { edge_max_extend_frames: ((max_extend_ms + FRAME_MS / 2) / FRAME_MS) as usize, ..self }
     }
 
+    /// The same settings classifying `context_ms` more signal before and after each utterance
+    /// than is reported (rounded to whole frames; 0: none).
+    pub fn with_context(self, context_ms: u32) -> Self {
+        SegmenterConfig { context_frames: ((context_ms + FRAME_MS / 2) / FRAME_MS) as usize, ..self }
+    }
+
     fn vad(&self) -> Vad {
         let mode = match self.vad_mode {
             0 => VadMode::Quality,
@@ -137,9 +155,13 @@ impl SegmenterConfig {
 pub struct Utterance {
     /// Index of the first sample, counted from the start of the stream at 16 kHz.
     pub start: u64,
-    /// The samples up to the VAD's end and its padding: what is classified (the model was
-    /// trained on clips whose ends fade out past where their sound drops away).
+    /// The samples from the padded start up to the VAD's end and its padding (or the extended
+    /// end), with `context_frames` more on each side: what is classified (the model was trained
+    /// on clips whose ends fade out past where their sound drops away).
     pub samples: Vec<f32>,
+    /// Where the speech starts, its padding included (at least [`Utterance::start`]): the start
+    /// that is reported.
+    pub speech_start: u64,
     /// Where the speech ends by the edge refinement (at most [`Utterance::end`]): the end that is
     /// reported.
     pub speech_end: u64,
@@ -155,6 +177,8 @@ impl Utterance {
 /// The utterance being collected.
 struct Open {
     start: u64,
+    /// The start reported: `start` less the context.
+    speech_start: u64,
     samples: Vec<f32>,
     /// Energy of each frame of `samples` (the last may be partial at the end of the stream).
     energy: Vec<f32>,
@@ -252,12 +276,17 @@ impl Segmenter {
         }
         if let Some(open) = self.open.take() {
             let (end, speech_end) = self.refine_end(&open, (open.voiced_end + self.pad_samples()).min(self.judged));
+            let end = (end + self.context_samples()).min(self.judged);
             self.close(open, end, speech_end, out);
         }
     }
 
     fn pad_samples(&self) -> u64 {
         (self.config.pad_frames * VAD_FRAME_LEN) as u64
+    }
+
+    fn context_samples(&self) -> u64 {
+        (self.config.context_frames * VAD_FRAME_LEN) as u64
     }
 
     /// One frame (a partial one only at the end of the stream, judged zero-padded).
@@ -271,7 +300,7 @@ impl Segmenter {
         self.track_noise(frame_energy(frame), voiced);
         let Some(open) = self.open.as_mut() else {
             self.preroll.extend(frame);
-            let keep = (self.config.pad_frames + self.config.start_frames) * VAD_FRAME_LEN;
+            let keep = (self.config.pad_frames + self.config.start_frames + self.config.context_frames) * VAD_FRAME_LEN;
             let excess = self.preroll.len().saturating_sub(keep);
             self.preroll.drain(..excess);
             self.voiced_run = if voiced { self.voiced_run + 1 } else { 0 };
@@ -291,6 +320,7 @@ impl Segmenter {
         if open.silent_run >= self.config.pause_frames {
             let open = self.open.take().expect("matched above");
             let (end, speech_end) = self.refine_end(&open, (open.voiced_end + self.pad_samples()).min(self.judged));
+            let end = (end + self.context_samples()).min(self.judged);
             let after_end = (self.judged - end) as usize;
             self.preroll.extend(&open.samples[open.samples.len() - after_end..]);
             self.close(open, end, speech_end, out);
@@ -355,11 +385,13 @@ impl Segmenter {
     fn open_utterance(&mut self) {
         let voiced_start = self.judged - (self.voiced_run * VAD_FRAME_LEN) as u64;
         let preroll_start = self.judged - self.preroll.len() as u64;
-        let start = voiced_start.saturating_sub(self.pad_samples()).max(self.floor).max(preroll_start);
+        let earliest = self.floor.max(preroll_start);
+        let speech_start = voiced_start.saturating_sub(self.pad_samples()).max(earliest);
+        let start = speech_start.saturating_sub((self.config.context_frames * VAD_FRAME_LEN) as u64).max(earliest);
         let samples: Vec<f32> = self.preroll.iter().skip((start - preroll_start) as usize).copied().collect();
         let energy = samples.chunks(VAD_FRAME_LEN).map(energy).collect();
         self.preroll.clear();
-        self.open = Some(Open { start, samples, energy, voiced_start, voiced_end: self.judged, silent_run: 0 });
+        self.open = Some(Open { start, speech_start, samples, energy, voiced_start, voiced_end: self.judged, silent_run: 0 });
     }
 
     /// Cuts the open utterance, which has reached the longest length, at the quietest frame of
@@ -375,6 +407,7 @@ impl Segmenter {
         let tail = open.samples.split_off(cut);
         let head = Open {
             start: open.start,
+            speech_start: open.speech_start,
             samples: std::mem::replace(&mut open.samples, tail),
             energy: open.energy.drain(..quietest).collect(),
             voiced_start: open.voiced_start,
@@ -382,6 +415,7 @@ impl Segmenter {
             silent_run: 0,
         };
         open.start += cut as u64;
+        open.speech_start = open.start;
         open.voiced_start = open.voiced_start.max(open.start);
         open.voiced_end = open.voiced_end.max(open.start);
         let end = head.start + head.samples.len() as u64;
@@ -395,7 +429,13 @@ impl Segmenter {
         self.floor = end;
         let voiced = open.voiced_end.saturating_sub(open.voiced_start);
         if voiced >= (self.config.min_frames * VAD_FRAME_LEN) as u64 && !open.samples.is_empty() {
-            out.push(Utterance { start: open.start, samples: open.samples, speech_end: speech_end.clamp(open.start + 1, end) });
+            let speech_start = open.speech_start.clamp(open.start, end - 1);
+            out.push(Utterance {
+                start: open.start,
+                speech_start,
+                samples: open.samples,
+                speech_end: speech_end.clamp(speech_start + 1, end),
+            });
         }
     }
 }

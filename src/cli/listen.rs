@@ -110,6 +110,10 @@ pub struct ListenArgs {
     /// utterance then ends --edge-pad-ms after the last such frame (0: off).
     #[arg(long, default_value_t = crate::audio::segment::DEFAULT_EDGE_MAX_EXTEND_MS)]
     pub edge_max_extend_ms: u32,
+    /// Signal classified beyond each utterance's reported start and end, in ms (never reaching
+    /// into the previous utterance); the lines report the span without it.
+    #[arg(long, default_value_t = crate::audio::segment::DEFAULT_CONTEXT_MS)]
+    pub context_ms: u32,
     /// Shortest utterance kept (first to last voiced frame), in ms; shorter ones are dropped.
     #[arg(long, default_value_t = 300)]
     pub min_ms: u32,
@@ -231,7 +235,8 @@ fn plan(a: &ListenArgs) -> Result<Plan> {
     let segmenter = SegmenterConfig::from_millis(a.vad_mode, a.start_ms, a.pause_ms, a.pad_ms, a.min_ms, a.max_ms)
         .map_err(|e| anyhow::anyhow!("segmentation settings: {e}"))?
         .with_edge(a.edge_db, a.edge_pad_ms, a.edge_max_trim_ms)
-        .with_edge_extension(a.edge_max_extend_ms);
+        .with_edge_extension(a.edge_max_extend_ms)
+        .with_context(a.context_ms);
     let format = if a.json {
         LineFormat::Json
     } else if a.csv {

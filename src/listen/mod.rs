@@ -204,7 +204,7 @@ fn score_as_they_close(
             let seconds = |sample: u64| sample as f64 / SAMPLE_RATE as f64;
             let answer = Answer {
                 channel: c.channel,
-                start: seconds(c.utterance.start),
+                start: seconds(c.utterance.speech_start),
                 end: seconds(c.utterance.speech_end),
                 emotion,
                 probabilities: row.to_vec(),
