@@ -54,6 +54,11 @@ pub const DEFAULT_EDGE_MAX_EXTEND_MS: u32 = 200;
 /// Default of [`SegmenterConfig::context_frames`], in ms.
 pub const DEFAULT_CONTEXT_MS: u32 = 100;
 
+/// Milliseconds as whole 20 ms frames, rounded to the nearest.
+fn frames(ms: u32) -> usize {
+    ((ms + FRAME_MS / 2) / FRAME_MS) as usize
+}
+
 /// The noise floor never goes below the energy of a 20 ms frame at -70 dBFS RMS, so digital
 /// silence does not make every faint sample count as sound.
 const MIN_NOISE_ENERGY: f32 = VAD_FRAME_LEN as f32 * 1e-7;
@@ -96,7 +101,6 @@ impl SegmenterConfig {
     /// Settings given in milliseconds, rounded to whole frames; an inconsistent set is an error
     /// that says which setting is wrong.
     pub fn from_millis(vad_mode: u8, start_ms: u32, pause_ms: u32, pad_ms: u32, min_ms: u32, max_ms: u32) -> Result<Self, String> {
-        let frames = |ms: u32| ((ms + FRAME_MS / 2) / FRAME_MS) as usize;
         let config = SegmenterConfig {
             vad_mode,
             start_frames: frames(start_ms).max(1),
@@ -123,20 +127,19 @@ impl SegmenterConfig {
     /// `pad_ms` after the last frame above it and taking at most `max_trim_ms` off the VAD's end
     /// (rounded to whole frames).
     pub fn with_edge(self, db: f32, pad_ms: u32, max_trim_ms: u32) -> Self {
-        let frames = |ms: u32| ((ms + FRAME_MS / 2) / FRAME_MS) as usize;
         SegmenterConfig { edge_db: db, edge_pad_frames: frames(pad_ms), edge_max_trim_frames: frames(max_trim_ms), ..self }
     }
 
     /// The same settings letting the refinement add at most `max_extend_ms` past the VAD's padded
     /// end (rounded to whole frames; 0: off).
     pub fn with_edge_extension(self, max_extend_ms: u32) -> Self {
-        SegmenterConfig { edge_max_extend_frames: ((max_extend_ms + FRAME_MS / 2) / FRAME_MS) as usize, ..self }
+        SegmenterConfig { edge_max_extend_frames: frames(max_extend_ms), ..self }
     }
 
     /// The same settings classifying `context_ms` more signal before and after each utterance
     /// than is reported (rounded to whole frames; 0: none).
     pub fn with_context(self, context_ms: u32) -> Self {
-        SegmenterConfig { context_frames: ((context_ms + FRAME_MS / 2) / FRAME_MS) as usize, ..self }
+        SegmenterConfig { context_frames: frames(context_ms), ..self }
     }
 
     fn vad(&self) -> Vad {
@@ -215,6 +218,14 @@ fn frame_energy(frame: &[f32]) -> f32 {
     energy(frame) * (VAD_FRAME_LEN as f32 / frame.len() as f32)
 }
 
+/// The end of the last 20 ms frame of `open` between stream samples `from` and `to` whose energy
+/// is above `threshold` (frames counted from `from`; None: no such frame).
+fn loud_end(open: &Open, from: u64, to: u64, threshold: f32) -> Option<u64> {
+    let span = &open.samples[(from - open.start) as usize..(to - open.start) as usize];
+    let last = span.chunks(VAD_FRAME_LEN).rposition(|f| frame_energy(f) > threshold)?;
+    Some(from + ((last + 1) * VAD_FRAME_LEN).min(span.len()) as u64)
+}
+
 impl Segmenter {
     pub fn new(config: SegmenterConfig) -> Self {
         Segmenter {
@@ -275,8 +286,7 @@ impl Segmenter {
             self.frame(&frame, out);
         }
         if let Some(open) = self.open.take() {
-            let (end, speech_end) = self.refine_end(&open, (open.voiced_end + self.pad_samples()).min(self.judged));
-            let end = (end + self.context_samples()).min(self.judged);
+            let (end, speech_end) = self.closing_ends(&open);
             self.close(open, end, speech_end, out);
         }
     }
@@ -285,8 +295,12 @@ impl Segmenter {
         (self.config.pad_frames * VAD_FRAME_LEN) as u64
     }
 
-    fn context_samples(&self) -> u64 {
-        (self.config.context_frames * VAD_FRAME_LEN) as u64
+    /// Where an utterance closing now ends: (end of the samples classified, its context
+    /// included; end of the speech reported), from its last voiced frame, the padding and the
+    /// edge refinement, never past the samples judged.
+    fn closing_ends(&self, open: &Open) -> (u64, u64) {
+        let (end, speech_end) = self.refine_end(open, (open.voiced_end + self.pad_samples()).min(self.judged));
+        ((end + (self.config.context_frames * VAD_FRAME_LEN) as u64).min(self.judged), speech_end)
     }
 
     /// One frame (a partial one only at the end of the stream, judged zero-padded).
@@ -319,8 +333,7 @@ impl Segmenter {
         }
         if open.silent_run >= self.config.pause_frames {
             let open = self.open.take().expect("matched above");
-            let (end, speech_end) = self.refine_end(&open, (open.voiced_end + self.pad_samples()).min(self.judged));
-            let end = (end + self.context_samples()).min(self.judged);
+            let (end, speech_end) = self.closing_ends(&open);
             let after_end = (self.judged - end) as usize;
             self.preroll.extend(&open.samples[open.samples.len() - after_end..]);
             self.close(open, end, speech_end, out);
@@ -364,19 +377,14 @@ impl Segmenter {
         let extend = (self.config.edge_max_extend_frames * VAD_FRAME_LEN) as u64;
         if extend > 0 {
             let held_end = open.start + open.samples.len() as u64;
-            let (from, to) = ((end - open.start) as usize, ((end + extend).min(held_end) - open.start) as usize);
-            if let Some(last) = open.samples[from..to].chunks(VAD_FRAME_LEN).rposition(|f| frame_energy(f) > threshold) {
-                let loud_end = open.start + (from + (last + 1) * VAD_FRAME_LEN).min(to) as u64;
+            if let Some(loud_end) = loud_end(open, end, (end + extend).min(held_end), threshold) {
                 let extended = (loud_end + edge_pad).min(end + extend).min(held_end);
                 return (extended, extended);
             }
         }
-        let from = (open.voiced_start.max(open.start) - open.start) as usize;
-        let to = (end - open.start) as usize;
-        let Some(last) = open.samples[from..to].chunks(VAD_FRAME_LEN).rposition(|f| frame_energy(f) > threshold) else {
+        let Some(loud_end) = loud_end(open, open.voiced_start.max(open.start), end, threshold) else {
             return (end, end);
         };
-        let loud_end = open.start + (from + ((last + 1) * VAD_FRAME_LEN).min(to - from)) as u64;
         let earliest = end.saturating_sub((self.config.edge_max_trim_frames * VAD_FRAME_LEN) as u64);
         (end, (loud_end + edge_pad).clamp(earliest.min(end), end))
     }
