@@ -322,7 +322,7 @@ pub fn listen(a: ListenArgs) -> Result<()> {
         }
         .stop_when(&INTERRUPTED);
         let band = classifier.band();
-        if (stream.sample_rate as f64) / 2.0 < band.top_hz() {
+        if band.wider_than(stream.sample_rate) {
             eprintln!(
                 "warning: {name}, sampled at {} Hz, carries nothing above {} Hz, {}",
                 stream.sample_rate,

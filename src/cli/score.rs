@@ -83,7 +83,7 @@ fn narrower_band_warning<'a>(band: Band, files: impl Iterator<Item = &'a Path>) 
     let mut total = 0;
     for file in files {
         total += 1;
-        if let Some(rate) = wav_sample_rate(file).filter(|&rate| (rate as f64) / 2.0 < band.top_hz()) {
+        if let Some(rate) = wav_sample_rate(file).filter(|&rate| band.wider_than(rate)) {
             narrower.push((file, rate));
         }
     }

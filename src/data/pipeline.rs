@@ -69,6 +69,12 @@ impl Band {
         }
     }
 
+    /// True when audio sampled at `sample_rate` carries less than the band: nothing above its
+    /// Nyquist frequency, `sample_rate / 2`, below [`Band::top_hz`].
+    pub fn wider_than(self, sample_rate: u32) -> bool {
+        (sample_rate as f64) / 2.0 < self.top_hz()
+    }
+
     /// The name used on the command line and in checkpoints.
     pub fn name(self) -> &'static str {
         match self {
