@@ -5,6 +5,7 @@
 use ser::audio::corrupt::{band_pass, power};
 use ser::audio::{write_wav, Audio};
 use ser::checkpoint::{self, Checkpoint, META_BAND};
+use ser::data::channels::ChannelMix;
 use ser::data::pipeline::{self, Band, DataConfig, Layout};
 use ser::data::{Example, Variant};
 use ser::nn::model::{ModelConfig, Padding, SerModel};
@@ -247,6 +248,23 @@ fn channel_copies_are_seeded_per_clip_and_copy_and_cached() {
     assert!(alone.iter().all(|e| e.contains("babble noise needs talkers' clips")), "{alone:?}");
     let again = pipeline::load_dataset(&data, &cfg).unwrap();
     assert_eq!(again.counts.cache_misses, 0);
+
+    // A mix of the telephone alone: every copy is band-limited, and cached under its own keys.
+    let phone_only = ChannelMix::parse("white=0,pink=0,babble=0,reverb=0,gain=0").unwrap();
+    let phone_cfg = DataConfig { channel_mix: phone_only, ..cfg.clone() };
+    let above = |x: &[f32]| power(&band_pass(x, 16_000, (4_200.0, 7_900.0))) / power(x);
+    for k in 0..4 {
+        let copy = pipeline::prepare_audio(&file, Variant::Channel(k), &phone_cfg).unwrap();
+        assert!(above(&copy) < 1e-4, "copy {k} carries {} of its power above 4.2 kHz", above(&copy));
+    }
+    let phoned = pipeline::load_dataset(&data, &phone_cfg).unwrap();
+    assert_eq!(phoned.counts.cache_misses, 2 * set.counts.train_clips, "only the corrupted copies are new");
+    let (copies, others): (Vec<_>, Vec<_>) =
+        set.train.iter().zip(&phoned.train).partition(|(a, _)| matches!(a.variant, Variant::Channel(_)));
+    assert!(others.iter().all(|(a, b)| matrix(a) == matrix(b)), "the study's copies do not depend on the mix");
+    // An even draw of the telephone without mu-law gives the same copy, so most differ, not all.
+    let changed = copies.iter().filter(|(a, b)| matrix(a) != matrix(b)).count();
+    assert!(2 * changed >= copies.len(), "only {changed} of {} copies changed with the mix", copies.len());
 }
 
 #[test]
@@ -287,9 +305,11 @@ fn train_records_the_band_and_makes_the_channel_copies_asked_for() {
     assert_eq!(ckpt.metadata.get(META_BAND).map(String::as_str), Some("telephone"));
     assert_eq!(ckpt.band().unwrap(), Band::Telephone);
 
-    for (flag, value, error) in
-        [("--channel-copies", "9", "--channel-copies takes at most 8"), ("--band", "radio", "invalid value 'radio'")]
-    {
+    for (flag, value, error) in [
+        ("--channel-copies", "9", "--channel-copies takes at most 8"),
+        ("--band", "radio", "invalid value 'radio'"),
+        ("--channel-mix", "babble=x", "--channel-mix: babble's weight 'x' is not a whole number"),
+    ] {
         let (ok, _, stderr) = ser(&["train", "--recipe", "robust", flag, value, "--data", s(&data), "--out", s(&root.join("x"))]);
         assert!(!ok && stderr.contains(error), "{flag} {value}: {stderr}");
     }

@@ -110,6 +110,11 @@ pub struct RecipeArgs {
     /// epoch, fewer than --channel-copies; 0 for all of them (default: the recipe's, 0).
     #[arg(long)]
     pub channel_draws: Option<usize>,
+    /// How often each kind of channel is drawn for the corrupted copies, as kind=weight pairs
+    /// (kinds white, pink, babble, telephone, reverb, gain; those not named weigh 1), such as
+    /// babble=3,telephone=3 (default: the recipe's, every kind as likely).
+    #[arg(long)]
+    pub channel_mix: Option<String>,
     /// The band every clip is brought to before its features: wideband (16 kHz as recorded) or
     /// telephone (8 kHz, 300-3400 Hz); recorded in the checkpoint, which eval and predict follow
     /// (default: the recipe's, wideband).
@@ -150,6 +155,7 @@ impl RecipeArgs {
             ensemble: self.ensemble,
             channel_copies: self.channel_copies,
             channel_draws: self.channel_draws,
+            channel_mix: self.channel_mix.clone(),
             band: self.band,
             gain_db: self.gain_db,
             balance: self.balance.then_some(true),
@@ -179,6 +185,7 @@ pub fn data_config(d: &DataArgs, seed: u64, augment: bool) -> Result<DataConfig>
         // The recipe's, set where it is known (Recipe::plan).
         speed_factors: Vec::new(),
         channel_copies: 0,
+        channel_mix: Default::default(),
         // The recipe's when training (Recipe::plan), the checkpoint's when scoring.
         band: Band::Wideband,
         labels,

@@ -1,6 +1,7 @@
 //! Data: where it comes from, RAVDESS names and folders, splits, the feature pipeline that turns
 //! clips into examples, and the input map fitted on the training split.
 
+pub mod channels;
 pub mod corpus;
 pub mod example;
 pub mod labels;

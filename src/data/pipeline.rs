@@ -4,6 +4,7 @@
 //! With a cache, an example holds where its matrix is, not the matrix, so that a data set costs
 //! memory by its number of clips, not their size.
 
+use super::channels::{training_channel, ChannelMix};
 use super::corpus::{class_counts, csv_clips, number_clips, ClassCount, Clip, Corpus, CorpusError, LabelSettings, RawClip};
 use super::example::{read_cached, Example, Features, Variant};
 use super::labels::Part;
@@ -13,7 +14,7 @@ use crate::audio::corrupt::{self, babble_talkers, corruption_seed, Corruption, N
 use crate::audio::{self, AudioError};
 use crate::features::{self, FeatureConfig};
 use rand::rngs::StdRng;
-use rand::{Rng, SeedableRng};
+use rand::SeedableRng;
 use rayon::prelude::*;
 use serde::Serialize;
 use sha2::{Digest, Sha256};
@@ -109,10 +110,13 @@ pub struct DataConfig {
     #[serde(default)]
     pub speed_factors: Vec<f64>,
     /// Corrupted copies of each training clip (with `augment`), each through a channel drawn
-    /// with seeds that `ser robustness` never uses ([`training_channel`]); training commands take
+    /// with seeds that `ser robustness` never uses ([`training_channel`], kinds drawn by `channel_mix`); training commands take
     /// them from the recipe (its `plan`). Absent (0) from older settings.
     #[serde(default)]
     pub channel_copies: usize,
+    /// How often each kind of channel is drawn for those copies. Absent (even) from older settings.
+    #[serde(default)]
+    pub channel_mix: ChannelMix,
     /// What every clip goes through before its features. Absent (wideband) from older settings.
     #[serde(default)]
     pub band: Band,
@@ -140,6 +144,7 @@ impl Default for DataConfig {
             augment: true,
             speed_factors: Vec::new(),
             channel_copies: 0,
+            channel_mix: ChannelMix::default(),
             band: Band::Wideband,
             labels: LabelSettings::default(),
             seed: 0,
@@ -462,7 +467,7 @@ pub fn prepare_training_audio(
         Variant::Channel(copy) => {
             let seed = corruption_seed(SeedUse::Training, cfg.noise_seed, name_hash(path), copy as u64);
             let mut rng = StdRng::seed_from_u64(seed);
-            let channel = training_channel(&mut rng);
+            let channel = training_channel(&cfg.channel_mix, &mut rng);
             let talkers = match (channel, babble) {
                 (Corruption::Noise { kind: NoiseKind::Babble, .. }, Some(pool)) => pool.talkers(path, cfg, &mut rng)?,
                 (Corruption::Noise { kind: NoiseKind::Babble, .. }, None) => {
@@ -509,21 +514,6 @@ fn corrupt_error(path: &Path, error: corrupt::CorruptError) -> AudioError {
     AudioError::Corrupt { name: path.display().to_string(), error }
 }
 
-/// The channel of one corrupted training copy, drawn from ranges around (not on) the grid that
-/// `ser robustness` tests: white, pink or babble noise (other training speakers) at an SNR
-/// uniform in 0-30 dB, the telephone with or without mu-law, a room with RT60 uniform in
-/// 0.2-1.2 s, or a gain uniform in ±24 dB, each of the six kinds as likely.
-pub fn training_channel(rng: &mut impl Rng) -> Corruption {
-    match rng.gen_range(0..6) {
-        0 => Corruption::Noise { kind: NoiseKind::White, snr_db: rng.gen_range(0.0..30.0) },
-        1 => Corruption::Noise { kind: NoiseKind::Pink, snr_db: rng.gen_range(0.0..30.0) },
-        2 => Corruption::Noise { kind: NoiseKind::Babble, snr_db: rng.gen_range(0.0..30.0) },
-        3 => Corruption::Telephone { mu_law: rng.gen_bool(0.5) },
-        4 => Corruption::Reverb { rt60_s: rng.gen_range(0.2..1.2) },
-        _ => Corruption::Gain { db: rng.gen_range(-24.0..24.0) },
-    }
-}
-
 /// A stable 64-bit hash of a file's name (seeds its augmentation noise and corruptions).
 pub fn name_hash(path: &Path) -> u64 {
     let digest = Sha256::digest(path.file_name().unwrap_or_default().as_encoded_bytes());
@@ -549,6 +539,10 @@ fn clip_features(path: &Path, variant: Variant, cfg: &DataConfig, babble: Option
         // Wideband keys are those of the entries cached before bands existed.
         if cfg.band != Band::Wideband {
             settings += &format!("|band={}", cfg.band.name());
+        }
+        // Likewise the keys of copies drawn with every kind as likely.
+        if matches!(variant, Variant::Channel(_)) && !cfg.channel_mix.is_even() {
+            settings += &format!("|mix={}", cfg.channel_mix.describe());
         }
         h.update(settings);
         format!("{:x}", h.finalize())

@@ -10,6 +10,7 @@
 pub mod ladder;
 
 use crate::audio::augment::speed_rates;
+use crate::data::channels::ChannelMix;
 use crate::data::pipeline::{Band, DataConfig};
 use crate::data::{CacheReadError, Example, InputScaling};
 use crate::nn::model::{ModelConfig, Padding};
@@ -71,6 +72,10 @@ pub struct Recipe {
     /// (`train::epoch_examples`; 0: all of them every epoch). Absent (0) from older runs.
     #[serde(default)]
     pub channel_draws: usize,
+    /// How often each kind of channel is drawn for those copies (`data::channels::ChannelMix`).
+    /// Absent (every kind as likely) from older runs.
+    #[serde(default)]
+    pub channel_mix: ChannelMix,
     /// The band every clip is brought to before its features (training, evaluation and
     /// prediction alike). Absent (wideband) from older runs.
     #[serde(default)]
@@ -122,6 +127,7 @@ impl Recipe {
             curve_on_originals: false,
             channel_copies: 0,
             channel_draws: 0,
+            channel_mix: ChannelMix::default(),
             band: Band::Wideband,
             balance: false,
         }
@@ -180,6 +186,7 @@ impl Recipe {
             data: DataConfig {
                 speed_factors: self.speed_perturb.clone(),
                 channel_copies: self.channel_copies,
+                channel_mix: self.channel_mix,
                 band: self.band,
                 noise_seed: seed,
                 ..data.clone()
@@ -255,6 +262,15 @@ impl Recipe {
             return Err(format!(
                 "--channel-draws takes fewer copies per epoch than --channel-copies makes ({}); got {} (0: all of them)",
                 self.channel_copies, self.channel_draws
+            ));
+        }
+        if let Some(text) = &o.channel_mix {
+            self.channel_mix = ChannelMix::parse(text).map_err(|reason| format!("--channel-mix: {reason}"))?;
+        }
+        if self.channel_copies == 0 && self.channel_mix != ChannelMix::default() {
+            return Err(format!(
+                "--channel-mix weighs the channels of corrupted copies; recipe {} makes none (add --channel-copies)",
+                self.name
             ));
         }
         if let Some(db) = o.gain_db {
@@ -348,6 +364,8 @@ pub struct Overrides {
     pub ensemble: Option<usize>,
     pub channel_copies: Option<usize>,
     pub channel_draws: Option<usize>,
+    /// `kind=weight` pairs such as `babble=3,telephone=3`.
+    pub channel_mix: Option<String>,
     pub band: Option<Band>,
     pub gain_db: Option<f32>,
     /// Class balance by loss weights (Some(true): on).
@@ -428,6 +446,7 @@ mod tests {
             augment: true,
             speed_factors: vec![1.2],
             channel_copies: 5,
+            channel_mix: ChannelMix::default(),
             band: Band::Wideband,
             labels: Default::default(),
             seed: 3,
@@ -458,6 +477,13 @@ mod tests {
         assert_eq!((drawn.data.channel_copies, drawn.train.channel_draws), (8, 2));
         let refused = Recipe::robust().with_overrides(&Overrides { channel_draws: Some(2), ..Overrides::default() });
         assert!(refused.unwrap_err().starts_with("--channel-draws takes fewer copies per epoch than --channel-copies makes (2); got 2"));
+        let mixed = Overrides { channel_mix: Some("babble=3,telephone=3".into()), ..Overrides::default() };
+        let mixed = Recipe::robust().with_overrides(&mixed).unwrap().plan(&RunSettings::default(), &data, 1);
+        assert_eq!(mixed.data.channel_mix.weights(), [1, 1, 3, 3, 1, 1]);
+        let refused = Recipe::robust().with_overrides(&Overrides { channel_mix: Some("babble=x".into()), ..Overrides::default() });
+        assert!(refused.unwrap_err().starts_with("--channel-mix: babble's weight 'x' is not a whole number"));
+        let refused = Recipe::improved().with_overrides(&Overrides { channel_mix: Some("babble=3".into()), ..Overrides::default() });
+        assert!(refused.unwrap_err().starts_with("--channel-mix weighs the channels of corrupted copies; recipe improved makes none"));
         let louder = Recipe::robust().with_overrides(&Overrides { gain_db: Some(20.0), ..Overrides::default() }).unwrap();
         assert_eq!(louder.gain_db, 20.0);
         let refused = Recipe::robust().with_overrides(&Overrides { gain_db: Some(f32::NAN), ..Overrides::default() });
