@@ -103,7 +103,7 @@ pub struct RecipeArgs {
     pub speaker_adversary: Option<f64>,
     /// Corrupted copies of each training clip, each through a channel drawn with training-only
     /// seeds (white, pink or babble noise at 0-30 dB SNR, telephone with or without mu-law, a room
-    /// of RT60 0.2-1.2 s, a gain within ±24 dB); 0 for none (default: the recipe's, 2 for robust).
+    /// of RT60 0.2-1.2 s, a gain within ±24 dB); 0 for none (default: the recipe's, 4 for robust).
     #[arg(long)]
     pub channel_copies: Option<usize>,
     /// Of the corrupted copies, how many each clip trains on per epoch, drawn afresh per clip and
@@ -112,7 +112,8 @@ pub struct RecipeArgs {
     pub channel_draws: Option<usize>,
     /// How often each kind of channel is drawn for the corrupted copies, as kind=weight pairs
     /// (kinds white, pink, babble, telephone, reverb, gain; those not named weigh 1), such as
-    /// babble=3,telephone=3 (default: the recipe's, every kind as likely).
+    /// babble=3,telephone=3 (default: the recipe's: babble=2,telephone=2 for robust, every kind as
+    /// likely otherwise).
     #[arg(long)]
     pub channel_mix: Option<String>,
     /// The band every clip is brought to before its features: wideband (16 kHz as recorded) or

@@ -138,9 +138,10 @@ impl Recipe {
         Recipe::ladder().pop().expect("the ladder has rows").1
     }
 
-    /// The improved recipe with [`ROBUST_CHANNEL_COPIES`] corrupted copies of each training clip.
+    /// The improved recipe with [`ROBUST_CHANNEL_COPIES`] corrupted copies of each training clip,
+    /// their channels drawn by [`ROBUST_CHANNEL_MIX`].
     pub fn robust() -> Self {
-        Recipe { name: "robust".into(), channel_copies: ROBUST_CHANNEL_COPIES, ..Recipe::improved() }
+        Recipe { name: "robust".into(), channel_copies: ROBUST_CHANNEL_COPIES, channel_mix: ROBUST_CHANNEL_MIX, ..Recipe::improved() }
     }
 
     pub fn named(name: RecipeName) -> Self {
@@ -267,7 +268,7 @@ impl Recipe {
         if let Some(text) = &o.channel_mix {
             self.channel_mix = ChannelMix::parse(text).map_err(|reason| format!("--channel-mix: {reason}"))?;
         }
-        if self.channel_copies == 0 && self.channel_mix != ChannelMix::default() {
+        if o.channel_mix.is_some() && self.channel_copies == 0 {
             return Err(format!(
                 "--channel-mix weighs the channels of corrupted copies; recipe {} makes none (add --channel-copies)",
                 self.name
@@ -311,7 +312,11 @@ impl Recipe {
 }
 
 /// Corrupted copies per training clip in [`Recipe::robust`].
-pub const ROBUST_CHANNEL_COPIES: usize = 2;
+pub const ROBUST_CHANNEL_COPIES: usize = 4;
+/// How [`Recipe::robust`] draws its copies' channels: babble and the telephone, the channels of
+/// call centres and the hardest to hold up under, twice as often as each other kind (a copy is
+/// babble or the telephone with probability 1/4 each, white, pink, a room or a gain 1/8 each).
+pub const ROBUST_CHANNEL_MIX: ChannelMix = ChannelMix { white: 1, pink: 1, babble: 2, telephone: 2, reverb: 1, gain: 1 };
 /// The most corrupted copies per clip a recipe may ask for: each adds a quarter of the study's
 /// four examples per clip to every epoch.
 pub const MAX_CHANNEL_COPIES: usize = 8;
@@ -463,7 +468,9 @@ mod tests {
     #[test]
     fn the_robust_recipe_hands_its_channel_copies_and_band_to_the_data() {
         let robust = Recipe::robust();
-        assert_eq!(robust, Recipe { name: "robust".into(), channel_copies: ROBUST_CHANNEL_COPIES, ..Recipe::improved() });
+        let expected = Recipe { name: "robust".into(), channel_copies: 4, channel_mix: ROBUST_CHANNEL_MIX, ..Recipe::improved() };
+        assert_eq!(robust, expected);
+        assert_eq!(ROBUST_CHANNEL_MIX.weights(), [1, 1, 2, 2, 1, 1]);
         let data = DataConfig { channel_copies: 7, ..DataConfig::default() };
         let phone = robust.with_overrides(&Overrides { band: Some(Band::Telephone), ..Overrides::default() }).unwrap();
         let cfg = phone.plan(&RunSettings::default(), &data, 1).data;
@@ -475,11 +482,17 @@ mod tests {
         let drawn = Overrides { channel_copies: Some(8), channel_draws: Some(2), ..Overrides::default() };
         let drawn = Recipe::robust().with_overrides(&drawn).unwrap().plan(&RunSettings::default(), &data, 1);
         assert_eq!((drawn.data.channel_copies, drawn.train.channel_draws), (8, 2));
-        let refused = Recipe::robust().with_overrides(&Overrides { channel_draws: Some(2), ..Overrides::default() });
-        assert!(refused.unwrap_err().starts_with("--channel-draws takes fewer copies per epoch than --channel-copies makes (2); got 2"));
+        let refused = Recipe::robust().with_overrides(&Overrides { channel_draws: Some(4), ..Overrides::default() });
+        assert!(refused.unwrap_err().starts_with("--channel-draws takes fewer copies per epoch than --channel-copies makes (4); got 4"));
         let mixed = Overrides { channel_mix: Some("babble=3,telephone=3".into()), ..Overrides::default() };
         let mixed = Recipe::robust().with_overrides(&mixed).unwrap().plan(&RunSettings::default(), &data, 1);
         assert_eq!(mixed.data.channel_mix.weights(), [1, 1, 3, 3, 1, 1]);
+        assert_eq!(Recipe::robust().plan(&RunSettings::default(), &data, 1).data.channel_mix, ROBUST_CHANNEL_MIX);
+        // Even weights again, and no copies at all, are both the robust recipe's to override.
+        let even = Overrides { channel_mix: Some("babble=1,telephone=1".into()), ..Overrides::default() };
+        assert_eq!(Recipe::robust().with_overrides(&even).unwrap().channel_mix, ChannelMix::default());
+        let none = Recipe::robust().with_overrides(&Overrides { channel_copies: Some(0), ..Overrides::default() });
+        assert_eq!(none.unwrap().channel_copies, 0);
         let refused = Recipe::robust().with_overrides(&Overrides { channel_mix: Some("babble=x".into()), ..Overrides::default() });
         assert!(refused.unwrap_err().starts_with("--channel-mix: babble's weight 'x' is not a whole number"));
         let refused = Recipe::improved().with_overrides(&Overrides { channel_mix: Some("babble=3".into()), ..Overrides::default() });
