@@ -110,8 +110,9 @@ pub struct DataConfig {
     #[serde(default)]
     pub speed_factors: Vec<f64>,
     /// Corrupted copies of each training clip (with `augment`), each through a channel drawn
-    /// with seeds that `ser robustness` never uses ([`training_channel`], kinds drawn by `channel_mix`); training commands take
-    /// them from the recipe (its `plan`). Absent (0) from older settings.
+    /// with seeds that `ser robustness` never uses ([`training_channel`], its kind by
+    /// `channel_mix`); training commands take them from the recipe (its `plan`). Absent (0) from
+    /// older settings.
     #[serde(default)]
     pub channel_copies: usize,
     /// How often each kind of channel is drawn for those copies. Absent (even) from older settings.
