@@ -324,3 +324,21 @@ fn ablation_skips_a_bad_clip_and_recomputes_corrupt_cache_entries() {
     }
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+#[test]
+fn a_speaker_split_of_a_folder_split_already_is_refused_not_ignored() {
+    let dir = temp_dir("split-speakers");
+    let data = dir.join("data");
+    for part in ["training", "validation"] {
+        std::fs::create_dir_all(data.join(part)).unwrap();
+        write_synthetic_clips(&data.join(part));
+    }
+    let (out_dir, cache) = (dir.join("out"), dir.join("cache"));
+    let args = ["train", "--recipe", "study", "--epochs", "1", "--no-augment", "--threads", "2", "--split", "speakers"];
+    let paths = ["--data", path_str(&data), "--out", path_str(&out_dir), "--cache", path_str(&cache)];
+    let out = ser(&[&args[..], &paths[..]].concat());
+    let line = assert_clean_failure(&out, &data, "comes split already");
+    assert!(line.contains("--layout pool"), "the error should say how to pool the parts: {line}");
+    assert_eq!(files_under(&out_dir), Vec::<PathBuf>::new(), "no report may be written");
+    std::fs::remove_dir_all(&dir).unwrap();
+}

@@ -328,6 +328,19 @@ pub fn split_corpora(corpora: &[Corpus], cfg: &DataConfig, for_training: bool) -
         raw.push(clips);
     }
     let split_by_speaker = cfg.split == SplitKind::Speakers;
+    let left_out = |corpus: &Corpus| cfg.labels.test_corpus.as_deref().is_some_and(|name| corpus.is_named(name));
+    let pooled = corpora.iter().zip(&raw).any(|(corpus, clips)| !left_out(corpus) && clips.iter().any(|c| c.part.is_none()));
+    if split_by_speaker && !pooled {
+        // Every clip already has its part, so a speaker split would change nothing: say so
+        // rather than report a split that was not made.
+        let names: Vec<String> = corpora.iter().map(|c| c.dir.display().to_string()).collect();
+        return Err(CorpusError::Other(format!(
+            "--split speakers splits a pool, but {} comes split already (training/ and validation/ folders, or a \
+             split column); add --layout pool to pool a RAVDESS folder's parts and split them by speaker",
+            names.join(", ")
+        ))
+        .into());
+    }
     let numbered = number_clips(corpora, raw, &cfg.labels, split_by_speaker, cfg.seed, for_training)?;
     counts.train_clips = numbered.train.len();
     counts.val_clips = numbered.val.len();
