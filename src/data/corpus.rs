@@ -63,6 +63,13 @@ pub struct LabelSettings {
     pub test_corpus: Option<String>,
 }
 
+impl LabelSettings {
+    /// True when `corpus` is the one left out for test (`test_corpus`).
+    pub fn leaves_out(&self, corpus: &Corpus) -> bool {
+        self.test_corpus.as_deref().is_some_and(|name| corpus.is_named(name))
+    }
+}
+
 /// `--map`'s value: `from=to` pairs separated by commas.
 pub fn parse_class_map(text: &str) -> Result<Vec<(String, String)>, String> {
     text.split(',')
@@ -285,7 +292,7 @@ fn corpus_parts(
     split_by_speaker: bool,
     seed: u64,
 ) -> Result<Vec<Part>, CorpusError> {
-    if settings.test_corpus.as_deref().is_some_and(|name| corpus.is_named(name)) {
+    if settings.leaves_out(corpus) {
         return Ok(vec![Part::Test; clips.len()]);
     }
     if clips.iter().all(|c| c.part.is_some()) {

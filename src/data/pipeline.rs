@@ -328,8 +328,7 @@ pub fn split_corpora(corpora: &[Corpus], cfg: &DataConfig, for_training: bool) -
         raw.push(clips);
     }
     let split_by_speaker = cfg.split == SplitKind::Speakers;
-    let left_out = |corpus: &Corpus| cfg.labels.test_corpus.as_deref().is_some_and(|name| corpus.is_named(name));
-    let pooled = corpora.iter().zip(&raw).any(|(corpus, clips)| !left_out(corpus) && clips.iter().any(|c| c.part.is_none()));
+    let pooled = corpora.iter().zip(&raw).any(|(corpus, clips)| !cfg.labels.leaves_out(corpus) && clips.iter().any(|c| c.part.is_none()));
     if split_by_speaker && !pooled {
         // Every clip already has its part, so a speaker split would change nothing: say so
         // rather than report a split that was not made.

@@ -267,12 +267,12 @@ impl Recipe {
         }
         if let Some(text) = &o.channel_mix {
             self.channel_mix = ChannelMix::parse(text).map_err(|reason| format!("--channel-mix: {reason}"))?;
-        }
-        if o.channel_mix.is_some() && self.channel_copies == 0 {
-            return Err(format!(
-                "--channel-mix weighs the channels of corrupted copies; recipe {} makes none (add --channel-copies)",
-                self.name
-            ));
+            if self.channel_copies == 0 {
+                return Err(format!(
+                    "--channel-mix weighs the channels of corrupted copies; recipe {} makes none (add --channel-copies)",
+                    self.name
+                ));
+            }
         }
         if let Some(db) = o.gain_db {
             if !(0.0..=MAX_GAIN_DB).contains(&db) {
