@@ -342,3 +342,24 @@ fn a_speaker_split_of_a_folder_split_already_is_refused_not_ignored() {
     assert_eq!(files_under(&out_dir), Vec::<PathBuf>::new(), "no report may be written");
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+#[test]
+fn a_speaker_split_of_a_pooled_folder_is_made() {
+    let dir = temp_dir("split-speakers-pool");
+    let data = dir.join("data");
+    std::fs::create_dir_all(&data).unwrap();
+    for actor in 1..=4u8 {
+        for emotion in 0..4u8 {
+            let clip = ser::synth::synthesize_clip(1, actor, emotion, 1, 1, 1);
+            write_wav(&data.join(&clip.file_name), &Audio { samples: clip.samples, sample_rate: 16_000 }).unwrap();
+        }
+    }
+    let (out_dir, cache) = (dir.join("out"), dir.join("cache"));
+    let args = ["train", "--recipe", "study", "--epochs", "1", "--no-augment", "--threads", "2", "--layout", "pool", "--split", "speakers"];
+    let paths = ["--data", path_str(&data), "--out", path_str(&out_dir), "--cache", path_str(&cache)];
+    let out = ser(&[&args[..], &paths[..]].concat());
+    assert!(out.status.success(), "a pooled folder must split by speaker: {}", String::from_utf8_lossy(&out.stderr));
+    let report = std::fs::read_to_string(out_dir.join("recipes.json")).unwrap();
+    assert!(report.contains("\"speakers\""), "the report should name the speaker split: {report}");
+    std::fs::remove_dir_all(&dir).unwrap();
+}

@@ -312,6 +312,9 @@ pub fn split_corpora(corpora: &[Corpus], cfg: &DataConfig, for_training: bool) -
     };
     let mut layout = None;
     let mut raw = Vec::with_capacity(corpora.len());
+    // Whether some corpus that is not left out for testing is a pool, that a speaker split splits
+    // (a pooled RAVDESS folder's clips come back with parts already, drawn by `cfg.split`).
+    let mut pooled = false;
     for corpus in corpora {
         let (corpus_layout, clips) = match &corpus.labels {
             None => ravdess_clips(&corpus.dir, cfg, &mut counts)?,
@@ -325,10 +328,10 @@ pub fn split_corpora(corpora: &[Corpus], cfg: &DataConfig, for_training: bool) -
             }
         };
         layout.get_or_insert(corpus_layout);
+        pooled |= corpus_layout == Layout::Pool && !cfg.labels.leaves_out(corpus);
         raw.push(clips);
     }
     let split_by_speaker = cfg.split == SplitKind::Speakers;
-    let pooled = corpora.iter().zip(&raw).any(|(corpus, clips)| !cfg.labels.leaves_out(corpus) && clips.iter().any(|c| c.part.is_none()));
     if split_by_speaker && !pooled {
         // Every clip already has its part, so a speaker split would change nothing: say so
         // rather than report a split that was not made.
