@@ -137,6 +137,11 @@ pub struct RecipeArgs {
     /// class counts the same in an epoch (batches unchanged).
     #[arg(long)]
     pub balance: bool,
+    /// Take each clip's own mean over its frames from its dB mel and MFCC rows (cepstral mean
+    /// normalisation per clip), so that a fixed channel's tilt is gone; the level stays in the
+    /// RMS row. Recorded in the checkpoint, which eval, predict and listen follow.
+    #[arg(long)]
+    pub utterance_mean: bool,
 }
 
 impl RecipeArgs {
@@ -160,6 +165,7 @@ impl RecipeArgs {
             band: self.band,
             gain_db: self.gain_db,
             balance: self.balance.then_some(true),
+            utterance_mean: self.utterance_mean.then_some(true),
         };
         Recipe::named(self.recipe).with_overrides(&overrides).map_err(anyhow::Error::msg)
     }

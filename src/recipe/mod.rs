@@ -83,6 +83,10 @@ pub struct Recipe {
     /// Class balance by loss weights (`TrainConfig::balance`). Absent (false) from older runs.
     #[serde(default)]
     pub balance: bool,
+    /// Each clip's own mean taken from its dB mel and MFCC rows (`InputScaling::utterance_mean`).
+    /// Absent (false) from older runs.
+    #[serde(default)]
+    pub utterance_mean: bool,
 }
 
 fn one() -> usize {
@@ -130,6 +134,7 @@ impl Recipe {
             channel_mix: ChannelMix::default(),
             band: Band::Wideband,
             balance: false,
+            utterance_mean: false,
         }
     }
 
@@ -286,6 +291,15 @@ impl Recipe {
         if let Some(balance) = o.balance {
             self.balance = balance;
         }
+        if let Some(centre) = o.utterance_mean {
+            if centre && !self.log_mel {
+                return Err(format!(
+                    "--utterance-mean centres dB mel rows; recipe {} feeds raw mel power (use --recipe improved)",
+                    self.name
+                ));
+            }
+            self.utterance_mean = centre;
+        }
         if let Some(members) = o.ensemble {
             if members == 0 {
                 return Err("--ensemble takes the number of models per seed, at least 1".into());
@@ -297,7 +311,7 @@ impl Recipe {
 
     /// Fits the input map on the training split (one streaming pass; see [`InputScaling::fit`]).
     pub fn fit_scaling(&self, train: &[Example]) -> Result<InputScaling, CacheReadError> {
-        InputScaling::fit(train, self.log_mel, self.standardize)
+        InputScaling::fit(train, self.log_mel, self.standardize, self.utterance_mean)
     }
 
     /// The per-epoch augmentation (None when the recipe has none).
@@ -375,6 +389,8 @@ pub struct Overrides {
     pub gain_db: Option<f32>,
     /// Class balance by loss weights (Some(true): on).
     pub balance: Option<bool>,
+    /// Each clip's own mean taken from its dB mel and MFCC rows (Some(true): on).
+    pub utterance_mean: Option<bool>,
 }
 
 /// `--speed-perturb`'s value: distinct factors such as `0.9,1.1`, or `off` for none. The error
@@ -501,5 +517,16 @@ mod tests {
         assert_eq!(louder.gain_db, 20.0);
         let refused = Recipe::robust().with_overrides(&Overrides { gain_db: Some(f32::NAN), ..Overrides::default() });
         assert!(refused.unwrap_err().starts_with("--gain-db takes the largest random gain in dB, a number in [0, 40]"));
+    }
+
+    #[test]
+    fn utterance_mean_reaches_the_fitted_map_and_needs_db_mel_rows() {
+        let on = Overrides { utterance_mean: Some(true), ..Overrides::default() };
+        let robust = Recipe::robust().with_overrides(&on).unwrap();
+        assert!(robust.utterance_mean && !Recipe::robust().utterance_mean);
+        let clip = Example::original(ndarray::Array2::from_elem((crate::features::ROWS, 6), 0.5f32), 0, 1);
+        assert!(robust.fit_scaling(std::slice::from_ref(&clip)).unwrap().utterance_mean);
+        let refused = Recipe::study().with_overrides(&on).unwrap_err();
+        assert!(refused.contains("--utterance-mean") && refused.contains("raw mel power"), "{refused}");
     }
 }

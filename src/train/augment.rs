@@ -80,6 +80,9 @@ impl FeatureAugment {
                 x.slice_mut(s![.., start..start + width]).fill(0.0);
             }
         }
+        // Inputs the model is scored on are centred per clip when the map centres them; the
+        // shifts above are centred away as they would be there.
+        self.scaling.center_utterance(x.view_mut());
     }
 
     /// Applies a gain of `db` decibels (see the module text).
@@ -223,7 +226,7 @@ mod tests {
         let loud = extract(&signal(0.5 * 10f32.powf(db / 20.0)), &cfg);
         let train = vec![Example::original(quiet.clone(), 0, 1)];
         for (log_mel, standardize) in [(false, false), (true, true), (true, false)] {
-            let scaling = InputScaling::fit(&train, log_mel, standardize).unwrap();
+            let scaling = InputScaling::fit(&train, log_mel, standardize, false).unwrap();
             let aug = FeatureAugment { gain_db: 0.0, spec_augment: None, vtlp: 0.0, scaling: scaling.clone() };
             let mut x = scaling.apply(quiet.clone());
             aug.gain(&mut x, db);
@@ -234,6 +237,21 @@ mod tests {
                 assert!(err < 2e-3, "log_mel {log_mel}, standardize {standardize}: row {r} differs by {err} of its scale");
             }
         }
+    }
+
+    #[test]
+    fn a_gain_leaves_centred_mel_and_mfcc_rows_as_they_were_and_moves_the_rms_row() {
+        let quiet = extract(&signal(0.5), &FeatureConfig::default());
+        let scaling = InputScaling::fit(&[Example::original(quiet.clone(), 0, 1)], true, true, true).unwrap();
+        let aug = FeatureAugment { gain_db: 12.0, spec_augment: None, vtlp: 0.0, scaling: scaling.clone() };
+        let before = scaling.apply(quiet);
+        let mut x = before.clone();
+        aug.apply(&mut x, before.ncols(), &mut StdRng::seed_from_u64(1));
+        for r in MFCC.chain(MEL) {
+            let err = x.row(r).iter().zip(before.row(r)).fold(0f32, |m, (a, b)| m.max((a - b).abs()));
+            assert!(err < 1e-4, "row {r} moved by {err} under a gain the centring removes");
+        }
+        assert!(x.row(RMS.start).iter().zip(before.row(RMS.start)).any(|(a, b)| (a - b).abs() > 1e-2), "the RMS row kept no level");
     }
 
     #[test]
@@ -260,7 +278,7 @@ mod tests {
     }
 
     fn fitted(features: &Array2<f32>) -> InputScaling {
-        InputScaling::fit(&[Example::original(features.clone(), 0, 1)], true, true).unwrap()
+        InputScaling::fit(&[Example::original(features.clone(), 0, 1)], true, true, false).unwrap()
     }
 
     #[test]
@@ -281,7 +299,7 @@ mod tests {
         let cfg = FeatureConfig::default();
         let alpha = 1.1;
         let features = extract(&voice(0.5, 1.0), &cfg);
-        let scaling = InputScaling::fit(&[Example::original(features.clone(), 0, 1)], true, false).unwrap();
+        let scaling = InputScaling::fit(&[Example::original(features.clone(), 0, 1)], true, false, false).unwrap();
         let aug = FeatureAugment { gain_db: 0.0, spec_augment: None, vtlp: 0.1, scaling: scaling.clone() };
         let original = scaling.apply(features);
         let mut warped = original.clone();
