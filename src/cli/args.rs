@@ -58,7 +58,8 @@ pub struct DataArgs {
 pub struct RecipeArgs {
     /// Training recipe: the study's, the improved one (log-mel + standardised rows,
     /// SpecAugment and gain, AdamW with warm-up + cosine, label smoothing, mixup, an ensemble of 2
-    /// per seed, masked padding), or robust (improved, plus corrupted copies of each clip).
+    /// per seed, masked padding), or robust (improved, plus corrupted copies of each clip and
+    /// each clip centred on its own mel and MFCC means).
     #[arg(long, value_enum, default_value = "study")]
     pub recipe: RecipeName,
     /// Padding semantics (default: the recipe's; study for the study recipe, masked for improved).
@@ -139,9 +140,10 @@ pub struct RecipeArgs {
     pub balance: bool,
     /// Take each clip's own mean over its frames from its dB mel and MFCC rows (cepstral mean
     /// normalisation per clip), so that a fixed channel's tilt is gone; the level stays in the
-    /// RMS row. Recorded in the checkpoint, which eval, predict and listen follow.
-    #[arg(long)]
-    pub utterance_mean: bool,
+    /// RMS row. Recorded in the checkpoint, which eval, predict and listen follow. `--utterance-mean
+    /// false` turns it off (default: the recipe's, on for robust).
+    #[arg(long, num_args = 0..=1, default_missing_value = "true", value_name = "BOOL")]
+    pub utterance_mean: Option<bool>,
 }
 
 impl RecipeArgs {
@@ -165,7 +167,7 @@ impl RecipeArgs {
             band: self.band,
             gain_db: self.gain_db,
             balance: self.balance.then_some(true),
-            utterance_mean: self.utterance_mean.then_some(true),
+            utterance_mean: self.utterance_mean,
         };
         Recipe::named(self.recipe).with_overrides(&overrides).map_err(anyhow::Error::msg)
     }

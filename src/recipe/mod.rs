@@ -102,7 +102,7 @@ pub enum RecipeName {
     /// label smoothing, mixup, an ensemble of 2 per seed; masked padding.
     Improved,
     /// The improved recipe trained also on corrupted copies of each clip (noise, telephone,
-    /// rooms, levels), for real channels.
+    /// rooms, levels) and each clip centred on its own mel and MFCC means, for real channels.
     Robust,
 }
 
@@ -144,9 +144,16 @@ impl Recipe {
     }
 
     /// The improved recipe with [`ROBUST_CHANNEL_COPIES`] corrupted copies of each training clip,
-    /// their channels drawn by [`ROBUST_CHANNEL_MIX`].
+    /// their channels drawn by [`ROBUST_CHANNEL_MIX`], and each clip's mel and MFCC rows centred
+    /// on their own means (`utterance_mean`).
     pub fn robust() -> Self {
-        Recipe { name: "robust".into(), channel_copies: ROBUST_CHANNEL_COPIES, channel_mix: ROBUST_CHANNEL_MIX, ..Recipe::improved() }
+        Recipe {
+            name: "robust".into(),
+            channel_copies: ROBUST_CHANNEL_COPIES,
+            channel_mix: ROBUST_CHANNEL_MIX,
+            utterance_mean: true,
+            ..Recipe::improved()
+        }
     }
 
     pub fn named(name: RecipeName) -> Self {
@@ -484,7 +491,13 @@ mod tests {
     #[test]
     fn the_robust_recipe_hands_its_channel_copies_and_band_to_the_data() {
         let robust = Recipe::robust();
-        let expected = Recipe { name: "robust".into(), channel_copies: 4, channel_mix: ROBUST_CHANNEL_MIX, ..Recipe::improved() };
+        let expected = Recipe {
+            name: "robust".into(),
+            channel_copies: 4,
+            channel_mix: ROBUST_CHANNEL_MIX,
+            utterance_mean: true,
+            ..Recipe::improved()
+        };
         assert_eq!(robust, expected);
         assert_eq!(ROBUST_CHANNEL_MIX.weights(), [1, 1, 2, 2, 1, 1]);
         let data = DataConfig { channel_copies: 7, ..DataConfig::default() };
@@ -522,10 +535,12 @@ mod tests {
     #[test]
     fn utterance_mean_reaches_the_fitted_map_and_needs_db_mel_rows() {
         let on = Overrides { utterance_mean: Some(true), ..Overrides::default() };
-        let robust = Recipe::robust().with_overrides(&on).unwrap();
-        assert!(robust.utterance_mean && !Recipe::robust().utterance_mean);
+        let improved = Recipe::improved().with_overrides(&on).unwrap();
+        assert!(improved.utterance_mean && !Recipe::improved().utterance_mean && Recipe::robust().utterance_mean);
         let clip = Example::original(ndarray::Array2::from_elem((crate::features::ROWS, 6), 0.5f32), 0, 1);
-        assert!(robust.fit_scaling(std::slice::from_ref(&clip)).unwrap().utterance_mean);
+        assert!(improved.fit_scaling(std::slice::from_ref(&clip)).unwrap().utterance_mean);
+        let off = Overrides { utterance_mean: Some(false), ..Overrides::default() };
+        assert!(!Recipe::robust().with_overrides(&off).unwrap().fit_scaling(std::slice::from_ref(&clip)).unwrap().utterance_mean);
         let refused = Recipe::study().with_overrides(&on).unwrap_err();
         assert!(refused.contains("--utterance-mean") && refused.contains("raw mel power"), "{refused}");
     }
