@@ -304,6 +304,9 @@ fn train_records_the_band_and_makes_the_channel_copies_asked_for() {
     let ckpt = Checkpoint::open(&out.join("model.safetensors")).unwrap();
     assert_eq!(ckpt.metadata.get(META_BAND).map(String::as_str), Some("telephone"));
     assert_eq!(ckpt.band().unwrap(), Band::Telephone);
+    // The robust recipe centres each clip, and the checkpoint's input map says so for eval and predict.
+    assert_eq!(report["rows"][0]["recipe"]["utterance_mean"], true);
+    assert!(ckpt.input_scaling().unwrap().utterance_mean);
 
     for (flag, value, error) in [
         ("--channel-copies", "9", "--channel-copies takes at most 8"),
