@@ -3,7 +3,8 @@
 //!
 //! Everything here is in the model's input space: the 162 x K rows after the checkpoint's input
 //! map (raw features for the study's recipe; mel in dB and every row standardised for the
-//! improved one), zero-padded to [`MIN_FRAMES`](crate::nn::model::MIN_FRAMES) as the model scores a short clip alone.
+//! improved one; mel and MFCC rows also centred on the clip's own means for the robust one, where
+//! the baseline of 0 is that mean), zero-padded to [`MIN_FRAMES`](crate::nn::model::MIN_FRAMES) as the model scores a short clip alone.
 //!
 //! # Attribution
 //! For the class logit `f` and input `x` with baseline `b`:
