@@ -325,6 +325,15 @@ fn ablation_skips_a_bad_clip_and_recomputes_corrupt_cache_entries() {
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
+/// `ser train` of one study epoch on `data` split by speaker, with `extra` arguments; the report
+/// goes to `dir`/out and the cache to `dir`/cache.
+fn train_split_by_speaker(data: &Path, dir: &Path, extra: &[&str]) -> Output {
+    let (out_dir, cache) = (dir.join("out"), dir.join("cache"));
+    let args = ["train", "--recipe", "study", "--epochs", "1", "--no-augment", "--threads", "2", "--split", "speakers"];
+    let paths = ["--data", path_str(data), "--out", path_str(&out_dir), "--cache", path_str(&cache)];
+    ser(&[&args[..], extra, &paths[..]].concat())
+}
+
 #[test]
 fn a_speaker_split_of_a_folder_split_already_is_refused_not_ignored() {
     let dir = temp_dir("split-speakers");
@@ -333,10 +342,8 @@ fn a_speaker_split_of_a_folder_split_already_is_refused_not_ignored() {
         std::fs::create_dir_all(data.join(part)).unwrap();
         write_synthetic_clips(&data.join(part));
     }
-    let (out_dir, cache) = (dir.join("out"), dir.join("cache"));
-    let args = ["train", "--recipe", "study", "--epochs", "1", "--no-augment", "--threads", "2", "--split", "speakers"];
-    let paths = ["--data", path_str(&data), "--out", path_str(&out_dir), "--cache", path_str(&cache)];
-    let out = ser(&[&args[..], &paths[..]].concat());
+    let out_dir = dir.join("out");
+    let out = train_split_by_speaker(&data, &dir, &[]);
     let line = assert_clean_failure(&out, &data, "comes split already");
     assert!(line.contains("--layout pool"), "the error should say how to pool the parts: {line}");
     assert_eq!(files_under(&out_dir), Vec::<PathBuf>::new(), "no report may be written");
@@ -354,10 +361,8 @@ fn a_speaker_split_of_a_pooled_folder_is_made() {
             write_wav(&data.join(&clip.file_name), &Audio { samples: clip.samples, sample_rate: 16_000 }).unwrap();
         }
     }
-    let (out_dir, cache) = (dir.join("out"), dir.join("cache"));
-    let args = ["train", "--recipe", "study", "--epochs", "1", "--no-augment", "--threads", "2", "--layout", "pool", "--split", "speakers"];
-    let paths = ["--data", path_str(&data), "--out", path_str(&out_dir), "--cache", path_str(&cache)];
-    let out = ser(&[&args[..], &paths[..]].concat());
+    let out_dir = dir.join("out");
+    let out = train_split_by_speaker(&data, &dir, &["--layout", "pool"]);
     assert!(out.status.success(), "a pooled folder must split by speaker: {}", String::from_utf8_lossy(&out.stderr));
     let report = std::fs::read_to_string(out_dir.join("recipes.json")).unwrap();
     assert!(report.contains("\"speakers\""), "the report should name the speaker split: {report}");

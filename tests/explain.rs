@@ -63,7 +63,7 @@ fn realistic_inputs() -> (Vec<Example>, Vec<Array2<f32>>) {
         Example::original(features, usize::from(i % 8), 1)
     };
     let raw: Vec<Example> = (0..16).map(clip).collect();
-    let scaling = InputScaling::fit(&raw, true, true, false).unwrap();
+    let scaling = InputScaling::fit(&raw, true, true).unwrap();
     let train = raw.iter().map(|e| Example::original(scaling.input(e).unwrap(), e.label, 1)).collect();
     let held_out = (16..28).map(|i| scaling.input(&clip(i)).unwrap()).collect();
     (train, held_out)

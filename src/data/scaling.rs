@@ -52,9 +52,10 @@ impl InputScaling {
     /// memory or the feature cache) and its mel rows taken to dB, then the per-row statistics
     /// are summed over every frame of every clip, in order (f64 sums). Nothing read is kept: the
     /// map is applied later, to each batch as it is made ([`InputScaling::input`]).
-    /// `utterance_mean` is recorded for [`InputScaling::apply`]; the statistics do not depend on it.
-    pub fn fit(train: &[Example], log_mel: bool, standardize: bool, utterance_mean: bool) -> Result<Self, CacheReadError> {
-        let mut scaling = InputScaling { log_mel, mean: Vec::new(), std: Vec::new(), utterance_mean };
+    /// The statistics do not depend on centring, which is off in the fitted map (set
+    /// `utterance_mean` on it to centre).
+    pub fn fit(train: &[Example], log_mel: bool, standardize: bool) -> Result<Self, CacheReadError> {
+        let mut scaling = InputScaling { log_mel, mean: Vec::new(), std: Vec::new(), utterance_mean: false };
         if !standardize {
             return Ok(scaling);
         }
@@ -174,7 +175,7 @@ mod tests {
     #[test]
     fn standardised_training_rows_have_zero_mean_and_unit_variance() {
         let train: Vec<Example> = (0..5).map(|s| example(s, 40 + s as usize)).collect();
-        let scaling = InputScaling::fit(&train, true, true, false).unwrap();
+        let scaling = InputScaling::fit(&train, true, true).unwrap();
         let inputs: Vec<Array2<f32>> = train.iter().map(|e| scaling.input(e).unwrap()).collect();
         for r in [0, 20, 33, 34, 100, 161] {
             let values: Vec<f64> = inputs.iter().flat_map(|x| x.row(r).to_vec()).map(f64::from).collect();
@@ -187,7 +188,7 @@ mod tests {
     #[test]
     fn log_mel_rows_are_librosa_decibels_and_other_rows_untouched() {
         let e = example(7, 30);
-        let scaling = InputScaling::fit(std::slice::from_ref(&e), true, false, false).unwrap();
+        let scaling = InputScaling::fit(std::slice::from_ref(&e), true, false).unwrap();
         let (raw, out) = (e.features.load().unwrap(), scaling.input(&e).unwrap());
         assert_eq!(out.slice(ndarray::s![..MEL.start, ..]), raw.slice(ndarray::s![..MEL.start, ..]));
         let (x, y) = (raw[[40, 3]] as f64, out[[40, 3]] as f64);
@@ -198,8 +199,8 @@ mod tests {
     fn utterance_mean_centres_mel_and_mfcc_rows_per_clip_and_removes_a_fixed_tilt() {
         let e = example(3, 25);
         // Fitted on other clips too, so that the training means are not this clip's.
-        let centred = InputScaling::fit(&[example(4, 30), e.clone(), example(5, 20)], true, true, true).unwrap();
-        let plain = InputScaling { utterance_mean: false, ..centred.clone() };
+        let plain = InputScaling::fit(&[example(4, 30), e.clone(), example(5, 20)], true, true).unwrap();
+        let centred = InputScaling { utterance_mean: true, ..plain.clone() };
         let (x, z) = (plain.input(&e).unwrap(), centred.input(&e).unwrap());
         for r in 0..ROWS {
             let mean = z.row(r).iter().map(|&v| v as f64).sum::<f64>() / z.ncols() as f64;

@@ -318,7 +318,7 @@ impl Recipe {
 
     /// Fits the input map on the training split (one streaming pass; see [`InputScaling::fit`]).
     pub fn fit_scaling(&self, train: &[Example]) -> Result<InputScaling, CacheReadError> {
-        InputScaling::fit(train, self.log_mel, self.standardize, self.utterance_mean)
+        Ok(InputScaling { utterance_mean: self.utterance_mean, ..InputScaling::fit(train, self.log_mel, self.standardize)? })
     }
 
     /// The per-epoch augmentation (None when the recipe has none).

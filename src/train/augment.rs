@@ -226,7 +226,7 @@ mod tests {
         let loud = extract(&signal(0.5 * 10f32.powf(db / 20.0)), &cfg);
         let train = vec![Example::original(quiet.clone(), 0, 1)];
         for (log_mel, standardize) in [(false, false), (true, true), (true, false)] {
-            let scaling = InputScaling::fit(&train, log_mel, standardize, false).unwrap();
+            let scaling = InputScaling::fit(&train, log_mel, standardize).unwrap();
             let aug = FeatureAugment { gain_db: 0.0, spec_augment: None, vtlp: 0.0, scaling: scaling.clone() };
             let mut x = scaling.apply(quiet.clone());
             aug.gain(&mut x, db);
@@ -242,7 +242,8 @@ mod tests {
     #[test]
     fn a_gain_leaves_centred_mel_and_mfcc_rows_as_they_were_and_moves_the_rms_row() {
         let quiet = extract(&signal(0.5), &FeatureConfig::default());
-        let scaling = InputScaling::fit(&[Example::original(quiet.clone(), 0, 1)], true, true, true).unwrap();
+        let fitted = InputScaling::fit(&[Example::original(quiet.clone(), 0, 1)], true, true).unwrap();
+        let scaling = InputScaling { utterance_mean: true, ..fitted };
         let aug = FeatureAugment { gain_db: 12.0, spec_augment: None, vtlp: 0.0, scaling: scaling.clone() };
         let before = scaling.apply(quiet);
         let mut x = before.clone();
@@ -278,7 +279,7 @@ mod tests {
     }
 
     fn fitted(features: &Array2<f32>) -> InputScaling {
-        InputScaling::fit(&[Example::original(features.clone(), 0, 1)], true, true, false).unwrap()
+        InputScaling::fit(&[Example::original(features.clone(), 0, 1)], true, true).unwrap()
     }
 
     #[test]
@@ -299,7 +300,7 @@ mod tests {
         let cfg = FeatureConfig::default();
         let alpha = 1.1;
         let features = extract(&voice(0.5, 1.0), &cfg);
-        let scaling = InputScaling::fit(&[Example::original(features.clone(), 0, 1)], true, false, false).unwrap();
+        let scaling = InputScaling::fit(&[Example::original(features.clone(), 0, 1)], true, false).unwrap();
         let aug = FeatureAugment { gain_db: 0.0, spec_augment: None, vtlp: 0.1, scaling: scaling.clone() };
         let original = scaling.apply(features);
         let mut warped = original.clone();
