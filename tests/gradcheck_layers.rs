@@ -12,8 +12,8 @@ use rand::rngs::StdRng;
 use rand::seq::SliceRandom;
 use rand::SeedableRng;
 use ser::nn::{
-    smoothed_targets, softmax_cross_entropy, softmax_cross_entropy_soft, softmax_cross_entropy_weighted, BatchNorm1d, Conv1d, Dropout,
-    InputGrad, Linear, MaxPool1d, Mode, Relu, SpeakerAdversary, TemporalPool,
+    smoothed_targets, softmax_cross_entropy, softmax_cross_entropy_soft, softmax_cross_entropy_weighted, view_consistency, BatchNorm1d,
+    Conv1d, Dropout, InputGrad, Linear, MaxPool1d, Mode, Relu, SpeakerAdversary, TemporalPool,
 };
 
 /// L = <y, w>.
@@ -242,4 +242,16 @@ fn softmax_cross_entropy_with_row_weights() {
     let (plain, _) = softmax_cross_entropy_soft(logits.view(), targets.view());
     let (ones, _) = softmax_cross_entropy_weighted(logits.view(), targets.view(), &[1.0; 4]);
     assert_eq!(plain, ones, "weights of 1 are the unweighted loss");
+}
+
+/// Consistency across views: three clips, one alone in the batch and two of three and two
+/// views, their rows interleaved.
+#[test]
+fn view_consistency_across_views_of_each_clip() {
+    let clips = [7, 2, 7, 5, 2, 7];
+    let mut logits = random((6, 8), 803) * 3.0;
+    let (loss, dlogits) = view_consistency(logits.view(), &clips);
+    assert!(loss > 0.0, "random views disagree");
+    let numeric = numeric_wrt(&mut logits, |l| l.as_slice_mut().unwrap(), |l| view_consistency(l.view(), &clips).0);
+    assert_grad("view_consistency dlogits", slice(&dlogits), &numeric);
 }

@@ -144,6 +144,12 @@ pub struct RecipeArgs {
     /// false` turns it off (default: the recipe's, on for robust).
     #[arg(long, num_args = 0..=1, default_missing_value = "true", value_name = "BOOL")]
     pub utterance_mean: Option<bool>,
+    /// Consistency across the views of each clip (its original, its augmented and corrupted
+    /// copies), AugMix's Jensen-Shannon term with this weight: each batch holds whole clips, and
+    /// each view's answer is pulled towards the mean of its clip's; 0 for none (default: the
+    /// recipe's, 0).
+    #[arg(long)]
+    pub consistency: Option<f64>,
 }
 
 impl RecipeArgs {
@@ -168,6 +174,7 @@ impl RecipeArgs {
             gain_db: self.gain_db,
             balance: self.balance.then_some(true),
             utterance_mean: self.utterance_mean,
+            consistency: self.consistency,
         };
         Recipe::named(self.recipe).with_overrides(&overrides).map_err(anyhow::Error::msg)
     }

@@ -13,8 +13,21 @@
 //! Weighted (class balance): L = (1/B) sum_b w_b sum_k -q[b, k] logp[b, k], whose gradient is
 //! each row's scaled by its weight: dL/`dz[b, k]` = w_b (softmax(z)[b, k] - `q[b, k]`) / B.
 //!
+//! Consistency across views of one clip (AugMix's Jensen-Shannon term, Hendrycks et al. 2020,
+//! for any number of views): rows b that share a clip g (n_g of them) should give the same
+//! answer, so each is pulled towards the group's mean distribution M_g:
+//! ```text
+//! p[b]   = softmax(z[b]),   M_g = (1/n_g) sum_{b in g} p[b]
+//! J      = (1/B) sum_g sum_{b in g} KL(p[b] || M_g) = (1/B) sum_b sum_k p[b, k] (logp[b, k] - log M_g[k])
+//! ```
+//! (n_g times the Jensen-Shannon divergence of the group's rows; a clip alone in its batch adds 0.)
+//! Backward: dJ/dp[b, k] = (logp[b, k] - log M_g[k]) / B (the terms through M_g sum to
+//! -(1/B) sum_b p[b, k] / (n_g M_g[k]) = -1/B, a constant that the softmax's Jacobian removes), then
+//! through the softmax: dJ/dz[b, k] = p[b, k] (g[b, k] - sum_j p[b, j] g[b, j]).
+//!
 //! Reference: the fast path below is already the plain loop of these lines.
-//! Tests: gradient check in tests/gradcheck_layers.rs (`softmax_cross_entropy_*`).
+//! Tests: gradient check in tests/gradcheck_layers.rs (`softmax_cross_entropy_*`,
+//! `view_consistency_*`).
 
 use crate::Real;
 use ndarray::{Array2, ArrayView2};
@@ -86,6 +99,49 @@ pub fn softmax_cross_entropy_weighted<T: Real>(logits: ArrayView2<T>, targets: A
     (loss * inv_batch, dlogits)
 }
 
+/// logits: (B, K), clips: (B) the clip each row is a view of -> (J above, dJ/dlogits (B, K)).
+/// Rows of a clip need not be adjacent.
+pub fn view_consistency<T: Real>(logits: ArrayView2<T>, clips: &[usize]) -> (T, Array2<T>) {
+    let (batch, classes) = logits.dim();
+    assert_eq!(clips.len(), batch, "one clip per row of logits");
+    let inv_batch = T::one() / T::c(batch as f64);
+    let mut logp = logits.to_owned();
+    for mut row in logp.rows_mut() {
+        let max = row.fold(T::neg_infinity(), |m, &v| m.max(v));
+        let log_sum_exp = row.iter().map(|&v| (v - max).exp()).sum::<T>().ln();
+        row.mapv_inplace(|v| v - max - log_sum_exp);
+    }
+    // Each clip's mean distribution M_g, found by the clip's first row.
+    let mut means: Vec<(usize, Vec<T>, usize)> = Vec::new();
+    for (row, &clip) in logp.rows().into_iter().zip(clips) {
+        let slot = match means.iter().position(|m| m.0 == clip) {
+            Some(i) => i,
+            None => {
+                means.push((clip, vec![T::zero(); classes], 0));
+                means.len() - 1
+            }
+        };
+        let (_, sum, count) = &mut means[slot];
+        for (s, &l) in sum.iter_mut().zip(row) {
+            *s += l.exp();
+        }
+        *count += 1;
+    }
+    let mut loss = T::zero();
+    let mut dlogits = Array2::zeros((batch, classes));
+    for ((row, &clip), mut dz) in logp.rows().into_iter().zip(clips).zip(dlogits.rows_mut()) {
+        let (_, sum, count) = means.iter().find(|m| m.0 == clip).expect("every clip has a mean");
+        let inv_count = T::one() / T::c(*count as f64);
+        let g: Vec<T> = row.iter().zip(sum).map(|(&l, &s)| (l - (s * inv_count).ln()) * inv_batch).collect();
+        let p_dot_g = row.iter().zip(&g).map(|(&l, &gk)| l.exp() * gk).sum::<T>();
+        loss += p_dot_g;
+        for ((d, &l), &gk) in dz.iter_mut().zip(row).zip(&g) {
+            *d = l.exp() * (gk - p_dot_g);
+        }
+    }
+    (loss, dlogits)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -119,5 +175,17 @@ mod tests {
         for row in softmax(logits.view()).rows() {
             assert!((row.sum() - 1.0).abs() < 1e-6);
         }
+    }
+
+    /// Views that agree cost nothing; views that disagree cost n_g times their Jensen-Shannon
+    /// divergence, (1/B) sum KL(p || M): two one-hot-like views of one clip cost about 2 ln 2 / B.
+    #[test]
+    fn view_consistency_is_zero_for_agreeing_views_and_jensen_shannon_otherwise() {
+        let agree = array![[1.0f64, 2.0, 3.0], [1.0, 2.0, 3.0], [5.0, 0.0, 0.0]];
+        let (loss, grad) = view_consistency(agree.view(), &[4, 4, 9]);
+        assert!(loss.abs() < 1e-15 && grad.iter().all(|g| g.abs() < 1e-15), "{loss}");
+        let apart = array![[60.0f64, 0.0], [0.0, 60.0], [1.0, 2.0]];
+        let (loss, _) = view_consistency(apart.view(), &[0, 0, 1]);
+        assert!((loss - 2.0 * 2.0f64.ln() / 3.0).abs() < 1e-12, "{loss}");
     }
 }

@@ -87,6 +87,10 @@ pub struct Recipe {
     /// Absent (false) from older runs.
     #[serde(default)]
     pub utterance_mean: bool,
+    /// Weight of the consistency term across each clip's views (`TrainConfig::consistency`; 0:
+    /// off). Absent (0) from older runs.
+    #[serde(default)]
+    pub consistency: f64,
 }
 
 fn one() -> usize {
@@ -135,6 +139,7 @@ impl Recipe {
             band: Band::Wideband,
             balance: false,
             utterance_mean: false,
+            consistency: 0.0,
         }
     }
 
@@ -195,6 +200,7 @@ impl Recipe {
                 speaker_adversary: self.speaker_adversary,
                 balance: self.balance,
                 channel_draws: self.channel_draws,
+                consistency: self.consistency,
             },
             data: DataConfig {
                 speed_factors: self.speed_perturb.clone(),
@@ -307,6 +313,12 @@ impl Recipe {
             }
             self.utterance_mean = centre;
         }
+        if let Some(weight) = o.consistency {
+            if !(weight.is_finite() && weight >= 0.0) {
+                return Err(format!("--consistency takes the weight of the consistency term, a number >= 0 (0: off); got {weight}"));
+            }
+            self.consistency = weight;
+        }
         if let Some(members) = o.ensemble {
             if members == 0 {
                 return Err("--ensemble takes the number of models per seed, at least 1".into());
@@ -398,6 +410,8 @@ pub struct Overrides {
     pub balance: Option<bool>,
     /// Each clip's own mean taken from its dB mel and MFCC rows (Some(true): on).
     pub utterance_mean: Option<bool>,
+    /// Weight of the consistency term across each clip's views (Some(0.0): off).
+    pub consistency: Option<f64>,
 }
 
 /// `--speed-perturb`'s value: distinct factors such as `0.9,1.1`, or `off` for none. The error

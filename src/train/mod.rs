@@ -14,7 +14,7 @@ pub use metrics::Metrics;
 use crate::checkpoint::LoadedModel;
 use crate::data::pipeline::name_hash;
 use crate::data::{CacheReadError, Example, InputScaling, Variant};
-use crate::nn::loss::{label_targets, softmax, softmax_cross_entropy_soft, softmax_cross_entropy_weighted};
+use crate::nn::loss::{label_targets, softmax, softmax_cross_entropy_soft, softmax_cross_entropy_weighted, view_consistency};
 use crate::nn::model::{pad_batch, SerModel, NUM_CLASSES, POOLED};
 use crate::nn::speaker_adversary::{reversal_ramp, SpeakerAdversary};
 use crate::optim::{clip_grad_norm, Adam};
@@ -66,6 +66,11 @@ pub struct TrainConfig {
     /// ones it has (0: every copy every epoch); see [`epoch_examples`].
     #[serde(default)]
     pub channel_draws: usize,
+    /// Weight of the consistency term across the views of each clip (`nn::loss::view_consistency`,
+    /// AugMix's Jensen-Shannon term): batches then hold whole clips ([`clip_batches`]) and mixup
+    /// mixes whole clips with whole clips (0: none, batches of examples as the study).
+    #[serde(default)]
+    pub consistency: f64,
 }
 
 impl Default for TrainConfig {
@@ -84,6 +89,7 @@ impl Default for TrainConfig {
             speaker_adversary: 0.0,
             balance: false,
             channel_draws: 0,
+            consistency: 0.0,
         }
     }
 }
@@ -224,6 +230,18 @@ pub fn evaluate_ensemble(
     Ok(Metrics::compute(&truth, &argmax_rows(&probabilities), probabilities.ncols()))
 }
 
+/// What a training step fits on one batch of B rows.
+struct Objective<'a> {
+    /// Target rows (B, C) that sum to 1.
+    targets: ArrayView2<'a, f32>,
+    /// Each row's loss weight (None: 1).
+    weights: Option<&'a [f32]>,
+    /// The clip each row is a view of, for the consistency term (None: no term).
+    clips: Option<&'a [usize]>,
+    /// The adversary's target rows (B, S) and the reversal strength λ (None: no adversary step).
+    speakers: Option<(ArrayView2<'a, f32>, f64)>,
+}
+
 /// The state that carries a training run from one epoch to the next: the optimizer and the
 /// history. Every random draw of an epoch (batch order, dropout masks) is seeded from
 /// (seed, epoch), so a run resumed from a checkpoint of epoch e continues exactly as it would have.
@@ -281,6 +299,69 @@ pub fn epoch_examples(train: &[Example], draws: usize, seed: u64) -> Vec<usize> 
     (0..train.len()).filter(|&i| kept(&train[i])).collect()
 }
 
+/// The clip an example is a view of: its corpus and its name before the `#` of its copy.
+fn clip_of(e: &Example) -> (usize, &str) {
+    (e.corpus, e.name.split('#').next().unwrap_or_default())
+}
+
+/// An epoch's batches of indices into `train` from its examples `order` (already shuffled):
+/// consecutive runs of `batch_size` examples, or with `whole_clips` each clip's examples kept
+/// together (in the order `order` first meets the clips, each clip's examples in `order`'s
+/// order) and batches cut between clips, each up to `batch_size` examples (more only for a
+/// clip with more views than that, alone in its batch).
+pub fn clip_batches(train: &[Example], order: &[usize], batch_size: usize, whole_clips: bool) -> Vec<Vec<usize>> {
+    let batch_size = batch_size.max(1);
+    if !whole_clips {
+        return order.chunks(batch_size).map(<[usize]>::to_vec).collect();
+    }
+    let mut clips: Vec<Vec<usize>> = Vec::new();
+    let mut slot_of: std::collections::HashMap<(usize, &str), usize> = std::collections::HashMap::new();
+    for &i in order {
+        let slot = *slot_of.entry(clip_of(&train[i])).or_insert_with(|| {
+            clips.push(Vec::new());
+            clips.len() - 1
+        });
+        clips[slot].push(i);
+    }
+    let mut batches: Vec<Vec<usize>> = Vec::new();
+    for clip in clips {
+        match batches.last_mut() {
+            Some(batch) if batch.len() + clip.len() <= batch_size => batch.extend(clip),
+            _ => batches.push(clip),
+        }
+    }
+    batches
+}
+
+/// Numbers the clips of a batch whose clips are contiguous (as [`clip_batches`] makes them): row
+/// b -> the index of its clip in the batch.
+fn clip_ids(train: &[Example], batch: &[usize]) -> Vec<usize> {
+    let mut ids = Vec::with_capacity(batch.len());
+    for (b, &i) in batch.iter().enumerate() {
+        let same = b > 0 && clip_of(&train[batch[b - 1]]) == clip_of(&train[i]);
+        ids.push(match ids.last() {
+            Some(&last) if same => last,
+            Some(&last) => last + 1,
+            None => 0,
+        });
+    }
+    ids
+}
+
+/// Mixup partners that mix whole clips: the clips of a batch (`clips`, contiguous ids from 0)
+/// permuted by `clip_partner`, view v of clip c mixed with view v (mod its count) of clip
+/// `clip_partner[c]`, so that every view of a clip is the same mixture of the same two clips.
+fn clip_mixup_partners(clips: &[usize], clip_partner: &[usize]) -> Vec<usize> {
+    let mut starts = Vec::new();
+    for (b, &c) in clips.iter().enumerate() {
+        if starts.len() == c {
+            starts.push(b);
+        }
+    }
+    let count = |c: usize| starts.get(c + 1).copied().unwrap_or(clips.len()) - starts[c];
+    clips.iter().enumerate().map(|(b, &c)| starts[clip_partner[c]] + (b - starts[c]) % count(clip_partner[c])).collect()
+}
+
 /// The seed of one epoch's random draws.
 fn epoch_seed(seed: u64, epoch: usize) -> u64 {
     seed.wrapping_mul(0x9E37_79B9_7F4A_7C15).wrapping_add(epoch as u64).rotate_left(17) ^ 0x5EED_0F5A_FF1E
@@ -335,10 +416,11 @@ impl Trainer {
         let class_weights = self.config.balance.then(|| balance_weights(&train.iter().map(|e| e.label).collect::<Vec<_>>(), classes));
         let mut order = epoch_examples(train, self.config.channel_draws, seed);
         order.shuffle(&mut StdRng::seed_from_u64(seed));
+        let consistency = self.config.consistency > 0.0;
+        let batches = clip_batches(train, &order, self.config.batch_size, consistency);
         let mut total = 0.0;
-        let batch_size = self.config.batch_size.max(1);
-        let steps = order.len().div_ceil(batch_size).max(1);
-        for (step, chunk) in order.chunks(batch_size).enumerate() {
+        let steps = batches.len().max(1);
+        for (step, chunk) in batches.iter().enumerate() {
             let progress = (epoch - 1) as f64 + step as f64 / steps as f64;
             self.adam.lr = self.config.lr * self.config.schedule.factor(progress, self.config.epochs);
             let labels: Vec<usize> = chunk.iter().map(|&i| train[i].label).collect();
@@ -356,9 +438,16 @@ impl Trainer {
                 })
                 .collect::<Result<_, CacheReadError>>()?;
             let (mut x, mut lengths) = pad_batch(&clips.iter().map(|c| c.view()).collect::<Vec<_>>());
+            let clips = consistency.then(|| clip_ids(train, chunk));
             let mix = (self.config.mixup_alpha > 0.0).then(|| {
                 let mut rng = StdRng::seed_from_u64(seed ^ (step as u64 + 1).wrapping_mul(0x2545_F491_4F6C_DD1D));
-                draw_mixup(labels.len(), self.config.mixup_alpha, &mut rng)
+                match &clips {
+                    Some(clips) => {
+                        let (lambda, clip_partner) = draw_mixup(clips.last().map_or(0, |&c| c + 1), self.config.mixup_alpha, &mut rng);
+                        (lambda, clip_mixup_partners(clips, &clip_partner))
+                    }
+                    None => draw_mixup(labels.len(), self.config.mixup_alpha, &mut rng),
+                }
             });
             let targets = match &mix {
                 Some((lambda, partner)) => mixup(&mut x, &mut lengths, &labels, *lambda, partner, classes, self.config.label_smoothing),
@@ -380,8 +469,13 @@ impl Trainer {
                 }
             });
             let reversal = reversal_ramp(self.config.speaker_adversary, progress / self.config.epochs.max(1) as f64);
-            let speakers = speaker_targets.as_ref().map(|t| (t.view(), reversal));
-            let loss = self.step(model, x.view(), &lengths, targets.view(), row_weights.as_deref(), speakers);
+            let objective = Objective {
+                targets: targets.view(),
+                weights: row_weights.as_deref(),
+                clips: clips.as_deref(),
+                speakers: speaker_targets.as_ref().map(|t| (t.view(), reversal)),
+            };
+            let loss = self.step(model, x.view(), &lengths, objective);
             total += loss as f64;
         }
         Ok(total / steps as f64)
@@ -390,28 +484,28 @@ impl Trainer {
     /// One optimisation step on a padded batch x: (B, 162, K) with each clip's valid frames and
     /// label; returns the batch's loss.
     pub fn train_step(&mut self, model: &mut SerModel<f32>, x: ArrayView3<f32>, lengths: &[usize], labels: &[usize]) -> f32 {
-        self.step(model, x, lengths, label_targets(labels, model.classes(), self.config.label_smoothing).view(), None, None)
+        let targets = label_targets(labels, model.classes(), self.config.label_smoothing);
+        self.step(model, x, lengths, Objective { targets: targets.view(), weights: None, clips: None, speakers: None })
     }
 
-    /// One optimisation step towards target rows (B, C) that sum to 1, each row's loss weighted
-    /// by `weights` (None: 1); returns the batch's emotion loss. With an adversary, `speakers` holds its target rows (B, S) and the reversal
-    /// strength λ: the adversary steps towards the speakers and the encoder gets -λ times its
-    /// gradient at the pooled vector on top of the emotion head's.
-    fn step(
-        &mut self,
-        model: &mut SerModel<f32>,
-        x: ArrayView3<f32>,
-        lengths: &[usize],
-        targets: ArrayView2<f32>,
-        weights: Option<&[f32]>,
-        speakers: Option<(ArrayView2<f32>, f64)>,
-    ) -> f32 {
+    /// One optimisation step towards `objective`; returns the batch's emotion loss (with the
+    /// consistency term's weighted share when there is one). With an adversary, the adversary
+    /// steps towards the speakers and the encoder gets -λ times its gradient at the pooled
+    /// vector on top of the emotion head's.
+    fn step(&mut self, model: &mut SerModel<f32>, x: ArrayView3<f32>, lengths: &[usize], objective: Objective) -> f32 {
+        let Objective { targets, weights, clips, speakers } = objective;
         let pooled = model.encode(x, lengths, true);
         let out = model.classify(pooled.view(), true);
-        let (loss, dlogits) = match weights {
+        let (mut loss, mut dlogits) = match weights {
             None => softmax_cross_entropy_soft(out.view(), targets),
             Some(w) => softmax_cross_entropy_weighted(out.view(), targets, w),
         };
+        if let Some(clips) = clips {
+            let weight = self.config.consistency as f32;
+            let (term, dterm) = view_consistency(out.view(), clips);
+            loss += weight * term;
+            dlogits.scaled_add(weight, &dterm);
+        }
         model.zero_grad();
         let mut dpooled = model.classify_backward(dlogits.view());
         if let (Some((adversary, adam)), Some((speaker_targets, reversal))) = (&mut self.adversary, speakers) {
@@ -521,7 +615,9 @@ mod tests {
             if reversal.is_some() {
                 trainer.attach_adversary(3);
             }
-            trainer.step(&mut model, x.view(), &lengths, targets.view(), None, reversal.map(|r| (speaker_targets.view(), r)));
+            let objective =
+                Objective { targets: targets.view(), weights: None, clips: None, speakers: reversal.map(|r| (speaker_targets.view(), r)) };
+            trainer.step(&mut model, x.view(), &lengths, objective);
             let adversary_moved = trainer
                 .adversary
                 .as_mut()
@@ -538,6 +634,75 @@ mod tests {
         assert_ne!(alone, reversed, "λ = 1: the reversed gradient reaches the model");
         let e = |actor| Example::original(Array2::zeros((1, 1)), 0, actor);
         assert_eq!(speakers(&[e(7), e(2), e(7), e(11)]), [2, 7, 11]);
+    }
+
+    /// Whole-clip batches hold every example once, each clip's together and in one batch, no
+    /// batch over its size but for a clip bigger than a batch; whole-clip mixup mixes every view
+    /// of a clip with views of one other clip.
+    #[test]
+    fn whole_clip_batches_keep_each_clips_views_together_and_mix_clips_with_clips() {
+        let views = [3, 8, 5, 1, 8, 8, 12, 2, 8];
+        let mut train = Vec::new();
+        for (c, &n) in views.iter().enumerate() {
+            for v in 0..n {
+                train.push(Example { name: format!("clip{c}.wav#{v}"), corpus: c % 2, ..Example::original(Array2::zeros((1, 1)), 0, 1) });
+            }
+        }
+        // The same file name in another corpus is another clip.
+        train.push(Example { name: "clip0.wav#orig".into(), corpus: 1, ..Example::original(Array2::zeros((1, 1)), 0, 1) });
+        let mut order: Vec<usize> = (0..train.len()).collect();
+        order.shuffle(&mut StdRng::seed_from_u64(5));
+        let batches = clip_batches(&train, &order, 10, true);
+        let mut seen: Vec<usize> = batches.concat();
+        seen.sort_unstable();
+        assert_eq!(seen, (0..train.len()).collect::<Vec<_>>());
+        for batch in &batches {
+            let clips = clip_ids(&train, batch);
+            let count = clips.last().unwrap() + 1;
+            assert!(batch.len() <= 10 || count == 1, "{batch:?}");
+            for c in 0..count {
+                let rows: Vec<usize> = (0..batch.len()).filter(|&b| clips[b] == c).collect();
+                assert!(rows.windows(2).all(|w| w[1] == w[0] + 1), "a clip's rows are contiguous");
+                let whole = rows.iter().map(|&b| clip_of(&train[batch[b]])).collect::<std::collections::HashSet<_>>();
+                assert_eq!(whole.len(), 1);
+                let (corpus, name) = *whole.iter().next().unwrap();
+                let all = train.iter().filter(|e| clip_of(e) == (corpus, name)).count();
+                assert_eq!(rows.len(), all, "every view of {name} in one batch");
+            }
+            let clip_partner: Vec<usize> = (0..count).rev().collect();
+            let partners = clip_mixup_partners(&clips, &clip_partner);
+            for (b, &j) in partners.iter().enumerate() {
+                assert_eq!(clips[j], clip_partner[clips[b]], "row {b} mixes with its clip's partner clip");
+            }
+        }
+        assert!(batches.iter().any(|b| clip_ids(&train, b).last() > Some(&0)), "batches hold several clips");
+        assert_eq!(clip_batches(&train, &order, 10, false), order.chunks(10).map(<[usize]>::to_vec).collect::<Vec<_>>());
+    }
+
+    /// The consistency term moves a step only through views that share a clip: with every row
+    /// its own clip the step is the one without it; two views of a clip change it.
+    #[test]
+    fn the_consistency_term_moves_the_step_only_through_views_of_one_clip() {
+        use crate::nn::model::{ModelConfig, Padding};
+        let (b, k) = (4, 40);
+        let x = ndarray::Array3::from_shape_fn((b, crate::nn::model::INPUT_ROWS, k), |(i, r, t)| {
+            ((i * 13 + r * 5 + t * 7) % 19) as f32 / 9.0 - 1.0
+        });
+        let lengths = vec![40, 36, 40, 34];
+        let targets = label_targets::<f32>(&[0, 0, 3, 3], NUM_CLASSES, 0.1);
+        let weights = |clips: Option<&[usize]>| {
+            let mut model = SerModel::<f32>::new(ModelConfig { dropout: false, padding: Padding::Masked }, 4);
+            let mut trainer = Trainer::new(TrainConfig { consistency: 5.0, ..TrainConfig::default() });
+            let loss =
+                trainer.step(&mut model, x.view(), &lengths, Objective { targets: targets.view(), weights: None, clips, speakers: None });
+            (loss, model.params().into_iter().map(|(_, p)| p.value.iter().copied().collect::<Vec<f32>>()).collect::<Vec<_>>())
+        };
+        let (plain_loss, plain) = weights(None);
+        let (alone_loss, alone) = weights(Some(&[0, 1, 2, 3]));
+        let (paired_loss, paired) = weights(Some(&[0, 0, 1, 1]));
+        assert_eq!((plain_loss, &plain), (alone_loss, &alone));
+        assert!(paired_loss > plain_loss, "two differing views cost more");
+        assert_ne!(plain, paired);
     }
 
     #[test]
