@@ -21,9 +21,13 @@
 //! J      = (1/B) sum_g sum_{b in g} KL(p[b] || M_g) = (1/B) sum_b sum_k p[b, k] (logp[b, k] - log M_g[k])
 //! ```
 //! (n_g times the Jensen-Shannon divergence of the group's rows; a clip alone in its batch adds 0.)
-//! Backward: dJ/dp[b, k] = (logp[b, k] - log M_g[k]) / B (the terms through M_g sum to
-//! -(1/B) sum_b p[b, k] / (n_g M_g[k]) = -1/B, a constant that the softmax's Jacobian removes), then
-//! through the softmax: dJ/dz[b, k] = p[b, k] (g[b, k] - sum_j p[b, j] g[b, j]).
+//! Backward, first to the probabilities, then through the softmax:
+//! ```text
+//! g[b, k]     = dJ/dp[b, k] = (logp[b, k] - log M_g[k]) / B
+//! dJ/dz[b, k] = p[b, k] (g[b, k] - sum_j p[b, j] g[b, j])
+//! ```
+//! (the terms through M_g sum to `-(1/B) sum_{b in g} p[b, k] / (n_g M_g[k])` = -1/B for every k,
+//! a constant that the softmax's Jacobian removes).
 //!
 //! Reference: the fast path below is already the plain loop of these lines.
 //! Tests: gradient check in tests/gradcheck_layers.rs (`softmax_cross_entropy_*`,
