@@ -210,6 +210,8 @@ fn a_malformed_recipe_override_is_refused_before_anything_is_written() {
         ("--mixup", "nan", "error: --mixup takes Beta's alpha"),
         ("--vtlp", "0.7", "error: --vtlp takes the largest warp"),
         ("--ensemble", "0", "error: --ensemble takes the number of models per seed"),
+        ("--consistency", "nan", "error: --consistency takes the weight of the consistency term"),
+        ("--consistency", "inf", "error: --consistency takes the weight of the consistency term"),
     ] {
         let out = Command::new(env!("CARGO_BIN_EXE_ser"))
             .args(["train", "--recipe", "improved", flag, value, "--out", out_dir.to_str().unwrap()])
