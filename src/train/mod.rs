@@ -290,7 +290,7 @@ pub fn epoch_examples(train: &[Example], draws: usize, seed: u64) -> Vec<usize> 
     let copies = train.iter().filter_map(|e| if let Variant::Channel(k) = e.variant { Some(k + 1) } else { None }).max().unwrap_or(0);
     let kept = |e: &Example| match e.variant {
         Variant::Channel(k) if draws > 0 && draws < copies => {
-            let clip = e.name.split('#').next().unwrap_or_default();
+            let clip = clip_of(e).1;
             let start = (name_hash(Path::new(clip)) ^ seed).wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 32;
             (k + copies - (start % copies as u64) as usize) % copies < draws
         }
@@ -438,13 +438,13 @@ impl Trainer {
                 })
                 .collect::<Result<_, CacheReadError>>()?;
             let (mut x, mut lengths) = pad_batch(&clips.iter().map(|c| c.view()).collect::<Vec<_>>());
-            let clips = consistency.then(|| clip_ids(train, chunk));
+            let clip_of_row = consistency.then(|| clip_ids(train, chunk));
             let mix = (self.config.mixup_alpha > 0.0).then(|| {
                 let mut rng = StdRng::seed_from_u64(seed ^ (step as u64 + 1).wrapping_mul(0x2545_F491_4F6C_DD1D));
-                match &clips {
-                    Some(clips) => {
-                        let (lambda, clip_partner) = draw_mixup(clips.last().map_or(0, |&c| c + 1), self.config.mixup_alpha, &mut rng);
-                        (lambda, clip_mixup_partners(clips, &clip_partner))
+                match &clip_of_row {
+                    Some(rows) => {
+                        let (lambda, clip_partner) = draw_mixup(rows.last().map_or(0, |&c| c + 1), self.config.mixup_alpha, &mut rng);
+                        (lambda, clip_mixup_partners(rows, &clip_partner))
                     }
                     None => draw_mixup(labels.len(), self.config.mixup_alpha, &mut rng),
                 }
@@ -472,7 +472,7 @@ impl Trainer {
             let objective = Objective {
                 targets: targets.view(),
                 weights: row_weights.as_deref(),
-                clips: clips.as_deref(),
+                clips: clip_of_row.as_deref(),
                 speakers: speaker_targets.as_ref().map(|t| (t.view(), reversal)),
             };
             let loss = self.step(model, x.view(), &lengths, objective);
