@@ -48,6 +48,17 @@ pub fn softmax<T: Real>(logits: ArrayView2<T>) -> Array2<T> {
     probs
 }
 
+/// logits: (B, K) -> log-probabilities (B, K), computed stably: z - max - log sum exp(z - max).
+pub fn log_softmax<T: Real>(logits: ArrayView2<T>) -> Array2<T> {
+    let mut logp = logits.to_owned();
+    for mut row in logp.rows_mut() {
+        let max = row.fold(T::neg_infinity(), |m, &v| m.max(v));
+        let log_sum_exp = row.iter().map(|&v| (v - max).exp()).sum::<T>().ln();
+        row.mapv_inplace(|v| v - max - log_sum_exp);
+    }
+    logp
+}
+
 /// logits: (B, K), labels: (B) -> (mean loss, dL/dlogits (B, K)). `label_smoothing` = 0 is plain
 /// cross-entropy.
 pub fn softmax_cross_entropy<T: Real>(logits: ArrayView2<T>, labels: &[usize], label_smoothing: f64) -> (T, Array2<T>) {
@@ -91,11 +102,9 @@ pub fn softmax_cross_entropy_weighted<T: Real>(logits: ArrayView2<T>, targets: A
     let inv_batch = T::one() / T::c(batch as f64);
     let mut loss = T::zero();
     let mut dlogits = Array2::zeros(logits.dim());
-    for (((z, q), mut dz), &w) in logits.rows().into_iter().zip(targets.rows()).zip(dlogits.rows_mut()).zip(weights) {
-        let max = z.fold(T::neg_infinity(), |m, &v| m.max(v));
-        let log_sum_exp = z.iter().map(|&v| (v - max).exp()).sum::<T>().ln();
-        for ((&zk, &target), d) in z.iter().zip(q).zip(dz.iter_mut()) {
-            let logp = zk - max - log_sum_exp;
+    let logp = log_softmax(logits);
+    for (((lp, q), mut dz), &w) in logp.rows().into_iter().zip(targets.rows()).zip(dlogits.rows_mut()).zip(weights) {
+        for ((&logp, &target), d) in lp.iter().zip(q).zip(dz.iter_mut()) {
             loss -= w * target * logp;
             *d = w * (logp.exp() - target) * inv_batch;
         }
@@ -109,12 +118,7 @@ pub fn view_consistency<T: Real>(logits: ArrayView2<T>, clips: &[usize]) -> (T, 
     let (batch, classes) = logits.dim();
     assert_eq!(clips.len(), batch, "one clip per row of logits");
     let inv_batch = T::one() / T::c(batch as f64);
-    let mut logp = logits.to_owned();
-    for mut row in logp.rows_mut() {
-        let max = row.fold(T::neg_infinity(), |m, &v| m.max(v));
-        let log_sum_exp = row.iter().map(|&v| (v - max).exp()).sum::<T>().ln();
-        row.mapv_inplace(|v| v - max - log_sum_exp);
-    }
+    let logp = log_softmax(logits);
     // Each clip's mean distribution M_g, found by the clip's first row.
     let mut means: Vec<(usize, Vec<T>, usize)> = Vec::new();
     for (row, &clip) in logp.rows().into_iter().zip(clips) {
