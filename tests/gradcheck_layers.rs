@@ -12,8 +12,8 @@ use rand::rngs::StdRng;
 use rand::seq::SliceRandom;
 use rand::SeedableRng;
 use ser::nn::{
-    smoothed_targets, softmax_cross_entropy, softmax_cross_entropy_soft, softmax_cross_entropy_weighted, view_consistency, BatchNorm1d,
-    Conv1d, Dropout, InputGrad, Linear, MaxPool1d, Mode, Relu, SpeakerAdversary, TemporalPool,
+    anchored_consistency, smoothed_targets, softmax_cross_entropy, softmax_cross_entropy_soft, softmax_cross_entropy_weighted,
+    view_consistency, BatchNorm1d, Conv1d, Dropout, InputGrad, Linear, MaxPool1d, Mode, Relu, SpeakerAdversary, TemporalPool,
 };
 
 /// L = <y, w>.
@@ -254,4 +254,29 @@ fn view_consistency_across_views_of_each_clip() {
     assert!(loss > 0.0, "random views disagree");
     let numeric = numeric_wrt(&mut logits, |l| l.as_slice_mut().unwrap(), |l| view_consistency(l.view(), &clips).0);
     assert_grad("view_consistency dlogits", slice(&dlogits), &numeric);
+}
+
+/// Consistency towards each clip's anchor, which the term holds fixed: the finite differences
+/// see the anchors' rows pinned, so they check the views' gradient and the anchors' zero. Clip 7
+/// has three views anchored at its second row, clip 2 two, clip 5 no anchor.
+#[test]
+fn anchored_consistency_towards_each_clips_anchor() {
+    let clips = [7, 2, 7, 5, 2, 7];
+    let anchors = [false, true, true, false, false, false];
+    let mut logits = random((6, 8), 805) * 3.0;
+    let pinned = logits.clone();
+    let (loss, dlogits) = anchored_consistency(logits.view(), &clips, &anchors);
+    assert!(loss > 0.0, "random views stray from their anchors");
+    let numeric = numeric_wrt(
+        &mut logits,
+        |l| l.as_slice_mut().unwrap(),
+        |l| {
+            let mut held = l.clone();
+            for (b, _) in anchors.iter().enumerate().filter(|(_, &a)| a) {
+                held.row_mut(b).assign(&pinned.row(b));
+            }
+            anchored_consistency(held.view(), &clips, &anchors).0
+        },
+    );
+    assert_grad("anchored_consistency dlogits", slice(&dlogits), &numeric);
 }

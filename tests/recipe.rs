@@ -212,6 +212,7 @@ fn a_malformed_recipe_override_is_refused_before_anything_is_written() {
         ("--ensemble", "0", "error: --ensemble takes the number of models per seed"),
         ("--consistency", "nan", "error: --consistency takes the weight of the consistency term"),
         ("--consistency", "inf", "error: --consistency takes the weight of the consistency term"),
+        ("--consistency-target", "original", "error: --consistency-target sets what the consistency term pulls towards"),
     ] {
         let out = Command::new(env!("CARGO_BIN_EXE_ser"))
             .args(["train", "--recipe", "improved", flag, value, "--out", out_dir.to_str().unwrap()])

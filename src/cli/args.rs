@@ -4,6 +4,7 @@ use crate::data::corpus::{parse_class_map, LabelSettings};
 use crate::data::pipeline::{Band, DataConfig, Layout, SplitKind, VadMode};
 use crate::nn::model::Padding;
 use crate::recipe::{Overrides, Recipe, RecipeName, RunSettings};
+use crate::train::ConsistencyTarget;
 use anyhow::{bail, Result};
 use clap::Args;
 use std::path::PathBuf;
@@ -150,6 +151,11 @@ pub struct RecipeArgs {
     /// recipe's, 0).
     #[arg(long)]
     pub consistency: Option<f64>,
+    /// What the consistency term pulls each view towards: views (the mean of the clip's views,
+    /// every view moved) or original (the clip's original's answer, held fixed, so the clean
+    /// clip is not pulled towards its corrupted copies); needs --consistency (default: views).
+    #[arg(long, value_enum)]
+    pub consistency_target: Option<ConsistencyTarget>,
 }
 
 impl RecipeArgs {
@@ -175,6 +181,7 @@ impl RecipeArgs {
             balance: self.balance.then_some(true),
             utterance_mean: self.utterance_mean,
             consistency: self.consistency,
+            consistency_target: self.consistency_target,
         };
         Recipe::named(self.recipe).with_overrides(&overrides).map_err(anyhow::Error::msg)
     }

@@ -29,9 +29,19 @@
 //! (the terms through M_g sum to `-(1/B) sum_{b in g} p[b, k] / (n_g M_g[k])` = -1/B for every k,
 //! a constant that the softmax's Jacobian removes).
 //!
+//! Consistency towards an anchor (the clip's original, say): each row b of clip g is pulled
+//! towards the distribution of the clip's anchor row a_g, which the term holds fixed (a teacher
+//! that the term does not move; rows of a clip without an anchor add 0):
+//! ```text
+//! q_g = softmax(z[a_g])  (a constant),   A = (1/B) sum_b KL(q_g || p[b]) = (1/B) sum_b sum_k q_g[k] (log q_g[k] - logp[b, k])
+//! dA/dz[b, k] = (p[b, k] - q_g[k]) / B     (0 at the anchor row itself)
+//! ```
+//! (the cross-entropy towards soft targets q_g, above, less the targets' entropy, which does not
+//! move with z).
+//!
 //! Reference: the fast path below is already the plain loop of these lines.
 //! Tests: gradient check in tests/gradcheck_layers.rs (`softmax_cross_entropy_*`,
-//! `view_consistency_*`).
+//! `view_consistency_*`, `anchored_consistency_*`).
 
 use crate::Real;
 use ndarray::{Array2, ArrayView2};
@@ -150,6 +160,27 @@ pub fn view_consistency<T: Real>(logits: ArrayView2<T>, clips: &[usize]) -> (T, 
     (loss, dlogits)
 }
 
+/// logits: (B, K), clips: (B) the clip each row is a view of, anchors: (B) whether each row is its
+/// clip's anchor -> (A above, dA/dlogits (B, K)), each anchor's distribution held fixed. A clip
+/// with several anchor rows is pulled towards its first.
+pub fn anchored_consistency<T: Real>(logits: ArrayView2<T>, clips: &[usize], anchors: &[bool]) -> (T, Array2<T>) {
+    let (batch, classes) = logits.dim();
+    assert!(clips.len() == batch && anchors.len() == batch, "one clip and one anchor flag per row of logits");
+    let inv_batch = T::one() / T::c(batch as f64);
+    let logp = log_softmax(logits);
+    let mut loss = T::zero();
+    let mut dlogits = Array2::zeros((batch, classes));
+    for ((row, &clip), mut dz) in logp.rows().into_iter().zip(clips).zip(dlogits.rows_mut()) {
+        let Some(anchor) = (0..batch).find(|&a| anchors[a] && clips[a] == clip) else { continue };
+        for ((&l, &lq), d) in row.iter().zip(logp.row(anchor)).zip(dz.iter_mut()) {
+            let q = lq.exp();
+            loss += q * (lq - l) * inv_batch;
+            *d = (l.exp() - q) * inv_batch;
+        }
+    }
+    (loss, dlogits)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -183,6 +214,22 @@ mod tests {
         for row in softmax(logits.view()).rows() {
             assert!((row.sum() - 1.0).abs() < 1e-6);
         }
+    }
+
+    /// A view costs its KL divergence from its clip's anchor; the anchor and a clip without one
+    /// get no gradient.
+    #[test]
+    fn anchored_consistency_is_the_kl_from_the_anchor_and_leaves_the_anchor_alone() {
+        // Rows 0 and 2 are views of clip 4 anchored at row 2; row 1 is clip 9 with no anchor.
+        let logits = array![[0.0f64, 1.0], [3.0, -1.0], [2.0, 0.0]];
+        let (loss, grad) = anchored_consistency(logits.view(), &[4, 9, 4], &[false, false, true]);
+        let p = softmax(logits.view());
+        let kl: f64 = (0..2).map(|k| p[[2, k]] * (p[[2, k]].ln() - p[[0, k]].ln())).sum();
+        assert!((loss - kl / 3.0).abs() < 1e-12, "{loss} vs {}", kl / 3.0);
+        assert!(grad.row(1).iter().chain(grad.row(2)).all(|g| g.abs() < 1e-15), "{grad}");
+        assert!((grad[[0, 0]] - (p[[0, 0]] - p[[2, 0]]) / 3.0).abs() < 1e-15, "{grad}");
+        let (agree, _) = anchored_consistency(array![[1.0f64, 2.0], [1.0, 2.0]].view(), &[0, 0], &[true, false]);
+        assert!(agree.abs() < 1e-15, "{agree}");
     }
 
     /// Views that agree cost nothing; views that disagree cost n_g times their Jensen-Shannon

@@ -66,7 +66,8 @@ pub use conv1d::Conv1d;
 pub use dropout::Dropout;
 pub use linear::Linear;
 pub use loss::{
-    smoothed_targets, softmax, softmax_cross_entropy, softmax_cross_entropy_soft, softmax_cross_entropy_weighted, view_consistency,
+    anchored_consistency, smoothed_targets, softmax, softmax_cross_entropy, softmax_cross_entropy_soft, softmax_cross_entropy_weighted,
+    view_consistency,
 };
 pub use maxpool1d::MaxPool1d;
 pub use param::{Param, ParamRef};

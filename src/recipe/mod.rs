@@ -15,7 +15,7 @@ use crate::data::pipeline::{Band, DataConfig};
 use crate::data::{CacheReadError, Example, InputScaling};
 use crate::nn::model::{ModelConfig, Padding};
 use crate::train::augment::{FeatureAugment, SpecAugment};
-use crate::train::{LrSchedule, TrainConfig};
+use crate::train::{ConsistencyTarget, LrSchedule, TrainConfig};
 use serde::{Deserialize, Serialize};
 
 /// Every switch of a recipe.
@@ -91,6 +91,10 @@ pub struct Recipe {
     /// off). Absent (0) from older runs.
     #[serde(default)]
     pub consistency: f64,
+    /// What the consistency term pulls each view towards (`TrainConfig::consistency_target`).
+    /// Absent (the mean of the views) from older runs.
+    #[serde(default)]
+    pub consistency_target: ConsistencyTarget,
 }
 
 fn one() -> usize {
@@ -140,6 +144,7 @@ impl Recipe {
             balance: false,
             utterance_mean: false,
             consistency: 0.0,
+            consistency_target: ConsistencyTarget::Views,
         }
     }
 
@@ -201,6 +206,7 @@ impl Recipe {
                 balance: self.balance,
                 channel_draws: self.channel_draws,
                 consistency: self.consistency,
+                consistency_target: self.consistency_target,
             },
             data: DataConfig {
                 speed_factors: self.speed_perturb.clone(),
@@ -319,6 +325,12 @@ impl Recipe {
             }
             self.consistency = weight;
         }
+        if let Some(target) = o.consistency_target {
+            if self.consistency == 0.0 {
+                return Err("--consistency-target sets what the consistency term pulls towards; give the term a weight with --consistency W (W > 0)".into());
+            }
+            self.consistency_target = target;
+        }
         if let Some(members) = o.ensemble {
             if members == 0 {
                 return Err("--ensemble takes the number of models per seed, at least 1".into());
@@ -412,6 +424,8 @@ pub struct Overrides {
     pub utterance_mean: Option<bool>,
     /// Weight of the consistency term across each clip's views (Some(0.0): off).
     pub consistency: Option<f64>,
+    /// What the consistency term pulls each view towards.
+    pub consistency_target: Option<ConsistencyTarget>,
 }
 
 /// `--speed-perturb`'s value: distinct factors such as `0.9,1.1`, or `off` for none. The error

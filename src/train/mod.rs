@@ -14,7 +14,9 @@ pub use metrics::Metrics;
 use crate::checkpoint::LoadedModel;
 use crate::data::pipeline::name_hash;
 use crate::data::{CacheReadError, Example, InputScaling, Variant};
-use crate::nn::loss::{label_targets, softmax, softmax_cross_entropy_soft, softmax_cross_entropy_weighted, view_consistency};
+use crate::nn::loss::{
+    anchored_consistency, label_targets, softmax, softmax_cross_entropy_soft, softmax_cross_entropy_weighted, view_consistency,
+};
 use crate::nn::model::{pad_batch, SerModel, NUM_CLASSES, POOLED};
 use crate::nn::speaker_adversary::{reversal_ramp, SpeakerAdversary};
 use crate::optim::{clip_grad_norm, Adam};
@@ -71,6 +73,24 @@ pub struct TrainConfig {
     /// mixes whole clips with whole clips (0: none, batches of examples as the study).
     #[serde(default)]
     pub consistency: f64,
+    /// What each view is pulled towards by the consistency term.
+    #[serde(default)]
+    pub consistency_target: ConsistencyTarget,
+}
+
+/// What the consistency term pulls each view of a clip towards.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum, Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ConsistencyTarget {
+    /// The mean of the clip's predicted distributions, every view moved towards the others
+    /// (AugMix's Jensen-Shannon term, `nn::loss::view_consistency`).
+    #[default]
+    Views,
+    /// The clip's original's distribution, held fixed: the other views are pulled towards what
+    /// the model says of the clean clip, which the term leaves alone
+    /// (`nn::loss::anchored_consistency`); each clip's original leads its views, so whole-clip
+    /// mixup mixes originals with originals.
+    Original,
 }
 
 impl Default for TrainConfig {
@@ -90,6 +110,7 @@ impl Default for TrainConfig {
             balance: false,
             channel_draws: 0,
             consistency: 0.0,
+            consistency_target: ConsistencyTarget::Views,
         }
     }
 }
@@ -236,8 +257,9 @@ struct Objective<'a> {
     targets: ArrayView2<'a, f32>,
     /// Each row's loss weight (None: 1).
     weights: Option<&'a [f32]>,
-    /// The clip each row is a view of, for the consistency term (None: no term).
-    clips: Option<&'a [usize]>,
+    /// The clip each row is a view of and whether the row is its clip's original, for the
+    /// consistency term (None: no term).
+    clips: Option<(&'a [usize], &'a [bool])>,
     /// The adversary's target rows (B, S) and the reversal strength λ (None: no adversary step).
     speakers: Option<(ArrayView2<'a, f32>, f64)>,
 }
@@ -304,14 +326,25 @@ fn clip_of(e: &Example) -> (usize, &str) {
     (e.corpus, e.name.split('#').next().unwrap_or_default())
 }
 
+/// How an epoch's examples are cut into batches.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Grouping {
+    /// Consecutive runs of the batch size, as the study.
+    Examples,
+    /// Each clip's examples together, batches cut between clips.
+    Clips,
+    /// As `Clips`, each clip's original first.
+    ClipsOriginalFirst,
+}
+
 /// An epoch's batches of indices into `train` from its examples `order` (already shuffled):
-/// consecutive runs of `batch_size` examples, or with `whole_clips` each clip's examples kept
+/// consecutive runs of `batch_size` examples, or grouped by clip each clip's examples kept
 /// together (in the order `order` first meets the clips, each clip's examples in `order`'s
-/// order) and batches cut between clips, each up to `batch_size` examples (more only for a
-/// clip with more views than that, alone in its batch).
-pub fn clip_batches(train: &[Example], order: &[usize], batch_size: usize, whole_clips: bool) -> Vec<Vec<usize>> {
+/// order, or with its original moved to the front) and batches cut between clips, each up to
+/// `batch_size` examples (more only for a clip with more views than that, alone in its batch).
+pub fn clip_batches(train: &[Example], order: &[usize], batch_size: usize, grouping: Grouping) -> Vec<Vec<usize>> {
     let batch_size = batch_size.max(1);
-    if !whole_clips {
+    if grouping == Grouping::Examples {
         return order.chunks(batch_size).map(<[usize]>::to_vec).collect();
     }
     let mut clips: Vec<Vec<usize>> = Vec::new();
@@ -322,6 +355,12 @@ pub fn clip_batches(train: &[Example], order: &[usize], batch_size: usize, whole
             clips.len() - 1
         });
         clips[slot].push(i);
+    }
+    if grouping == Grouping::ClipsOriginalFirst {
+        for clip in &mut clips {
+            // A stable sort: the other views keep `order`'s order.
+            clip.sort_by_key(|&i| !matches!(train[i].variant, Variant::Original));
+        }
     }
     let mut batches: Vec<Vec<usize>> = Vec::new();
     for clip in clips {
@@ -417,7 +456,12 @@ impl Trainer {
         let mut order = epoch_examples(train, self.config.channel_draws, seed);
         order.shuffle(&mut StdRng::seed_from_u64(seed));
         let consistency = self.config.consistency > 0.0;
-        let batches = clip_batches(train, &order, self.config.batch_size, consistency);
+        let grouping = match (consistency, self.config.consistency_target) {
+            (false, _) => Grouping::Examples,
+            (true, ConsistencyTarget::Views) => Grouping::Clips,
+            (true, ConsistencyTarget::Original) => Grouping::ClipsOriginalFirst,
+        };
+        let batches = clip_batches(train, &order, self.config.batch_size, grouping);
         let mut total = 0.0;
         let steps = batches.len().max(1);
         for (step, chunk) in batches.iter().enumerate() {
@@ -439,6 +483,7 @@ impl Trainer {
                 .collect::<Result<_, CacheReadError>>()?;
             let (mut x, mut lengths) = pad_batch(&clips.iter().map(|c| c.view()).collect::<Vec<_>>());
             let clip_of_row = consistency.then(|| clip_ids(train, chunk));
+            let originals: Vec<bool> = chunk.iter().map(|&i| train[i].variant == Variant::Original).collect();
             let mix = (self.config.mixup_alpha > 0.0).then(|| {
                 let mut rng = StdRng::seed_from_u64(seed ^ (step as u64 + 1).wrapping_mul(0x2545_F491_4F6C_DD1D));
                 match &clip_of_row {
@@ -472,7 +517,7 @@ impl Trainer {
             let objective = Objective {
                 targets: targets.view(),
                 weights: row_weights.as_deref(),
-                clips: clip_of_row.as_deref(),
+                clips: clip_of_row.as_deref().map(|rows| (rows, originals.as_slice())),
                 speakers: speaker_targets.as_ref().map(|t| (t.view(), reversal)),
             };
             let loss = self.step(model, x.view(), &lengths, objective);
@@ -500,9 +545,12 @@ impl Trainer {
             None => softmax_cross_entropy_soft(out.view(), targets),
             Some(w) => softmax_cross_entropy_weighted(out.view(), targets, w),
         };
-        if let Some(clips) = clips {
+        if let Some((clips, originals)) = clips {
             let weight = self.config.consistency as f32;
-            let (term, dterm) = view_consistency(out.view(), clips);
+            let (term, dterm) = match self.config.consistency_target {
+                ConsistencyTarget::Views => view_consistency(out.view(), clips),
+                ConsistencyTarget::Original => anchored_consistency(out.view(), clips, originals),
+            };
             loss += weight * term;
             dlogits.scaled_add(weight, &dterm);
         }
@@ -645,14 +693,20 @@ mod tests {
         let mut train = Vec::new();
         for (c, &n) in views.iter().enumerate() {
             for v in 0..n {
-                train.push(Example { name: format!("clip{c}.wav#{v}"), corpus: c % 2, ..Example::original(Array2::zeros((1, 1)), 0, 1) });
+                let variant = if v == n / 2 { Variant::Original } else { Variant::Channel(v) };
+                train.push(Example {
+                    name: format!("clip{c}.wav#{v}"),
+                    corpus: c % 2,
+                    variant,
+                    ..Example::original(Array2::zeros((1, 1)), 0, 1)
+                });
             }
         }
         // The same file name in another corpus is another clip.
         train.push(Example { name: "clip0.wav#orig".into(), corpus: 1, ..Example::original(Array2::zeros((1, 1)), 0, 1) });
         let mut order: Vec<usize> = (0..train.len()).collect();
         order.shuffle(&mut StdRng::seed_from_u64(5));
-        let batches = clip_batches(&train, &order, 10, true);
+        let batches = clip_batches(&train, &order, 10, Grouping::Clips);
         let mut seen: Vec<usize> = batches.concat();
         seen.sort_unstable();
         assert_eq!(seen, (0..train.len()).collect::<Vec<_>>());
@@ -676,11 +730,26 @@ mod tests {
             }
         }
         assert!(batches.iter().any(|b| clip_ids(&train, b).last() > Some(&0)), "batches hold several clips");
-        assert_eq!(clip_batches(&train, &order, 10, false), order.chunks(10).map(<[usize]>::to_vec).collect::<Vec<_>>());
+        assert_eq!(clip_batches(&train, &order, 10, Grouping::Examples), order.chunks(10).map(<[usize]>::to_vec).collect::<Vec<_>>());
+        // Originals first: the same batches, each clip's original moved to its front.
+        let led = clip_batches(&train, &order, 10, Grouping::ClipsOriginalFirst);
+        assert_eq!(led.len(), batches.len());
+        for (led, batch) in led.iter().zip(&batches) {
+            let clips = clip_ids(&train, batch);
+            assert_eq!(clip_ids(&train, led), clips);
+            for c in 0..=*clips.last().unwrap() {
+                let rows = |batch: &[usize]| batch.iter().zip(&clips).filter(|(_, &k)| k == c).map(|(&i, _)| i).collect::<Vec<usize>>();
+                let (led, was) = (rows(led), rows(batch));
+                assert!(matches!(train[led[0]].variant, Variant::Original), "the original leads clip {c}");
+                let rest: Vec<usize> = was.iter().copied().filter(|&i| i != led[0]).collect();
+                assert_eq!(led[1..], rest[..], "the other views keep their order");
+            }
+        }
     }
 
     /// The consistency term moves a step only through views that share a clip: with every row
-    /// its own clip the step is the one without it; two views of a clip change it.
+    /// its own clip (and its own original) the step is the one without it; two views of a clip
+    /// change it, towards their mean or towards the clip's original.
     #[test]
     fn the_consistency_term_moves_the_step_only_through_views_of_one_clip() {
         use crate::nn::model::{ModelConfig, Padding};
@@ -690,19 +759,21 @@ mod tests {
         });
         let lengths = vec![40, 36, 40, 34];
         let targets = label_targets::<f32>(&[0, 0, 3, 3], NUM_CLASSES, 0.1);
-        let weights = |clips: Option<&[usize]>| {
-            let mut model = SerModel::<f32>::new(ModelConfig { dropout: false, padding: Padding::Masked }, 4);
-            let mut trainer = Trainer::new(TrainConfig { consistency: 5.0, ..TrainConfig::default() });
-            let loss =
-                trainer.step(&mut model, x.view(), &lengths, Objective { targets: targets.view(), weights: None, clips, speakers: None });
-            (loss, model.params().into_iter().map(|(_, p)| p.value.iter().copied().collect::<Vec<f32>>()).collect::<Vec<_>>())
-        };
-        let (plain_loss, plain) = weights(None);
-        let (alone_loss, alone) = weights(Some(&[0, 1, 2, 3]));
-        let (paired_loss, paired) = weights(Some(&[0, 0, 1, 1]));
-        assert_eq!((plain_loss, &plain), (alone_loss, &alone));
-        assert!(paired_loss > plain_loss, "two differing views cost more");
-        assert_ne!(plain, paired);
+        for consistency_target in [ConsistencyTarget::Views, ConsistencyTarget::Original] {
+            let weights = |clips: Option<(&[usize], &[bool])>| {
+                let mut model = SerModel::<f32>::new(ModelConfig { dropout: false, padding: Padding::Masked }, 4);
+                let mut trainer = Trainer::new(TrainConfig { consistency: 5.0, consistency_target, ..TrainConfig::default() });
+                let objective = Objective { targets: targets.view(), weights: None, clips, speakers: None };
+                let loss = trainer.step(&mut model, x.view(), &lengths, objective);
+                (loss, model.params().into_iter().map(|(_, p)| p.value.iter().copied().collect::<Vec<f32>>()).collect::<Vec<_>>())
+            };
+            let (plain_loss, plain) = weights(None);
+            let (alone_loss, alone) = weights(Some((&[0, 1, 2, 3], &[true; 4])));
+            let (paired_loss, paired) = weights(Some((&[0, 0, 1, 1], &[true, false, false, true])));
+            assert_eq!((plain_loss, &plain), (alone_loss, &alone), "{consistency_target:?}");
+            assert!(paired_loss > plain_loss, "{consistency_target:?}: two differing views cost more");
+            assert_ne!(plain, paired, "{consistency_target:?}");
+        }
     }
 
     #[test]
