@@ -326,6 +326,11 @@ fn clip_of(e: &Example) -> (usize, &str) {
     (e.corpus, e.name.split('#').next().unwrap_or_default())
 }
 
+/// Whether an example is its clip's original (the anchor of `ConsistencyTarget::Original`).
+fn is_original(e: &Example) -> bool {
+    matches!(e.variant, Variant::Original)
+}
+
 /// How an epoch's examples are cut into batches.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Grouping {
@@ -359,7 +364,7 @@ pub fn clip_batches(train: &[Example], order: &[usize], batch_size: usize, group
     if grouping == Grouping::ClipsOriginalFirst {
         for clip in &mut clips {
             // A stable sort: the other views keep `order`'s order.
-            clip.sort_by_key(|&i| !matches!(train[i].variant, Variant::Original));
+            clip.sort_by_key(|&i| !is_original(&train[i]));
         }
     }
     let mut batches: Vec<Vec<usize>> = Vec::new();
@@ -483,7 +488,7 @@ impl Trainer {
                 .collect::<Result<_, CacheReadError>>()?;
             let (mut x, mut lengths) = pad_batch(&clips.iter().map(|c| c.view()).collect::<Vec<_>>());
             let clip_of_row = consistency.then(|| clip_ids(train, chunk));
-            let originals: Vec<bool> = chunk.iter().map(|&i| train[i].variant == Variant::Original).collect();
+            let originals: Vec<bool> = chunk.iter().map(|&i| is_original(&train[i])).collect();
             let mix = (self.config.mixup_alpha > 0.0).then(|| {
                 let mut rng = StdRng::seed_from_u64(seed ^ (step as u64 + 1).wrapping_mul(0x2545_F491_4F6C_DD1D));
                 match &clip_of_row {
@@ -740,7 +745,7 @@ mod tests {
             for c in 0..=*clips.last().unwrap() {
                 let rows = |batch: &[usize]| batch.iter().zip(&clips).filter(|(_, &k)| k == c).map(|(&i, _)| i).collect::<Vec<usize>>();
                 let (led, was) = (rows(led), rows(batch));
-                assert!(matches!(train[led[0]].variant, Variant::Original), "the original leads clip {c}");
+                assert!(is_original(&train[led[0]]), "the original leads clip {c}");
                 let rest: Vec<usize> = was.iter().copied().filter(|&i| i != led[0]).collect();
                 assert_eq!(led[1..], rest[..], "the other views keep their order");
             }
