@@ -488,7 +488,7 @@ impl Trainer {
                 .collect::<Result<_, CacheReadError>>()?;
             let (mut x, mut lengths) = pad_batch(&clips.iter().map(|c| c.view()).collect::<Vec<_>>());
             let clip_of_row = consistency.then(|| clip_ids(train, chunk));
-            let originals: Vec<bool> = chunk.iter().map(|&i| is_original(&train[i])).collect();
+            let originals_of_row = consistency.then(|| chunk.iter().map(|&i| is_original(&train[i])).collect::<Vec<bool>>());
             let mix = (self.config.mixup_alpha > 0.0).then(|| {
                 let mut rng = StdRng::seed_from_u64(seed ^ (step as u64 + 1).wrapping_mul(0x2545_F491_4F6C_DD1D));
                 match &clip_of_row {
@@ -522,7 +522,7 @@ impl Trainer {
             let objective = Objective {
                 targets: targets.view(),
                 weights: row_weights.as_deref(),
-                clips: clip_of_row.as_deref().map(|rows| (rows, originals.as_slice())),
+                clips: clip_of_row.as_deref().zip(originals_of_row.as_deref()),
                 speakers: speaker_targets.as_ref().map(|t| (t.view(), reversal)),
             };
             let loss = self.step(model, x.view(), &lengths, objective);
