@@ -23,6 +23,8 @@ pub enum CheckpointError {
     Missing { path: PathBuf, name: String },
     #[error("{path}: tensor '{name}' has shape {actual:?}, expected {expected:?}")]
     Shape { path: PathBuf, name: String, expected: Vec<usize>, actual: Vec<usize> },
+    #[error("{path}: tensor '{name}' has shape {actual:?}; a BiLSTM's recurrent weights are (4H, H) for H units each way")]
+    Recurrent { path: PathBuf, name: String, actual: Vec<usize> },
     #[error("{path}: tensor '{name}' is {actual}, expected F32")]
     Dtype { path: PathBuf, name: String, actual: String },
     #[error("{path}: metadata '{key}' = '{value}' is not understood")]
@@ -301,9 +303,21 @@ impl Checkpoint {
         Ok(t.data().chunks_exact(4).map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])).collect())
     }
 
+    /// Hidden units of each direction of the file's BiLSTM, read from the shape of its
+    /// recurrent weights `lstm.weight_hh_l0` (4H, H): the authors' 80, or a recipe's width.
+    pub fn lstm_hidden(&self) -> Result<usize, CheckpointError> {
+        let st = self.tensors()?;
+        let name = "lstm.weight_hh_l0";
+        let t = st.tensor(name).map_err(|_| CheckpointError::Missing { path: self.path.clone(), name: name.into() })?;
+        match *t.shape() {
+            [rows, hidden] if hidden > 0 && rows == 4 * hidden => Ok(hidden),
+            ref shape => Err(CheckpointError::Recurrent { path: self.path.clone(), name: name.into(), actual: shape.to_vec() }),
+        }
+    }
+
     /// Builds the model the file describes and loads every tensor into it.
     pub fn load<T: Real>(&self) -> Result<SerModel<T>, CheckpointError> {
-        let mut model = SerModel::with_classes(self.config()?, self.classes()?.len(), 0);
+        let mut model = SerModel::with_width(self.config()?, self.classes()?.len(), self.lstm_hidden()?, 0);
         self.load_into(&mut model)?;
         Ok(model)
     }

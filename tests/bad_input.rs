@@ -203,11 +203,17 @@ fn predict_rejects_broken_checkpoints() {
         let (_, shape, _) = t.iter_mut().find(|(n, _, _)| n == "classify.1.weight").unwrap();
         *shape = vec![shape[1], shape[0]];
     });
+    let recurrent = dir.join("wrong-recurrent-shape.safetensors");
+    edit_checkpoint(&good, &recurrent, |t| {
+        let (_, shape, _) = t.iter_mut().find(|(n, _, _)| n == "lstm.weight_hh_l0").unwrap();
+        *shape = vec![shape[1], shape[0]];
+    });
     let garbage = dir.join("garbage.safetensors");
     std::fs::write(&garbage, b"not a checkpoint").unwrap();
     let cases = [
         (missing, "tensor 'lstm.weight_hh_l0' is missing"),
         (reshaped, "tensor 'classify.1.weight' has shape [320, 60], expected [60, 320]"),
+        (recurrent, "tensor 'lstm.weight_hh_l0' has shape [80, 320]; a BiLSTM's recurrent weights are (4H, H)"),
         (garbage, "not a safetensors file"),
         (dir.join("absent.safetensors"), "No such file or directory"),
     ];

@@ -5,10 +5,12 @@ mod common;
 
 use common::{assert_grad, uniform};
 use ndarray::{Array2, Array3, ArrayView2};
+use ser::checkpoint::{self, Checkpoint};
 use ser::data::{Example, InputScaling};
 use ser::nn::loss::softmax_cross_entropy;
-use ser::nn::model::{pad_batch, ModelConfig, Padding, SerModel};
+use ser::nn::model::{pad_batch, ModelConfig, Padding, SerModel, LSTM_HIDDEN, NUM_CLASSES};
 use ser::train::{evaluate, Scoring, TrainConfig, Trainer};
+use std::collections::HashMap;
 
 /// Elements checked per tensor (all of a tensor would take minutes for the 48 600 conv weights).
 const SAMPLES_PER_TENSOR: usize = 24;
@@ -24,7 +26,12 @@ fn loss(model: &mut SerModel<f64>, x: &Array3<f64>, lengths: &[usize], labels: &
 }
 
 fn check_model(config: ModelConfig) {
-    let mut model = SerModel::<f64>::new(config, 7);
+    check_model_of_width(config, LSTM_HIDDEN);
+}
+
+/// The gradient check of a model whose BiLSTM has `lstm_hidden` units each way.
+fn check_model_of_width(config: ModelConfig, lstm_hidden: usize) {
+    let mut model = SerModel::<f64>::with_width(config, NUM_CLASSES, lstm_hidden, 7);
     // Two clips of different lengths padded together; long enough for several LSTM steps.
     let x = input(3, 45, 1);
     let lengths = [45, 38, 41];
@@ -37,7 +44,7 @@ fn check_model(config: ModelConfig) {
 
     let names: Vec<String> = model.params().into_iter().map(|(n, _)| n).collect();
     let tag = format!(
-        "{}{}",
+        "{}{}/H{lstm_hidden}",
         if config.dropout { "dropout" } else { "no_dropout" },
         if config.padding == Padding::Masked { "/masked" } else { "" }
     );
@@ -76,6 +83,31 @@ fn gradcheck_whole_model_without_dropout() {
 #[test]
 fn gradcheck_whole_model_masked() {
     check_model(ModelConfig { dropout: true, padding: Padding::Masked });
+}
+
+/// A narrower BiLSTM (`--lstm-hidden`): the pooled vector, the BatchNorm and the first Linear
+/// follow its width, and every gradient still checks.
+#[test]
+fn gradcheck_whole_model_of_another_bilstm_width() {
+    check_model_of_width(ModelConfig { dropout: true, padding: Padding::Masked }, 6);
+}
+
+/// A checkpoint of another BiLSTM width loads as that width (read from its recurrent weights'
+/// shape) and answers as the model saved (a file whose recurrent weights are not (4H, H):
+/// tests/bad_input.rs).
+#[test]
+fn a_checkpoint_of_another_bilstm_width_loads_as_that_width() {
+    let dir = common::temp_dir("width");
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("wide.safetensors");
+    let mut saved = SerModel::<f32>::with_width(ModelConfig { dropout: true, padding: Padding::Masked }, NUM_CLASSES, 12, 4);
+    assert_eq!((saved.lstm_hidden(), saved.pooled(), saved.bn.weight.value.len()), (12, 48, 48));
+    checkpoint::save(&mut saved, &path, HashMap::new()).unwrap();
+    let file = Checkpoint::open(&path).unwrap();
+    assert_eq!(file.lstm_hidden().unwrap(), 12);
+    let mut loaded = file.load::<f32>().unwrap();
+    let (x, lengths) = pad_batch(&[clip(50, 1).view(), clip(44, 2).view()]);
+    assert_eq!(saved.forward(x.view(), &lengths, false), loaded.forward(x.view(), &lengths, false));
 }
 
 fn clip(k: usize, seed: u64) -> Array2<f32> {
@@ -146,8 +178,9 @@ fn a_speaker_adversarial_run_resumed_from_its_state_file_matches_an_uninterrupte
     let config = TrainConfig { epochs: 3, batch_size: 16, seed: 6, speaker_adversary: 0.5, mixup_alpha: 0.4, ..TrainConfig::default() };
     let fresh = |config: &TrainConfig| {
         let mut trainer = Trainer::new(config.clone());
-        trainer.attach_adversary(3);
-        (SerModel::<f32>::new(ModelConfig { dropout: true, padding: Padding::Masked }, 6), trainer)
+        let model = SerModel::<f32>::new(ModelConfig { dropout: true, padding: Padding::Masked }, 6);
+        trainer.attach_adversary(3, model.pooled());
+        (model, trainer)
     };
     let weights = |model: &mut SerModel<f32>, trainer: &mut Trainer| {
         let mut all: Vec<Vec<f32>> = model.params().into_iter().map(|(_, p)| p.value.iter().copied().collect()).collect();

@@ -213,6 +213,8 @@ fn a_malformed_recipe_override_is_refused_before_anything_is_written() {
         ("--consistency", "nan", "error: --consistency takes the weight of the consistency term"),
         ("--consistency", "inf", "error: --consistency takes the weight of the consistency term"),
         ("--consistency-target", "original", "error: --consistency-target sets what the consistency term pulls towards"),
+        ("--lstm-hidden", "0", "error: --lstm-hidden takes the BiLSTM's units each way"),
+        ("--lstm-hidden", "5000", "error: --lstm-hidden takes the BiLSTM's units each way"),
     ] {
         let out = Command::new(env!("CARGO_BIN_EXE_ser"))
             .args(["train", "--recipe", "improved", flag, value, "--out", out_dir.to_str().unwrap()])
@@ -302,6 +304,8 @@ fn an_ensemble_recipe_trains_its_members_and_eval_and_predict_load_them_from_the
         "0.4",
         "--vtlp",
         "0.1",
+        "--lstm-hidden",
+        "12",
         "--epochs",
         "2",
         "--batch-size",
@@ -316,11 +320,14 @@ fn an_ensemble_recipe_trains_its_members_and_eval_and_predict_load_them_from_the
     let report: serde_json::Value = serde_json::from_slice(&std::fs::read(run.join("recipes.json")).unwrap()).unwrap();
     let recipe = &report["rows"][0]["recipe"];
     assert_eq!((recipe["ensemble"].as_u64(), recipe["mixup_alpha"].as_f64(), recipe["vtlp"].as_f64()), (Some(2), Some(0.4), Some(0.1)));
+    // The members' BiLSTMs are 12 wide, not the authors' 80: eval and predict below load that width.
+    assert_eq!(recipe["lstm_hidden"].as_u64(), Some(12));
 
     // The first checkpoint names the second; each is a whole model with its own seed.
     let first = Checkpoint::open(&run.join("model.safetensors")).unwrap();
     assert_eq!(first.metadata[META_ENSEMBLE], r#"["model.member-1.safetensors"]"#);
     let second = Checkpoint::open(&run.join("model.member-1.safetensors")).unwrap();
+    assert_eq!((first.lstm_hidden().unwrap(), second.lstm_hidden().unwrap()), (12, 12));
     assert!(!second.metadata.contains_key(META_ENSEMBLE));
     assert_eq!(second.metadata["ser.seed"], ser::experiments::run::member_seed(3, 1).to_string());
     assert_ne!(first.metadata["ser.seed"], second.metadata["ser.seed"]);

@@ -156,6 +156,10 @@ pub struct RecipeArgs {
     /// clip is not pulled towards its corrupted copies); needs --consistency (default: views).
     #[arg(long, value_enum)]
     pub consistency_target: Option<ConsistencyTarget>,
+    /// Hidden units of each direction of the BiLSTM: the pooled vector, the BatchNorm and the
+    /// first Linear's input grow with it, 4 per unit (default: the authors' 80).
+    #[arg(long, value_name = "UNITS")]
+    pub lstm_hidden: Option<usize>,
 }
 
 impl RecipeArgs {
@@ -182,6 +186,7 @@ impl RecipeArgs {
             utterance_mean: self.utterance_mean,
             consistency: self.consistency,
             consistency_target: self.consistency_target,
+            lstm_hidden: self.lstm_hidden,
         };
         Recipe::named(self.recipe).with_overrides(&overrides).map_err(anyhow::Error::msg)
     }

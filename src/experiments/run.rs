@@ -207,11 +207,11 @@ fn train_member(
 ) -> anyhow::Result<(SerModel<f32>, Trainer)> {
     let seed = member_seed(plan.plan.train.seed, k);
     let name = member_name(plan.name, k);
-    let mut model = SerModel::<f32>::with_classes(plan.plan.model, data.classes.len(), seed);
+    let mut model = SerModel::<f32>::with_width(plan.plan.model, data.classes.len(), plan.plan.lstm_hidden, seed);
     let mut trainer = Trainer::new(TrainConfig { seed, ..plan.plan.train.clone() });
     trainer.scaling = plan.scaling.clone();
     trainer.augment = plan.recipe.feature_augment(plan.scaling);
-    trainer.attach_adversary(crate::train::speakers(&data.train).len());
+    trainer.attach_adversary(crate::train::speakers(&data.train).len(), model.pooled());
     trainer.curve_clips = curve_clips;
     let checkpoint = dir.join(member_file(plan.name, k));
     let state = dir.join(format!("{name}.state.safetensors"));

@@ -11,6 +11,8 @@
 //!  -> Linear(60, 50) -> Dropout(0.25) -> ReLU -> Linear(50, C)           "classify.4/.5/.6/.7"
 //!  (C = 8 classes for the study; a model trained on other labels has its corpus's C)
 //! ```
+//! A recipe may widen the BiLSTM to H units each way (`--lstm-hidden`); the pooled vector,
+//! the BatchNorm and the first Linear's input are then 4H wide, written 320 below.
 //! No activation between the convolutions. The ablation twin has no Dropout layers; its
 //! `classify` indices are those PyTorch's `nn.Sequential` gives without them (0, 1, 3, 5).
 //!
@@ -36,8 +38,9 @@ pub const INPUT_ROWS: usize = crate::features::ROWS;
 /// Classes of the study's model (RAVDESS's eight emotions); a model trained on other labels has
 /// as many as its corpus ([`SerModel::with_classes`], [`SerModel::classes`]).
 pub const NUM_CLASSES: usize = 8;
-/// Width of the pooled utterance vector (max and mean over time of the 160 BiLSTM outputs).
-pub const POOLED: usize = 320;
+/// Hidden units of each direction of the authors' BiLSTM. A recipe may widen it
+/// (`Recipe::lstm_hidden`); the rest of the model keeps its sizes but the pooled width.
+pub const LSTM_HIDDEN: usize = 80;
 /// Dropout probability of the authors' model.
 pub const DROPOUT_P: f64 = 0.25;
 
@@ -99,11 +102,19 @@ impl<T: Real> SerModel<T> {
 
     /// [`SerModel::new`] with `classes` outputs (the last layer is Linear(50, classes)).
     pub fn with_classes(config: ModelConfig, classes: usize, seed: u64) -> Self {
+        Self::with_width(config, classes, LSTM_HIDDEN, seed)
+    }
+
+    /// [`SerModel::with_classes`] with `lstm_hidden` units each way in the BiLSTM, so that the
+    /// pooled vector, the BatchNorm and the first Linear's input are `4 * lstm_hidden` wide.
+    /// The authors' width (80) draws the same parameters as [`SerModel::with_classes`].
+    pub fn with_width(config: ModelConfig, classes: usize, lstm_hidden: usize, seed: u64) -> Self {
+        let pooled = 4 * lstm_hidden;
         let mut rng = StdRng::seed_from_u64(seed);
         let conv1 = Conv1d::new(INPUT_ROWS, 60, 5, 2, &mut rng);
         let conv2 = Conv1d::new(60, 40, 3, 2, &mut rng);
-        let lstm = BiLstm::new(40, 80, &mut rng);
-        let fc1 = Linear::new(POOLED, 60, &mut rng);
+        let lstm = BiLstm::new(40, lstm_hidden, &mut rng);
+        let fc1 = Linear::new(pooled, 60, &mut rng);
         let fc2 = Linear::new(60, 50, &mut rng);
         let fc3 = Linear::new(50, classes, &mut rng);
         let dropout = |k: u64| config.dropout.then(|| Dropout::new(DROPOUT_P, seed.wrapping_mul(0x9E37_79B9).wrapping_add(k)));
@@ -115,7 +126,7 @@ impl<T: Real> SerModel<T> {
             pool2: MaxPool1d::new(5, 1),
             lstm,
             temporal: TemporalPool::default(),
-            bn: BatchNorm1d::new(POOLED),
+            bn: BatchNorm1d::new(pooled),
             fc1,
             drop1: dropout(1),
             relu1: Relu::default(),
@@ -129,6 +140,16 @@ impl<T: Real> SerModel<T> {
     /// The number of classes: the last layer's outputs.
     pub fn classes(&self) -> usize {
         self.fc3.weight.value.nrows()
+    }
+
+    /// Hidden units of each direction of the BiLSTM (the authors': [`LSTM_HIDDEN`]).
+    pub fn lstm_hidden(&self) -> usize {
+        self.lstm.weight_hh_l0.value.ncols()
+    }
+
+    /// Width of the pooled utterance vector: max and mean over time of both directions.
+    pub fn pooled(&self) -> usize {
+        4 * self.lstm_hidden()
     }
 
     /// Time steps left after the conv/pool stack for an input of `frames` frames (0 if too short).

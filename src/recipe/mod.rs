@@ -13,7 +13,7 @@ use crate::audio::augment::speed_rates;
 use crate::data::channels::ChannelMix;
 use crate::data::pipeline::{Band, DataConfig};
 use crate::data::{CacheReadError, Example, InputScaling};
-use crate::nn::model::{ModelConfig, Padding};
+use crate::nn::model::{ModelConfig, Padding, LSTM_HIDDEN};
 use crate::train::augment::{FeatureAugment, SpecAugment};
 use crate::train::{ConsistencyTarget, LrSchedule, TrainConfig};
 use serde::{Deserialize, Serialize};
@@ -95,11 +95,22 @@ pub struct Recipe {
     /// Absent (the mean of the views) from older runs.
     #[serde(default)]
     pub consistency_target: ConsistencyTarget,
+    /// Hidden units of each direction of the BiLSTM (`SerModel::with_width`). Absent (the
+    /// authors' 80) from older runs.
+    #[serde(default = "authors_lstm_hidden")]
+    pub lstm_hidden: usize,
 }
 
 fn one() -> usize {
     1
 }
+
+fn authors_lstm_hidden() -> usize {
+    LSTM_HIDDEN
+}
+
+/// The widest BiLSTM a recipe may ask for: 16x the authors', far beyond what the data feeds.
+pub const MAX_LSTM_HIDDEN: usize = 1280;
 
 /// Recipe names the command line accepts.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
@@ -145,6 +156,7 @@ impl Recipe {
             utterance_mean: false,
             consistency: 0.0,
             consistency_target: ConsistencyTarget::Views,
+            lstm_hidden: LSTM_HIDDEN,
         }
     }
 
@@ -191,6 +203,7 @@ impl Recipe {
     pub fn plan(&self, run: &RunSettings, data: &DataConfig, seed: u64) -> Plan {
         Plan {
             model: ModelConfig { dropout: self.dropout, padding: self.padding },
+            lstm_hidden: self.lstm_hidden,
             train: TrainConfig {
                 epochs: self.epochs,
                 batch_size: run.batch_size,
@@ -331,6 +344,12 @@ impl Recipe {
             }
             self.consistency_target = target;
         }
+        if let Some(hidden) = o.lstm_hidden {
+            if !(1..=MAX_LSTM_HIDDEN).contains(&hidden) {
+                return Err(format!("--lstm-hidden takes the BiLSTM's units each way, 1 to {MAX_LSTM_HIDDEN}; got {hidden}"));
+            }
+            self.lstm_hidden = hidden;
+        }
         if let Some(members) = o.ensemble {
             if members == 0 {
                 return Err("--ensemble takes the number of models per seed, at least 1".into());
@@ -391,6 +410,8 @@ impl Default for RunSettings {
 #[derive(Clone, Debug)]
 pub struct Plan {
     pub model: ModelConfig,
+    /// Hidden units of each direction of the BiLSTM.
+    pub lstm_hidden: usize,
     pub train: TrainConfig,
     pub data: DataConfig,
 }
@@ -426,6 +447,8 @@ pub struct Overrides {
     pub consistency: Option<f64>,
     /// What the consistency term pulls each view towards.
     pub consistency_target: Option<ConsistencyTarget>,
+    /// Hidden units of each direction of the BiLSTM.
+    pub lstm_hidden: Option<usize>,
 }
 
 /// `--speed-perturb`'s value: distinct factors such as `0.9,1.1`, or `off` for none. The error

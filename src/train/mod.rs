@@ -17,7 +17,7 @@ use crate::data::{CacheReadError, Example, InputScaling, Variant};
 use crate::nn::loss::{
     anchored_consistency, label_targets, softmax, softmax_cross_entropy_soft, softmax_cross_entropy_weighted, view_consistency,
 };
-use crate::nn::model::{pad_batch, SerModel, NUM_CLASSES, POOLED};
+use crate::nn::model::{pad_batch, SerModel, NUM_CLASSES};
 use crate::nn::speaker_adversary::{reversal_ramp, SpeakerAdversary};
 use crate::optim::{clip_grad_norm, Adam};
 use augment::{draw_mixup, mixed_targets, mixup, FeatureAugment};
@@ -418,12 +418,13 @@ impl Trainer {
         Trainer { adam, config, history: Vec::new(), scaling: InputScaling::identity(), augment: None, adversary: None, curve_clips: None }
     }
 
-    /// Makes the speaker adversary for `speakers` training speakers when the config asks for one
-    /// and there is none yet (before loading a saved state, which then fills it in).
-    pub fn attach_adversary(&mut self, speakers: usize) {
+    /// Makes the speaker adversary for `speakers` training speakers, reading a pooled vector
+    /// `pooled` wide ([`SerModel::pooled`]), when the config asks for one and there is none yet
+    /// (before loading a saved state, which then fills it in).
+    pub fn attach_adversary(&mut self, speakers: usize, pooled: usize) {
         if self.config.speaker_adversary > 0.0 && self.adversary.is_none() {
             let mut rng = StdRng::seed_from_u64(self.config.seed ^ 0xAD7E_25A2);
-            self.adversary = Some((SpeakerAdversary::new(POOLED, speakers, &mut rng), Adam::new(self.config.lr)));
+            self.adversary = Some((SpeakerAdversary::new(pooled, speakers, &mut rng), Adam::new(self.config.lr)));
         }
     }
 
@@ -454,7 +455,7 @@ impl Trainer {
         let seed = epoch_seed(self.config.seed, epoch);
         model.reseed_dropout(seed);
         let speakers = speakers(train);
-        self.attach_adversary(speakers.len());
+        self.attach_adversary(speakers.len(), model.pooled());
         let speaker_of = |i: usize| speakers.binary_search(&train[i].actor).expect("a training actor");
         let classes = model.classes();
         let class_weights = self.config.balance.then(|| balance_weights(&train.iter().map(|e| e.label).collect::<Vec<_>>(), classes));
@@ -666,7 +667,7 @@ mod tests {
             let mut model = SerModel::<f32>::new(ModelConfig { dropout: false, padding: Padding::Masked }, 4);
             let mut trainer = Trainer::new(config.clone());
             if reversal.is_some() {
-                trainer.attach_adversary(3);
+                trainer.attach_adversary(3, model.pooled());
             }
             let objective =
                 Objective { targets: targets.view(), weights: None, clips: None, speakers: reversal.map(|r| (speaker_targets.view(), r)) };
