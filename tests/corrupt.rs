@@ -173,7 +173,7 @@ fn babble_never_uses_the_clips_own_speaker() {
     for seed in 0..50 {
         let mut rng = StdRng::seed_from_u64(seed);
         for own in [1u32, 2, 4] {
-            let chosen = babble_talkers(&actors, own, &mut rng).unwrap();
+            let chosen = babble_talkers(&actors, own, 4, &mut rng).unwrap();
             assert!(!chosen.is_empty() && chosen.len() <= 4);
             assert!(chosen.iter().all(|&i| actors[i] != own), "actor {own} got {chosen:?}");
             let mut distinct = chosen.clone();
@@ -181,7 +181,7 @@ fn babble_never_uses_the_clips_own_speaker() {
             assert_eq!(distinct.len(), chosen.len());
         }
     }
-    assert!(matches!(babble_talkers(&[5, 5], 5, &mut StdRng::seed_from_u64(0)), Err(CorruptError::NoOtherTalkers(5))));
+    assert!(matches!(babble_talkers(&[5, 5], 5, 4, &mut StdRng::seed_from_u64(0)), Err(CorruptError::NoOtherTalkers(5))));
 }
 
 #[test]

@@ -214,6 +214,7 @@ fn a_malformed_recipe_override_is_refused_before_anything_is_written() {
         ("--consistency", "inf", "error: --consistency takes the weight of the consistency term"),
         ("--consistency-target", "original", "error: --consistency-target sets what the consistency term pulls towards"),
         ("--lstm-hidden", "0", "error: --lstm-hidden takes the BiLSTM's units each way"),
+        ("--babble-talkers", "8-2", "error: --babble-talkers: '8-2' runs from more talkers to fewer"),
         ("--lstm-hidden", "5000", "error: --lstm-hidden takes the BiLSTM's units each way"),
     ] {
         let out = Command::new(env!("CARGO_BIN_EXE_ser"))

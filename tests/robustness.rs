@@ -5,7 +5,7 @@
 use ser::audio::corrupt::{band_pass, power};
 use ser::audio::{write_wav, Audio};
 use ser::checkpoint::{self, Checkpoint, META_BAND};
-use ser::data::channels::ChannelMix;
+use ser::data::channels::{BabbleTalkers, ChannelMix};
 use ser::data::pipeline::{self, Band, DataConfig, Layout};
 use ser::data::{Example, Variant};
 use ser::nn::model::{ModelConfig, Padding, SerModel};
@@ -265,6 +265,16 @@ fn channel_copies_are_seeded_per_clip_and_copy_and_cached() {
     // An even draw of the telephone without mu-law gives the same copy, so most differ, not all.
     let changed = copies.iter().filter(|(a, b)| matrix(a) != matrix(b)).count();
     assert!(2 * changed >= copies.len(), "only {changed} of {} copies changed with the mix", copies.len());
+
+    // Babble of one talker instead of four: every babble copy changes, under its own cache keys.
+    let babble_only = DataConfig { channel_mix: ChannelMix::parse("white=0,pink=0,telephone=0,reverb=0,gain=0").unwrap(), ..cfg.clone() };
+    let one_talker = DataConfig { babble_talkers: BabbleTalkers::parse("1").unwrap(), ..babble_only.clone() };
+    let four = pipeline::load_dataset(&data, &babble_only).unwrap();
+    let one = pipeline::load_dataset(&data, &one_talker).unwrap();
+    assert_eq!(one.counts.cache_misses, 2 * set.counts.train_clips, "only the babble copies are new");
+    for (a, b) in four.train.iter().zip(&one.train) {
+        assert_eq!(matches!(a.variant, Variant::Channel(_)), matrix(a) != matrix(b), "{}", a.name);
+    }
 }
 
 #[test]

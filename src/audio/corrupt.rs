@@ -36,7 +36,8 @@ const BAND_EDGE_HZ: f64 = 100.0;
 pub const MU: f64 = 255.0;
 /// Mu-law codes are 8 bits.
 const MU_LAW_LEVELS: f64 = 255.0;
-/// Talkers mixed into one babble noise (fewer when the folder has fewer other clips).
+/// Talkers mixed into one babble noise that `ser robustness` tests with (fewer when the folder
+/// has fewer other clips).
 pub const BABBLE_TALKERS: usize = 4;
 /// Reverberation times accepted, s: from a small booth to a large hall.
 pub const RT60_RANGE: std::ops::RangeInclusive<f64> = 0.05..=5.0;
@@ -198,13 +199,14 @@ pub fn pink_noise(len: usize, rng: &mut impl Rng) -> Vec<f32> {
 }
 
 /// The clips of other speakers that babble for a clip of `own_actor` is mixed from: up to
-/// [`BABBLE_TALKERS`] distinct indices into `actors`, none of them `own_actor`'s.
-pub fn babble_talkers(actors: &[u32], own_actor: u32, rng: &mut impl Rng) -> Result<Vec<usize>, CorruptError> {
+/// `count` distinct indices into `actors`, none of them `own_actor`'s (`ser robustness` mixes
+/// [`BABBLE_TALKERS`]; training may mix others, `data::channels::BabbleTalkers`).
+pub fn babble_talkers(actors: &[u32], own_actor: u32, count: usize, rng: &mut impl Rng) -> Result<Vec<usize>, CorruptError> {
     let others: Vec<usize> = (0..actors.len()).filter(|&i| actors[i] != own_actor).collect();
     if others.is_empty() {
         return Err(CorruptError::NoOtherTalkers(own_actor));
     }
-    Ok(others.choose_multiple(rng, BABBLE_TALKERS).copied().collect())
+    Ok(others.choose_multiple(rng, count).copied().collect())
 }
 
 /// The talkers' clips, each normalised to unit power, looped from a random start to `len`

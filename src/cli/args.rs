@@ -118,6 +118,10 @@ pub struct RecipeArgs {
     /// likely otherwise).
     #[arg(long)]
     pub channel_mix: Option<String>,
+    /// Talkers mixed into each babble of the corrupted copies: N, or MIN-MAX for a number drawn
+    /// per copy, each from 1 to 16 (default: 4, as `ser robustness` tests with).
+    #[arg(long, value_name = "N|MIN-MAX")]
+    pub babble_talkers: Option<String>,
     /// The band every clip is brought to before its features: wideband (16 kHz as recorded) or
     /// telephone (8 kHz, 300-3400 Hz); recorded in the checkpoint, which eval and predict follow
     /// (default: the recipe's, wideband).
@@ -180,6 +184,7 @@ impl RecipeArgs {
             channel_copies: self.channel_copies,
             channel_draws: self.channel_draws,
             channel_mix: self.channel_mix.clone(),
+            babble_talkers: self.babble_talkers.clone(),
             band: self.band,
             gain_db: self.gain_db,
             balance: self.balance.then_some(true),
@@ -214,6 +219,7 @@ pub fn data_config(d: &DataArgs, seed: u64, augment: bool) -> Result<DataConfig>
         speed_factors: Vec::new(),
         channel_copies: 0,
         channel_mix: Default::default(),
+        babble_talkers: Default::default(),
         // The recipe's when training (Recipe::plan), the checkpoint's when scoring.
         band: Band::Wideband,
         labels,

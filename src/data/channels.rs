@@ -2,7 +2,7 @@
 //! noise, the telephone, a room, a gain), each drawn from ranges around (not on) the grid that
 //! `ser robustness` tests, and how often each kind is drawn ([`ChannelMix`]).
 
-use crate::audio::corrupt::{Corruption, NoiseKind};
+use crate::audio::corrupt::{Corruption, NoiseKind, BABBLE_TALKERS};
 use rand::distributions::{Distribution, WeightedIndex};
 use rand::Rng;
 use serde::{Deserialize, Serialize};
@@ -77,6 +77,60 @@ impl ChannelMix {
     /// `kind=weight` for every kind, as [`ChannelMix::parse`] reads it back.
     pub fn describe(&self) -> String {
         CHANNEL_KINDS.iter().zip(self.weights()).map(|(kind, w)| format!("{kind}={w}")).collect::<Vec<_>>().join(",")
+    }
+}
+
+/// The most talkers one training babble may mix.
+pub const MAX_BABBLE_TALKERS: usize = 16;
+
+/// How many talkers each training babble mixes: a number drawn uniformly from `min` to `max`
+/// per copy. The default (4 to 4, what `ser robustness` tests with) draws no number, so the
+/// copies cached before the range existed stay valid.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BabbleTalkers {
+    pub min: usize,
+    pub max: usize,
+}
+
+impl Default for BabbleTalkers {
+    fn default() -> Self {
+        BabbleTalkers { min: BABBLE_TALKERS, max: BABBLE_TALKERS }
+    }
+}
+
+impl BabbleTalkers {
+    /// `N` or `MIN-MAX`, each from 1 to [`MAX_BABBLE_TALKERS`]; the error says what is wrong.
+    pub fn parse(text: &str) -> Result<BabbleTalkers, String> {
+        let number = |t: &str| match t.trim().parse::<usize>() {
+            Ok(n) if (1..=MAX_BABBLE_TALKERS).contains(&n) => Ok(n),
+            _ => Err(format!("'{}' is not a number of talkers from 1 to {MAX_BABBLE_TALKERS}", t.trim())),
+        };
+        let (min, max) = match text.split_once('-') {
+            Some((a, b)) => (number(a)?, number(b)?),
+            None => (number(text)?, number(text)?),
+        };
+        if min > max {
+            return Err(format!("'{}' runs from more talkers to fewer; write MIN-MAX", text.trim()));
+        }
+        Ok(BabbleTalkers { min, max })
+    }
+
+    /// `N` or `MIN-MAX`, as [`BabbleTalkers::parse`] reads it back.
+    pub fn describe(&self) -> String {
+        if self.min == self.max {
+            self.min.to_string()
+        } else {
+            format!("{}-{}", self.min, self.max)
+        }
+    }
+
+    /// The talkers of one babble: drawn with `rng` when the range has more than one number.
+    pub fn draw(&self, rng: &mut impl Rng) -> usize {
+        if self.min == self.max {
+            self.min
+        } else {
+            rng.gen_range(self.min..=self.max)
+        }
     }
 }
 
@@ -157,6 +211,31 @@ mod tests {
                 assert_eq!(kind_index(&training_channel(&mix, &mut b)), kind);
             }
         }
+    }
+
+    #[test]
+    fn babble_talkers_read_back_what_they_describe_draw_within_their_range_and_bad_ones_say_why() {
+        for text in ["4", "2-8", "1-16"] {
+            assert_eq!(BabbleTalkers::parse(text).unwrap().describe(), text);
+        }
+        assert_eq!(BabbleTalkers::parse(" 3 - 5 "), Ok(BabbleTalkers { min: 3, max: 5 }));
+        let range = BabbleTalkers::parse("2-8").unwrap();
+        let mut rng = StdRng::seed_from_u64(3);
+        let mut seen = [0usize; MAX_BABBLE_TALKERS + 1];
+        for _ in 0..7000 {
+            seen[range.draw(&mut rng)] += 1;
+        }
+        assert!(seen[2..=8].iter().all(|&n| (800..1200).contains(&n)) && seen.iter().sum::<usize>() == 7000, "{seen:?}");
+        // The default draws nothing: the generator goes on as if no count had been drawn.
+        let (mut a, mut b) = (StdRng::seed_from_u64(5), StdRng::seed_from_u64(5));
+        assert_eq!(BabbleTalkers::default().draw(&mut a), BABBLE_TALKERS);
+        assert_eq!(a.gen::<u64>(), b.gen::<u64>());
+        let refused = |text: &str| BabbleTalkers::parse(text).unwrap_err();
+        assert!(refused("0").contains("'0' is not a number of talkers from 1 to 16"));
+        assert!(refused("17").contains("from 1 to 16"));
+        assert!(refused("two").contains("'two' is not a number"));
+        assert!(refused("8-2").contains("runs from more talkers to fewer"));
+        assert!(refused("2-").contains("'' is not a number"));
     }
 
     #[test]

@@ -4,7 +4,7 @@
 //! With a cache, an example holds where its matrix is, not the matrix, so that a data set costs
 //! memory by its number of clips, not their size.
 
-use super::channels::{training_channel, ChannelMix};
+use super::channels::{training_channel, BabbleTalkers, ChannelMix};
 use super::corpus::{class_counts, csv_clips, number_clips, ClassCount, Clip, Corpus, CorpusError, LabelSettings, RawClip};
 use super::example::{read_cached, Example, Features, Variant};
 use super::labels::Part;
@@ -118,6 +118,9 @@ pub struct DataConfig {
     /// How often each kind of channel is drawn for those copies. Absent (even) from older settings.
     #[serde(default)]
     pub channel_mix: ChannelMix,
+    /// How many talkers each babble of those copies mixes. Absent (four) from older settings.
+    #[serde(default)]
+    pub babble_talkers: BabbleTalkers,
     /// What every clip goes through before its features. Absent (wideband) from older settings.
     #[serde(default)]
     pub band: Band,
@@ -146,6 +149,7 @@ impl Default for DataConfig {
             speed_factors: Vec::new(),
             channel_copies: 0,
             channel_mix: ChannelMix::default(),
+            babble_talkers: BabbleTalkers::default(),
             band: Band::Wideband,
             labels: LabelSettings::default(),
             seed: 0,
@@ -405,13 +409,15 @@ impl BabblePool {
         BabblePool { clips: clips.iter().map(|c| (c.path.clone(), c.speaker)).collect(), key }
     }
 
-    /// The speech of up to four pool clips of other speakers than `path`'s, chosen with `rng`.
+    /// The speech of pool clips of other speakers than `path`'s, as many as `cfg.babble_talkers`
+    /// draws (up to the pool's), chosen with `rng`.
     fn talkers(&self, path: &Path, cfg: &DataConfig, rng: &mut StdRng) -> Result<Vec<Vec<f32>>, AudioError> {
         let corrupt_err = |error| corrupt_error(path, error);
         let own = self.clips.iter().find(|(p, _)| p == path).map(|&(_, actor)| actor);
         let own = own.ok_or_else(|| corrupt_err(corrupt::CorruptError::NoBabbleClips))?;
         let actors: Vec<u32> = self.clips.iter().map(|&(_, actor)| actor).collect();
-        let chosen = babble_talkers(&actors, own, rng).map_err(corrupt_err)?;
+        let count = cfg.babble_talkers.draw(rng);
+        let chosen = babble_talkers(&actors, own, count, rng).map_err(corrupt_err)?;
         chosen.into_iter().map(|i| speech_audio(&self.clips[i].0, cfg)).collect()
     }
 }
@@ -559,6 +565,10 @@ fn clip_features(path: &Path, variant: Variant, cfg: &DataConfig, babble: Option
         // Likewise the keys of copies drawn with every kind as likely.
         if matches!(variant, Variant::Channel(_)) && !cfg.channel_mix.is_even() {
             settings += &format!("|mix={}", cfg.channel_mix.describe());
+        }
+        // And those of copies whose babble mixes four talkers.
+        if matches!(variant, Variant::Channel(_)) && cfg.babble_talkers != BabbleTalkers::default() {
+            settings += &format!("|talkers={}", cfg.babble_talkers.describe());
         }
         h.update(settings);
         format!("{:x}", h.finalize())

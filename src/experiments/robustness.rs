@@ -9,7 +9,7 @@
 //! to the model's band and featurised afresh. Babble for a clip mixes up to four other clips of
 //! the scored set whose speaker (RAVDESS actor) is not the clip's.
 
-use crate::audio::corrupt::{babble_talkers, corrupt, corruption_seed, Corruption, NoiseKind, SeedUse};
+use crate::audio::corrupt::{babble_talkers, corrupt, corruption_seed, Corruption, NoiseKind, SeedUse, BABBLE_TALKERS};
 use crate::checkpoint::LoadedModel;
 use crate::data::pipeline::{channel_to_features, name_hash, speech_audio, DataConfig, SAMPLE_RATE};
 use crate::data::Clip;
@@ -115,7 +115,7 @@ pub fn run_robustness(models: &mut [LoadedModel], run: RobustnessClips<'_>, grid
                         let talkers = match c {
                             // Talkers from a stream of their own, apart from the noise's.
                             Corruption::Noise { kind: NoiseKind::Babble, .. } => {
-                                babble_talkers(&actors, clip.speaker, &mut StdRng::seed_from_u64(clip_seed ^ 1))?
+                                babble_talkers(&actors, clip.speaker, BABBLE_TALKERS, &mut StdRng::seed_from_u64(clip_seed ^ 1))?
                             }
                             _ => Vec::new(),
                         };

@@ -10,7 +10,7 @@
 pub mod ladder;
 
 use crate::audio::augment::speed_rates;
-use crate::data::channels::ChannelMix;
+use crate::data::channels::{BabbleTalkers, ChannelMix};
 use crate::data::pipeline::{Band, DataConfig};
 use crate::data::{CacheReadError, Example, InputScaling};
 use crate::nn::model::{ModelConfig, Padding, LSTM_HIDDEN};
@@ -76,6 +76,10 @@ pub struct Recipe {
     /// Absent (every kind as likely) from older runs.
     #[serde(default)]
     pub channel_mix: ChannelMix,
+    /// How many talkers each babble of those copies mixes (`data::channels::BabbleTalkers`).
+    /// Absent (four, as tested) from older runs.
+    #[serde(default)]
+    pub babble_talkers: BabbleTalkers,
     /// The band every clip is brought to before its features (training, evaluation and
     /// prediction alike). Absent (wideband) from older runs.
     #[serde(default)]
@@ -151,6 +155,7 @@ impl Recipe {
             channel_copies: 0,
             channel_draws: 0,
             channel_mix: ChannelMix::default(),
+            babble_talkers: BabbleTalkers::default(),
             band: Band::Wideband,
             balance: false,
             utterance_mean: false,
@@ -225,6 +230,7 @@ impl Recipe {
                 speed_factors: self.speed_perturb.clone(),
                 channel_copies: self.channel_copies,
                 channel_mix: self.channel_mix,
+                babble_talkers: self.babble_talkers,
                 band: self.band,
                 noise_seed: seed,
                 ..data.clone()
@@ -307,6 +313,15 @@ impl Recipe {
             if self.channel_copies == 0 {
                 return Err(format!(
                     "--channel-mix weighs the channels of corrupted copies; recipe {} makes none (add --channel-copies)",
+                    self.name
+                ));
+            }
+        }
+        if let Some(text) = &o.babble_talkers {
+            self.babble_talkers = BabbleTalkers::parse(text).map_err(|reason| format!("--babble-talkers: {reason}"))?;
+            if self.channel_copies == 0 {
+                return Err(format!(
+                    "--babble-talkers sets the babble of corrupted copies; recipe {} makes none (add --channel-copies)",
                     self.name
                 ));
             }
@@ -437,6 +452,8 @@ pub struct Overrides {
     pub channel_draws: Option<usize>,
     /// `kind=weight` pairs such as `babble=3,telephone=3`.
     pub channel_mix: Option<String>,
+    /// Talkers of each training babble: `N` or `MIN-MAX`.
+    pub babble_talkers: Option<String>,
     pub band: Option<Band>,
     pub gain_db: Option<f32>,
     /// Class balance by loss weights (Some(true): on).
@@ -526,6 +543,7 @@ mod tests {
             speed_factors: vec![1.2],
             channel_copies: 5,
             channel_mix: ChannelMix::default(),
+            babble_talkers: BabbleTalkers::parse("2-6").unwrap(),
             band: Band::Wideband,
             labels: Default::default(),
             seed: 3,
@@ -537,6 +555,7 @@ mod tests {
         assert_eq!(cfg.speed_factors, vec![0.9, 1.1]);
         assert_eq!((cfg.seed, cfg.noise_seed, cfg.augment, cfg.split), (3, 4, true, base.split));
         assert!(Recipe::study().plan(&RunSettings::default(), &base, 4).data.speed_factors.is_empty());
+        assert_eq!(cfg.babble_talkers, BabbleTalkers::default(), "the recipe's talkers, not the base's");
     }
 
     #[test]
@@ -552,9 +571,13 @@ mod tests {
         assert_eq!(robust, expected);
         assert_eq!(ROBUST_CHANNEL_MIX.weights(), [1, 1, 2, 2, 1, 1]);
         let data = DataConfig { channel_copies: 7, ..DataConfig::default() };
-        let phone = robust.with_overrides(&Overrides { band: Some(Band::Telephone), ..Overrides::default() }).unwrap();
+        let phone = robust.clone().with_overrides(&Overrides { band: Some(Band::Telephone), ..Overrides::default() }).unwrap();
         let cfg = phone.plan(&RunSettings::default(), &data, 1).data;
         assert_eq!((cfg.channel_copies, cfg.band), (ROBUST_CHANNEL_COPIES, Band::Telephone));
+        let talkers = robust.with_overrides(&Overrides { babble_talkers: Some("2-8".into()), ..Overrides::default() }).unwrap();
+        assert_eq!(talkers.plan(&RunSettings::default(), &data, 1).data.babble_talkers, BabbleTalkers { min: 2, max: 8 });
+        let refused = Recipe::improved().with_overrides(&Overrides { babble_talkers: Some("8".into()), ..Overrides::default() });
+        assert!(refused.unwrap_err().starts_with("--babble-talkers sets the babble of corrupted copies; recipe improved makes none"));
         assert_eq!(Recipe::improved().plan(&RunSettings::default(), &data, 1).data.channel_copies, 0);
         let refused =
             Recipe::improved().with_overrides(&Overrides { channel_copies: Some(MAX_CHANNEL_COPIES + 1), ..Overrides::default() });
