@@ -185,6 +185,21 @@ fn babble_never_uses_the_clips_own_speaker() {
 }
 
 #[test]
+fn babble_mixes_as_many_talkers_as_asked_while_there_are_others() {
+    let actors: Vec<u32> = (0..20).map(|i| 1 + i % 10).collect();
+    let mut rng = StdRng::seed_from_u64(9);
+    for count in [1, 4, 8, 16] {
+        let mut chosen = babble_talkers(&actors, 3, count, &mut rng).unwrap();
+        chosen.sort_unstable();
+        chosen.dedup();
+        assert_eq!(chosen.len(), count, "{count} distinct clips");
+        assert!(chosen.iter().all(|&i| actors[i] != 3));
+    }
+    // Only 18 clips are not actor 3's: all of them, no more.
+    assert_eq!(babble_talkers(&actors, 3, 19, &mut rng).unwrap().len(), 18);
+}
+
+#[test]
 fn bad_arguments_are_clear_errors() {
     let speech = speechlike();
     let message = |c: Corruption, babble: &[&[f32]]| corrupt(&speech, RATE, &c, 0, babble).unwrap_err().to_string();

@@ -88,6 +88,16 @@ fn robustness_scores_the_grid_beside_the_clean_figure_that_eval_gives() {
     assert!(ser(&["robustness", "--weights", s(&weights), "--data", s(&data), "--no-cache", "--out", s(&again)]).0);
     let second: serde_json::Value = serde_json::from_slice(&std::fs::read(again.join("robustness.json")).unwrap()).unwrap();
     assert_eq!(report["conditions"], second["conditions"]);
+    assert_eq!((report["babble_talkers"].as_u64(), second["babble_talkers"].as_u64()), (Some(4), Some(4)));
+
+    // Babble of one talker is asked for, recorded and said (how many talkers a babble mixes:
+    // tests/corrupt.rs).
+    let one = root.join("one-talker");
+    let args = ["robustness", "--weights", s(&weights), "--data", s(&data), "--no-cache", "--babble-talkers", "1", "--out", s(&one)];
+    assert!(ser(&args).0);
+    let third: serde_json::Value = serde_json::from_slice(&std::fs::read(one.join("robustness.json")).unwrap()).unwrap();
+    assert_eq!(third["babble_talkers"], 1);
+    assert!(std::fs::read_to_string(one.join("robustness.md")).unwrap().contains("babble of 1 talker."));
 }
 
 #[test]
@@ -146,6 +156,8 @@ fn robustness_refuses_bad_input_with_one_clear_error() {
     assert!(!ok && stderr.starts_with("error: ") && stderr.contains("nothing.safetensors"), "{stderr}");
     let (ok, _, stderr) = ser(&["robustness", "--weights", s(&weights), "--data", s(&root.join("none")), "--no-cache"]);
     assert!(!ok && stderr.contains("the data folder does not exist"), "{stderr}");
+    let (ok, _, stderr) = ser(&["robustness", "--weights", s(&weights), "--data", s(&data), "--no-cache", "--babble-talkers", "0"]);
+    assert!(!ok && stderr.starts_with("error: --babble-talkers takes the talkers of each babble, 1 to 16; got 0"), "{stderr}");
     // One speaker only: babble has nobody else to mix.
     let lonely = root.join("lonely");
     std::fs::create_dir_all(&lonely).unwrap();

@@ -39,6 +39,8 @@ const MU_LAW_LEVELS: f64 = 255.0;
 /// Talkers mixed into one babble noise that `ser robustness` tests with (fewer when the folder
 /// has fewer other clips).
 pub const BABBLE_TALKERS: usize = 4;
+/// The most talkers one babble may mix (training's or a test's).
+pub const MAX_BABBLE_TALKERS: usize = 16;
 /// Reverberation times accepted, s: from a small booth to a large hall.
 pub const RT60_RANGE: std::ops::RangeInclusive<f64> = 0.05..=5.0;
 /// Gains accepted, dB.

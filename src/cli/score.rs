@@ -2,7 +2,7 @@
 //! emotion and probabilities).
 
 use super::args::{data_config, DataArgs};
-use crate::audio::corrupt::{Corruption, NoiseKind};
+use crate::audio::corrupt::{Corruption, NoiseKind, BABBLE_TALKERS, MAX_BABBLE_TALKERS};
 use crate::audio::wav::wav_sample_rate;
 use crate::checkpoint::{Checkpoint, LoadedModel};
 use crate::data::pipeline::{self, Band, ClipSplit, DataConfig};
@@ -240,6 +240,9 @@ pub struct RobustnessArgs {
     /// Seed of the test corruptions (noise, babble talkers, rooms).
     #[arg(long, default_value_t = 0)]
     pub corruption_seed: u64,
+    /// Talkers mixed into each babble, 1 to 16 (default 4).
+    #[arg(long, default_value_t = BABBLE_TALKERS)]
+    pub babble_talkers: usize,
     /// Worker threads (default: all cores).
     #[arg(long)]
     pub threads: Option<usize>,
@@ -252,6 +255,9 @@ pub struct RobustnessArgs {
 /// of the test grid; writes robustness.md, .json and .svg.
 pub fn robustness(a: RobustnessArgs) -> Result<()> {
     super::args::init_threads(a.threads)?;
+    if !(1..=MAX_BABBLE_TALKERS).contains(&a.babble_talkers) {
+        bail!("--babble-talkers takes the talkers of each babble, 1 to {MAX_BABBLE_TALKERS}; got {}", a.babble_talkers);
+    }
     let mut models = Checkpoint::load_ensemble(&a.weights)?;
     let cfg = model_data_config(&a.data, a.seed, &models)?;
     let (clips, split) = select_clips(&a.data, a.part, &cfg, &models)?;
@@ -266,7 +272,14 @@ pub fn robustness(a: RobustnessArgs) -> Result<()> {
         );
     }
     let part = format!("{:?}", a.part).to_lowercase();
-    let run = RobustnessClips { data: a.data.data[0].clone(), part, clips: &clips, cfg: &cfg, seed: a.corruption_seed };
+    let run = RobustnessClips {
+        data: a.data.data[0].clone(),
+        part,
+        clips: &clips,
+        cfg: &cfg,
+        seed: a.corruption_seed,
+        babble_talkers: a.babble_talkers,
+    };
     let report = run_robustness(&mut models, run, &grid)?;
     let out = a.out.unwrap_or_else(|| PathBuf::from("runs").join(format!("{}-robustness", crate::report::timestamp())));
     let md = crate::report::robustness::write_report(&out, &report)?;

@@ -2,7 +2,7 @@
 //! noise, the telephone, a room, a gain), each drawn from ranges around (not on) the grid that
 //! `ser robustness` tests, and how often each kind is drawn ([`ChannelMix`]).
 
-use crate::audio::corrupt::{Corruption, NoiseKind, BABBLE_TALKERS};
+use crate::audio::corrupt::{Corruption, NoiseKind, BABBLE_TALKERS, MAX_BABBLE_TALKERS};
 use rand::distributions::{Distribution, WeightedIndex};
 use rand::Rng;
 use serde::{Deserialize, Serialize};
@@ -79,9 +79,6 @@ impl ChannelMix {
         CHANNEL_KINDS.iter().zip(self.weights()).map(|(kind, w)| format!("{kind}={w}")).collect::<Vec<_>>().join(",")
     }
 }
-
-/// The most talkers one training babble may mix.
-pub const MAX_BABBLE_TALKERS: usize = 16;
 
 /// How many talkers each training babble mixes: a number drawn uniformly from `min` to `max`
 /// per copy. The default (4 to 4, what `ser robustness` tests with) draws no number, so the

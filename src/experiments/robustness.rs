@@ -7,9 +7,9 @@
 //! condition with a seed of [`SeedUse::Test`] (per run seed, clip and condition: training copies
 //! draw theirs from [`SeedUse::Training`], so no test noise or room is ever trained on), brought
 //! to the model's band and featurised afresh. Babble for a clip mixes up to four other clips of
-//! the scored set whose speaker (RAVDESS actor) is not the clip's.
+//! the scored set whose speaker (RAVDESS actor) is not the clip's (another number if asked).
 
-use crate::audio::corrupt::{babble_talkers, corrupt, corruption_seed, Corruption, NoiseKind, SeedUse, BABBLE_TALKERS};
+use crate::audio::corrupt::{babble_talkers, corrupt, corruption_seed, Corruption, NoiseKind, SeedUse};
 use crate::checkpoint::LoadedModel;
 use crate::data::pipeline::{channel_to_features, name_hash, speech_audio, DataConfig, SAMPLE_RATE};
 use crate::data::Clip;
@@ -67,6 +67,8 @@ pub struct RobustnessReport {
     pub skipped: Vec<(String, String)>,
     /// Seed of the test corruptions.
     pub seed: u64,
+    /// Talkers mixed into each babble (fewer where the scored set has fewer other clips).
+    pub babble_talkers: usize,
     /// Accuracy on the clean clips, each scored alone.
     pub clean_accuracy: f64,
     pub clean_macro_f1: f64,
@@ -83,13 +85,15 @@ pub struct RobustnessClips<'a> {
     /// How clips are read (VAD) and the band they are brought to (the model's).
     pub cfg: &'a DataConfig,
     pub seed: u64,
+    /// Talkers mixed into each babble ([`crate::audio::corrupt::BABBLE_TALKERS`] unless asked otherwise).
+    pub babble_talkers: usize,
 }
 
 /// Scores `models` on the clips clean and under each corruption of `grid`. Clips that cannot
 /// be read are skipped and listed; a corruption that fails on a clip is an error naming it.
 pub fn run_robustness(models: &mut [LoadedModel], run: RobustnessClips<'_>, grid: &[Corruption]) -> anyhow::Result<RobustnessReport> {
     let start = Instant::now();
-    let RobustnessClips { data, part, clips, cfg, seed } = run;
+    let RobustnessClips { data, part, clips, cfg, seed, babble_talkers: talker_count } = run;
     let read: Vec<Result<Vec<f32>, String>> = clips.par_iter().map(|c| speech_audio(&c.path, cfg).map_err(|e| e.to_string())).collect();
     let mut usable: Vec<(&Clip, Vec<f32>)> = Vec::new();
     let mut skipped = Vec::new();
@@ -115,7 +119,7 @@ pub fn run_robustness(models: &mut [LoadedModel], run: RobustnessClips<'_>, grid
                         let talkers = match c {
                             // Talkers from a stream of their own, apart from the noise's.
                             Corruption::Noise { kind: NoiseKind::Babble, .. } => {
-                                babble_talkers(&actors, clip.speaker, BABBLE_TALKERS, &mut StdRng::seed_from_u64(clip_seed ^ 1))?
+                                babble_talkers(&actors, clip.speaker, talker_count, &mut StdRng::seed_from_u64(clip_seed ^ 1))?
                             }
                             _ => Vec::new(),
                         };
@@ -154,6 +158,7 @@ pub fn run_robustness(models: &mut [LoadedModel], run: RobustnessClips<'_>, grid
         clips: usable.len(),
         skipped,
         seed,
+        babble_talkers: talker_count,
         clean_accuracy: clean.accuracy,
         clean_macro_f1: clean.macro_f1,
         conditions: results,

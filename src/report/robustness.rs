@@ -16,14 +16,16 @@ pub fn markdown(r: &RobustnessReport) -> String {
     let _ = writeln!(o, "# Robustness to channels\n");
     let _ = writeln!(
         o,
-        "Checkpoint{} {} ({} band), {} clips of `{}` (part: {}), each scored alone; test corruption seed {}.\n",
+        "Checkpoint{} {} ({} band), {} clips of `{}` (part: {}), each scored alone; test corruption seed {}; babble of {} talker{}.\n",
         if checkpoints.len() > 1 { "s" } else { "" },
         checkpoints.join(", "),
         r.band,
         r.clips,
         r.data.display(),
         r.part,
-        r.seed
+        r.seed,
+        r.babble_talkers,
+        if r.babble_talkers == 1 { "" } else { "s" }
     );
     let _ = writeln!(o, "| corruption | severity | accuracy | change (points) | macro-F1 |\n|---|---|---:|---:|---:|");
     let _ = writeln!(o, "| clean | | {:.1} % | | {:.3} |", 100.0 * r.clean_accuracy, r.clean_macro_f1);
