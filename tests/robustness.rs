@@ -287,6 +287,14 @@ fn channel_copies_are_seeded_per_clip_and_copy_and_cached() {
     for (a, b) in four.train.iter().zip(&one.train) {
         assert_eq!(matches!(a.variant, Variant::Channel(_)), matrix(a) != matrix(b), "{}", a.name);
     }
+    // Under every kind of channel only the copies that draw babble are made again; the others
+    // come from the entries cached with four talkers.
+    let one_talker_mixed = DataConfig { babble_talkers: BabbleTalkers::parse("1").unwrap(), ..cfg.clone() };
+    let mixed = pipeline::load_dataset(&data, &one_talker_mixed).unwrap();
+    let remade = mixed.counts.cache_misses;
+    assert!(0 < remade && remade < 2 * set.counts.train_clips, "{remade} of {} copies made again", 2 * set.counts.train_clips);
+    let changed = set.train.iter().zip(&mixed.train).filter(|(a, b)| matrix(a) != matrix(b)).count();
+    assert_eq!(changed, remade, "each copy made again is a babble copy, and changed");
 }
 
 #[test]

@@ -470,6 +470,15 @@ pub fn prepare_audio(path: &Path, variant: Variant, cfg: &DataConfig) -> Result<
     prepare_training_audio(path, variant, cfg, None)
 }
 
+/// Corrupted copy `copy` of the clip at `path`: its seed, the generator its channel was drawn
+/// from (babble draws its talkers from it next) and the channel.
+fn copy_channel(path: &Path, copy: usize, cfg: &DataConfig) -> (u64, StdRng, Corruption) {
+    let seed = corruption_seed(SeedUse::Training, cfg.noise_seed, name_hash(path), copy as u64);
+    let mut rng = StdRng::seed_from_u64(seed);
+    let channel = training_channel(&cfg.channel_mix, &mut rng);
+    (seed, rng, channel)
+}
+
 /// [`prepare_audio`] with the clips that corrupted copies mix babble from.
 pub fn prepare_training_audio(
     path: &Path,
@@ -487,9 +496,7 @@ pub fn prepare_training_audio(
         Variant::Pitch(n) => audio::pitch_shift(&samples, SAMPLE_RATE, n as f64),
         Variant::Speed(factor) => audio::speed_perturb(&samples, factor),
         Variant::Channel(copy) => {
-            let seed = corruption_seed(SeedUse::Training, cfg.noise_seed, name_hash(path), copy as u64);
-            let mut rng = StdRng::seed_from_u64(seed);
-            let channel = training_channel(&cfg.channel_mix, &mut rng);
+            let (seed, mut rng, channel) = copy_channel(path, copy, cfg);
             let talkers = match (channel, babble) {
                 (Corruption::Noise { kind: NoiseKind::Babble, .. }, Some(pool)) => pool.talkers(path, cfg, &mut rng)?,
                 (Corruption::Noise { kind: NoiseKind::Babble, .. }, None) => {
@@ -566,9 +573,13 @@ fn clip_features(path: &Path, variant: Variant, cfg: &DataConfig, babble: Option
         if matches!(variant, Variant::Channel(_)) && !cfg.channel_mix.is_even() {
             settings += &format!("|mix={}", cfg.channel_mix.describe());
         }
-        // And those of copies whose babble mixes four talkers.
-        if matches!(variant, Variant::Channel(_)) && cfg.babble_talkers != BabbleTalkers::default() {
-            settings += &format!("|talkers={}", cfg.babble_talkers.describe());
+        // And those of babble copies of four talkers; a copy that draws no babble does not
+        // depend on the talkers, so its entry serves every count.
+        if let Variant::Channel(copy) = variant {
+            let babble_copy = matches!(copy_channel(path, copy, cfg).2, Corruption::Noise { kind: NoiseKind::Babble, .. });
+            if babble_copy && cfg.babble_talkers != BabbleTalkers::default() {
+                settings += &format!("|talkers={}", cfg.babble_talkers.describe());
+            }
         }
         h.update(settings);
         format!("{:x}", h.finalize())
