@@ -310,21 +310,11 @@ impl Recipe {
         }
         if let Some(text) = &o.channel_mix {
             self.channel_mix = ChannelMix::parse(text).map_err(|reason| format!("--channel-mix: {reason}"))?;
-            if self.channel_copies == 0 {
-                return Err(format!(
-                    "--channel-mix weighs the channels of corrupted copies; recipe {} makes none (add --channel-copies)",
-                    self.name
-                ));
-            }
+            self.needs_channel_copies("--channel-mix weighs the channels")?;
         }
         if let Some(text) = &o.babble_talkers {
             self.babble_talkers = BabbleTalkers::parse(text).map_err(|reason| format!("--babble-talkers: {reason}"))?;
-            if self.channel_copies == 0 {
-                return Err(format!(
-                    "--babble-talkers sets the babble of corrupted copies; recipe {} makes none (add --channel-copies)",
-                    self.name
-                ));
-            }
+            self.needs_channel_copies("--babble-talkers sets the babble")?;
         }
         if let Some(db) = o.gain_db {
             if !(0.0..=MAX_GAIN_DB).contains(&db) {
@@ -372,6 +362,14 @@ impl Recipe {
             self.ensemble = members;
         }
         Ok(self)
+    }
+
+    /// Refuses a flag that sets `what` of corrupted copies when the recipe makes none.
+    fn needs_channel_copies(&self, what: &str) -> Result<(), String> {
+        if self.channel_copies == 0 {
+            return Err(format!("{what} of corrupted copies; recipe {} makes none (add --channel-copies)", self.name));
+        }
+        Ok(())
     }
 
     /// Fits the input map on the training split (one streaming pass; see [`InputScaling::fit`]).
