@@ -103,6 +103,7 @@ fn random_listen_model() -> LoadedModel {
         scaling: InputScaling::identity(),
         resample_like_notebook: false,
         band: Default::default(),
+        enhancement: Default::default(),
         classes: crate::data::ravdess_classes(),
     }
 }

@@ -4,7 +4,7 @@
 //! Tensors are stored as F32 (BatchNorm's `num_batches_tracked` as an I64 scalar, as PyTorch keeps
 //! it). ser's own settings (dropout, padding, feature input) go in the string metadata.
 
-use crate::data::pipeline::{Band, DataConfig};
+use crate::data::pipeline::{Band, DataConfig, Enhancement};
 use crate::data::InputScaling;
 use crate::nn::model::{ModelConfig, Padding, SerModel};
 use crate::Real;
@@ -37,6 +37,8 @@ pub enum CheckpointError {
     MixedClasses { path: PathBuf, first: PathBuf },
     #[error("{path}: trained for the {band} band and {first} for the {first_band} band; an ensemble needs one band")]
     MixedBand { path: PathBuf, band: &'static str, first: PathBuf, first_band: &'static str },
+    #[error("{path}: trained with enhancement {enhancement} and {first} with {first_enhancement}; an ensemble needs one")]
+    MixedEnhancement { path: PathBuf, enhancement: &'static str, first: PathBuf, first_enhancement: &'static str },
 }
 
 /// Metadata key for the dropout switch ("true"/"false").
@@ -58,6 +60,9 @@ pub const META_RESAMPLE_LIKE_NOTEBOOK: &str = "ser.resample_like_notebook";
 /// "telephone": 8 kHz audio band-passed to 300-3400 Hz); absent: wideband. `eval` and `predict`
 /// bring their clips to it, and warn about clips whose band is narrower.
 pub const META_BAND: &str = "ser.band";
+/// Metadata key: what every clip went through after its band ("none", or "wiener": a Wiener
+/// filter); absent: none. Audio scored with the model goes through the same.
+pub const META_ENHANCEMENT: &str = "ser.enhancement";
 /// Metadata key: the class names in output order (JSON list); absent: RAVDESS's eight emotions.
 pub const META_CLASSES: &str = "ser.classes";
 /// Metadata key: the epochs the model was trained for.
@@ -136,15 +141,22 @@ pub struct LoadedModel {
     pub resample_like_notebook: bool,
     /// The band the model was trained for: clips are brought to it before their features.
     pub band: Band,
+    /// What clips went through after their band before the model's features.
+    pub enhancement: Enhancement,
     /// The class names, in output order.
     pub classes: Vec<String>,
 }
 
 impl LoadedModel {
-    /// `base` with this model's band and input resampling: new audio prepared as the model's
-    /// training audio was (`Checkpoint::load_ensemble` makes every member agree on both).
+    /// `base` with this model's band, enhancement and input resampling: new audio prepared as the
+    /// model's training audio was (`Checkpoint::load_ensemble` makes every member agree on them).
     pub fn data_config(&self, base: DataConfig) -> DataConfig {
-        DataConfig { band: self.band, resample_like_notebook: base.resample_like_notebook || self.resample_like_notebook, ..base }
+        DataConfig {
+            band: self.band,
+            enhancement: self.enhancement,
+            resample_like_notebook: base.resample_like_notebook || self.resample_like_notebook,
+            ..base
+        }
     }
 }
 
@@ -194,6 +206,15 @@ impl Checkpoint {
                     let (band, first_band) = (model.band.name(), first.band.name());
                     return Err(CheckpointError::MixedBand { path: model.path, band, first: first.path.clone(), first_band });
                 }
+                if let Some(first) = loaded.first().filter(|f| f.enhancement != model.enhancement) {
+                    let (enhancement, first_enhancement) = (model.enhancement.name(), first.enhancement.name());
+                    return Err(CheckpointError::MixedEnhancement {
+                        path: model.path,
+                        enhancement,
+                        first: first.path.clone(),
+                        first_enhancement,
+                    });
+                }
                 loaded.push(model);
                 Ok(())
             };
@@ -219,13 +240,25 @@ impl Checkpoint {
         let resample_like_notebook = self.metadata.get(META_RESAMPLE_LIKE_NOTEBOOK).is_some_and(|v| v == "true");
         let band = self.band()?;
         let description = if band == Band::Wideband { description } else { format!("{description}, {} band", band.name()) };
+        let enhancement = self.enhancement()?;
+        let description =
+            if enhancement == Enhancement::None { description } else { format!("{description}, {} enhancement", enhancement.name()) };
         let classes = self.classes()?;
         let description = if classes[..] == crate::data::EMOTIONS[..] {
             description
         } else {
             format!("{description}, {} classes: {}", classes.len(), classes.join(", "))
         };
-        Ok(LoadedModel { scaling: self.input_scaling()?, path: self.path, description, model, resample_like_notebook, band, classes })
+        Ok(LoadedModel {
+            scaling: self.input_scaling()?,
+            path: self.path,
+            description,
+            model,
+            resample_like_notebook,
+            band,
+            enhancement,
+            classes,
+        })
     }
 
     /// The class names ([`META_CLASSES`]; RAVDESS's eight emotions when absent).
@@ -247,6 +280,15 @@ impl Checkpoint {
             None | Some("wideband") => Ok(Band::Wideband),
             Some("telephone") => Ok(Band::Telephone),
             Some(v) => Err(CheckpointError::Metadata { path: self.path.clone(), key: META_BAND.into(), value: v.into() }),
+        }
+    }
+
+    /// What clips went through after their band ([`META_ENHANCEMENT`]; none when absent).
+    pub fn enhancement(&self) -> Result<Enhancement, CheckpointError> {
+        match self.metadata.get(META_ENHANCEMENT).map(String::as_str) {
+            None | Some("none") => Ok(Enhancement::None),
+            Some("wiener") => Ok(Enhancement::Wiener),
+            Some(v) => Err(CheckpointError::Metadata { path: self.path.clone(), key: META_ENHANCEMENT.into(), value: v.into() }),
         }
     }
 

@@ -1,15 +1,14 @@
 //! Real channels end to end on synthetic clips: `ser robustness` and its report, the band a
 //! checkpoint records and the warnings of `eval` and `predict` about narrower clips, the
-//! telephone band as a training switch, and corrupted training copies.
+//! telephone band and the Wiener filter as training switches, and corrupted training copies.
 
 use ser::audio::corrupt::{band_pass, power};
 use ser::audio::{write_wav, Audio};
-use ser::checkpoint::{self, Checkpoint, META_BAND};
+use ser::checkpoint::{self, Checkpoint, META_BAND, META_ENHANCEMENT};
 use ser::data::channels::{BabbleTalkers, ChannelMix};
-use ser::data::pipeline::{self, Band, DataConfig, Layout};
+use ser::data::pipeline::{self, Band, DataConfig, Enhancement, Layout};
 use ser::data::{Example, Variant};
 use ser::nn::model::{ModelConfig, Padding, SerModel};
-use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
 mod common;
@@ -29,9 +28,13 @@ fn write_clips(dir: &Path) {
 }
 
 fn save_model(path: &Path, band: Option<&str>) {
+    save_model_with(path, band.map(|b| (META_BAND, b)).into_iter().collect());
+}
+
+/// A model of random weights with these metadata entries.
+fn save_model_with(path: &Path, meta: Vec<(&str, &str)>) {
     let mut model = SerModel::<f32>::new(ModelConfig { dropout: true, padding: Padding::Masked }, 5);
-    let meta = band.map(|b| HashMap::from([(META_BAND.to_string(), b.to_string())])).unwrap_or_default();
-    checkpoint::save(&mut model, path, meta).unwrap();
+    checkpoint::save(&mut model, path, meta.into_iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()).unwrap();
 }
 
 fn config(band: Band, channel_copies: usize, cache: Option<PathBuf>) -> DataConfig {
@@ -232,6 +235,56 @@ fn the_telephone_band_reaches_the_features_and_has_its_own_cache_entries() {
 }
 
 #[test]
+fn the_wiener_filter_lowers_a_noise_floor_before_the_features_under_its_own_cache_entries() {
+    let root = temp_dir("wiener-data");
+    let data = root.join("clips");
+    write_clips(&data);
+    let file = std::fs::read_dir(&data).unwrap().next().unwrap().unwrap().path();
+    let clean = pipeline::prepare_audio(&file, Variant::Original, &config(Band::Wideband, 0, None)).unwrap();
+    // The clip with white noise 10 dB below it, then through the filter.
+    let noise = ser::audio::corrupt::white_noise(clean.len(), &mut <rand::rngs::StdRng as rand::SeedableRng>::seed_from_u64(3));
+    let noisy = ser::audio::corrupt::add_at_snr(&clean, &noise, 10.0).unwrap();
+    let error = |x: &[f32]| power(&x.iter().zip(&clean).map(|(a, b)| a - b).collect::<Vec<_>>());
+    let filtered = ser::audio::enhance::wiener(&noisy);
+    assert!(error(&filtered) < error(&noisy) / 2.0, "{} -> {}", error(&noisy), error(&filtered));
+
+    let wiener = DataConfig { enhancement: Enhancement::Wiener, ..config(Band::Wideband, 0, None) };
+    assert_eq!(pipeline::prepare_audio(&file, Variant::Original, &wiener).unwrap(), ser::audio::enhance::wiener(&clean));
+    let cache = root.join("cache");
+    let plain = pipeline::load_dataset(&data, &config(Band::Wideband, 0, Some(cache.clone()))).unwrap();
+    let cached = DataConfig { cache_dir: Some(cache), ..wiener };
+    let filtered_set = pipeline::load_dataset(&data, &cached).unwrap();
+    assert_eq!(filtered_set.counts.cache_hits, 0, "filtered features are not the plain ones");
+    assert_ne!(matrix(&plain.train[0]), matrix(&filtered_set.train[0]));
+    assert_eq!(pipeline::load_dataset(&data, &cached).unwrap().counts.cache_misses, 0);
+}
+
+#[test]
+fn a_filtered_model_says_so_and_an_ensemble_needs_one_enhancement() {
+    let root = temp_dir("wiener-model");
+    let data = root.join("clips");
+    write_clips(&data);
+    let (plain, filtered, odd) = (root.join("plain.safetensors"), root.join("filtered.safetensors"), root.join("odd.safetensors"));
+    save_model(&plain, None);
+    save_model_with(&filtered, vec![(META_ENHANCEMENT, "wiener")]);
+    save_model_with(&odd, vec![(META_ENHANCEMENT, "magic")]);
+    assert_eq!(Checkpoint::open(&filtered).unwrap().enhancement().unwrap(), Enhancement::Wiener);
+    assert_eq!(Checkpoint::open(&plain).unwrap().enhancement().unwrap(), Enhancement::None);
+    let (ok, stdout, stderr) = ser(&["eval", "--weights", s(&filtered), "--data", s(&data), "--no-cache"]);
+    assert!(ok && stdout.contains("wiener enhancement"), "the description names it: {stdout}{stderr}");
+    let (ok, _, stderr) = ser(&["eval", "--weights", s(&odd), "--data", s(&data), "--no-cache"]);
+    assert!(!ok && stderr.contains("odd.safetensors") && stderr.contains("'ser.enhancement' = 'magic'"), "{stderr}");
+    let (ok, _, stderr) = ser(&["eval", "--weights", s(&plain), "--weights", s(&filtered), "--data", s(&data), "--no-cache"]);
+    assert!(!ok && stderr.contains("filtered.safetensors") && stderr.contains("an ensemble needs one"), "{stderr}");
+    // Robustness scores through the model's filter and records it.
+    let out = root.join("report");
+    let (ok, _, stderr) = ser(&["robustness", "--weights", s(&filtered), "--data", s(&data), "--no-cache", "--out", s(&out)]);
+    assert!(ok, "{stderr}");
+    let report: serde_json::Value = serde_json::from_slice(&std::fs::read(out.join("robustness.json")).unwrap()).unwrap();
+    assert_eq!(report["enhancement"], "wiener");
+}
+
+#[test]
 fn channel_copies_are_seeded_per_clip_and_copy_and_cached() {
     let root = temp_dir("copies");
     let data = root.join("clips");
@@ -309,6 +362,8 @@ fn train_records_the_band_and_makes_the_channel_copies_asked_for() {
         "robust",
         "--band",
         "telephone",
+        "--enhance",
+        "wiener",
         "--channel-copies",
         "1",
         "--epochs",
@@ -334,6 +389,8 @@ fn train_records_the_band_and_makes_the_channel_copies_asked_for() {
     let ckpt = Checkpoint::open(&out.join("model.safetensors")).unwrap();
     assert_eq!(ckpt.metadata.get(META_BAND).map(String::as_str), Some("telephone"));
     assert_eq!(ckpt.band().unwrap(), Band::Telephone);
+    assert_eq!(report["rows"][0]["recipe"]["enhancement"], "wiener");
+    assert_eq!(ckpt.metadata.get(META_ENHANCEMENT).map(String::as_str), Some("wiener"));
     // The robust recipe centres each clip, and the checkpoint's input map says so for eval and predict.
     assert_eq!(report["rows"][0]["recipe"]["utterance_mean"], true);
     assert!(ckpt.input_scaling().unwrap().utterance_mean);
@@ -341,6 +398,7 @@ fn train_records_the_band_and_makes_the_channel_copies_asked_for() {
     for (flag, value, error) in [
         ("--channel-copies", "9", "--channel-copies takes at most 8"),
         ("--band", "radio", "invalid value 'radio'"),
+        ("--enhance", "magic", "invalid value 'magic'"),
         ("--channel-mix", "babble=x", "--channel-mix: babble's weight 'x' is not a whole number"),
     ] {
         let (ok, _, stderr) = ser(&["train", "--recipe", "robust", flag, value, "--data", s(&data), "--out", s(&root.join("x"))]);

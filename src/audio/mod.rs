@@ -15,6 +15,7 @@
 
 pub mod augment;
 pub mod corrupt;
+pub mod enhance;
 pub mod envelope;
 pub mod mic;
 pub mod resample;

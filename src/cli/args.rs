@@ -1,7 +1,7 @@
 //! Argument types shared by several commands, and what they become.
 
 use crate::data::corpus::{parse_class_map, LabelSettings};
-use crate::data::pipeline::{Band, DataConfig, Layout, SplitKind, VadMode};
+use crate::data::pipeline::{Band, DataConfig, Enhancement, Layout, SplitKind, VadMode};
 use crate::nn::model::Padding;
 use crate::recipe::{Overrides, Recipe, RecipeName, RunSettings};
 use crate::train::ConsistencyTarget;
@@ -127,6 +127,11 @@ pub struct RecipeArgs {
     /// (default: the recipe's, wideband).
     #[arg(long, value_enum)]
     pub band: Option<Band>,
+    /// What every clip goes through after its band: none, or wiener (a Wiener filter lowers the
+    /// noise floor); recorded in the checkpoint, which eval, predict, listen and robustness follow
+    /// (default: the recipe's, none).
+    #[arg(long, value_enum)]
+    pub enhance: Option<Enhancement>,
     /// Random gain of up to ± this many dB per clip and epoch, applied in the feature domain; 0
     /// for none (default: the recipe's, 6 for improved and robust).
     #[arg(long)]
@@ -186,6 +191,7 @@ impl RecipeArgs {
             channel_mix: self.channel_mix.clone(),
             babble_talkers: self.babble_talkers.clone(),
             band: self.band,
+            enhancement: self.enhance,
             gain_db: self.gain_db,
             balance: self.balance.then_some(true),
             utterance_mean: self.utterance_mean,
@@ -222,6 +228,7 @@ pub fn data_config(d: &DataArgs, seed: u64, augment: bool) -> Result<DataConfig>
         babble_talkers: Default::default(),
         // The recipe's when training (Recipe::plan), the checkpoint's when scoring.
         band: Band::Wideband,
+        enhancement: Enhancement::None,
         labels,
         seed,
         noise_seed: seed,

@@ -85,6 +85,28 @@ impl Band {
     }
 }
 
+/// What every clip goes through after its band, before its features: the receiver's side of the
+/// channel.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum, Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Enhancement {
+    /// The audio as it arrives.
+    #[default]
+    None,
+    /// A Wiener filter lowers the noise floor ([`audio::enhance::wiener`]).
+    Wiener,
+}
+
+impl Enhancement {
+    /// The name used on the command line and in checkpoints.
+    pub fn name(self) -> &'static str {
+        match self {
+            Enhancement::None => "none",
+            Enhancement::Wiener => "wiener",
+        }
+    }
+}
+
 /// How a pool is split.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum, Serialize, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -124,6 +146,9 @@ pub struct DataConfig {
     /// What every clip goes through before its features. Absent (wideband) from older settings.
     #[serde(default)]
     pub band: Band,
+    /// What every clip goes through after its band. Absent (none) from older settings.
+    #[serde(default)]
+    pub enhancement: Enhancement,
     /// Classes, label renames, speakers and the test corpus of labelled corpora. Absent (none)
     /// from older settings.
     #[serde(default)]
@@ -151,6 +176,7 @@ impl Default for DataConfig {
             channel_mix: ChannelMix::default(),
             babble_talkers: BabbleTalkers::default(),
             band: Band::Wideband,
+            enhancement: Enhancement::None,
             labels: LabelSettings::default(),
             seed: 0,
             noise_seed: 0,
@@ -527,11 +553,14 @@ pub fn speech_audio(path: &Path, cfg: &DataConfig) -> Result<Vec<f32>, AudioErro
     Ok(samples)
 }
 
-/// What 16 kHz audio of `path` goes through last, before its features: the band of `cfg` and
-/// the notebook's resampling.
+/// What 16 kHz audio of `path` goes through last, before its features: the band of `cfg`, its
+/// enhancement and the notebook's resampling.
 pub fn channel_to_features(path: &Path, mut samples: Vec<f32>, cfg: &DataConfig) -> Result<Vec<f32>, AudioError> {
     if cfg.band == Band::Telephone {
         samples = corrupt::telephone(&samples, SAMPLE_RATE, false).map_err(|error| corrupt_error(path, error))?;
+    }
+    if cfg.enhancement == Enhancement::Wiener {
+        samples = audio::enhance::wiener(&samples);
     }
     if cfg.resample_like_notebook {
         samples = audio::resample(&samples, SAMPLE_RATE, NOTEBOOK_LOAD_RATE)?;
@@ -568,6 +597,9 @@ fn clip_features(path: &Path, variant: Variant, cfg: &DataConfig, babble: Option
         // Wideband keys are those of the entries cached before bands existed.
         if cfg.band != Band::Wideband {
             settings += &format!("|band={}", cfg.band.name());
+        }
+        if cfg.enhancement != Enhancement::None {
+            settings += &format!("|enhancement={}", cfg.enhancement.name());
         }
         // Likewise the keys of copies drawn with every kind as likely.
         if matches!(variant, Variant::Channel(_)) && !cfg.channel_mix.is_even() {

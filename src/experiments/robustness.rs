@@ -58,6 +58,8 @@ pub struct RobustnessReport {
     pub checkpoints: Vec<PathBuf>,
     /// The band the model was trained for.
     pub band: &'static str,
+    /// What clips went through after their band (`none`, `wiener`).
+    pub enhancement: &'static str,
     /// Which clips were scored (`all`, `test`, ...) and from where.
     pub data: PathBuf,
     pub part: String,
@@ -153,6 +155,7 @@ pub fn run_robustness(models: &mut [LoadedModel], run: RobustnessClips<'_>, grid
     Ok(RobustnessReport {
         checkpoints: models.iter().map(|m| m.path.clone()).collect(),
         band: models[0].band.name(),
+        enhancement: models[0].enhancement.name(),
         data,
         part,
         clips: usable.len(),

@@ -225,6 +225,7 @@ fn train_member(
         (checkpoint::META_RESAMPLE_LIKE_NOTEBOOK.to_string(), plan.plan.data.resample_like_notebook.to_string()),
         (checkpoint::META_RECIPE.to_string(), serde_json::to_string(plan.recipe)?),
         (checkpoint::META_BAND.to_string(), plan.plan.data.band.name().to_string()),
+        (checkpoint::META_ENHANCEMENT.to_string(), plan.plan.data.enhancement.name().to_string()),
         (checkpoint::META_CLASSES.to_string(), serde_json::to_string(&data.classes)?),
     ]);
     if !plan.scaling.is_identity() {

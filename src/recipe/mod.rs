@@ -11,7 +11,7 @@ pub mod ladder;
 
 use crate::audio::augment::speed_rates;
 use crate::data::channels::{BabbleTalkers, ChannelMix};
-use crate::data::pipeline::{Band, DataConfig};
+use crate::data::pipeline::{Band, DataConfig, Enhancement};
 use crate::data::{CacheReadError, Example, InputScaling};
 use crate::nn::model::{ModelConfig, Padding, LSTM_HIDDEN};
 use crate::train::augment::{FeatureAugment, SpecAugment};
@@ -84,6 +84,10 @@ pub struct Recipe {
     /// prediction alike). Absent (wideband) from older runs.
     #[serde(default)]
     pub band: Band,
+    /// What every clip goes through after its band (training, evaluation and prediction alike).
+    /// Absent (none) from older runs.
+    #[serde(default)]
+    pub enhancement: Enhancement,
     /// Class balance by loss weights (`TrainConfig::balance`). Absent (false) from older runs.
     #[serde(default)]
     pub balance: bool,
@@ -157,6 +161,7 @@ impl Recipe {
             channel_mix: ChannelMix::default(),
             babble_talkers: BabbleTalkers::default(),
             band: Band::Wideband,
+            enhancement: Enhancement::None,
             balance: false,
             utterance_mean: false,
             consistency: 0.0,
@@ -232,6 +237,7 @@ impl Recipe {
                 channel_mix: self.channel_mix,
                 babble_talkers: self.babble_talkers,
                 band: self.band,
+                enhancement: self.enhancement,
                 noise_seed: seed,
                 ..data.clone()
             },
@@ -324,6 +330,9 @@ impl Recipe {
         }
         if let Some(band) = o.band {
             self.band = band;
+        }
+        if let Some(enhancement) = o.enhancement {
+            self.enhancement = enhancement;
         }
         if let Some(balance) = o.balance {
             self.balance = balance;
@@ -453,6 +462,7 @@ pub struct Overrides {
     /// Talkers of each training babble: `N` or `MIN-MAX`.
     pub babble_talkers: Option<String>,
     pub band: Option<Band>,
+    pub enhancement: Option<Enhancement>,
     pub gain_db: Option<f32>,
     /// Class balance by loss weights (Some(true): on).
     pub balance: Option<bool>,
@@ -543,6 +553,7 @@ mod tests {
             channel_mix: ChannelMix::default(),
             babble_talkers: BabbleTalkers::parse("2-6").unwrap(),
             band: Band::Wideband,
+            enhancement: Enhancement::None,
             labels: Default::default(),
             seed: 3,
             noise_seed: 4,
