@@ -282,6 +282,8 @@ fn a_filtered_model_says_so_and_an_ensemble_needs_one_enhancement() {
     assert!(ok, "{stderr}");
     let report: serde_json::Value = serde_json::from_slice(&std::fs::read(out.join("robustness.json")).unwrap()).unwrap();
     assert_eq!(report["enhancement"], "wiener");
+    let markdown = std::fs::read_to_string(out.join("robustness.md")).unwrap();
+    assert!(markdown.contains("(wideband band, wiener enhancement)"), "{markdown}");
 }
 
 #[test]

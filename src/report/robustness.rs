@@ -16,10 +16,11 @@ pub fn markdown(r: &RobustnessReport) -> String {
     let _ = writeln!(o, "# Robustness to channels\n");
     let _ = writeln!(
         o,
-        "Checkpoint{} {} ({} band), {} clips of `{}` (part: {}), each scored alone; test corruption seed {}; babble of {} talker{}.\n",
+        "Checkpoint{} {} ({} band{}), {} clips of `{}` (part: {}), each scored alone; test corruption seed {}; babble of {} talker{}.\n",
         if checkpoints.len() > 1 { "s" } else { "" },
         checkpoints.join(", "),
         r.band,
+        if r.enhancement == "none" { String::new() } else { format!(", {} enhancement", r.enhancement) },
         r.clips,
         r.data.display(),
         r.part,
