@@ -1,12 +1,13 @@
 //! The training workloads at the study's shapes, f32: BiLSTM forward and forward+backward
 //! (batch 256, I = 40, H = 80), Conv1d(162 -> 60, k 5, s 2) forward+backward (batch 256,
 //! K = 120), one whole training step (batch 256, clips of 60..150 frames), and feature extraction
-//! of one 3 s clip. The workloads are `ser::bench`'s, the ones `ser bench` times.
+//! of one 3 s clip, beside the Wiener filter of the same clip. The workloads are `ser::bench`'s, the ones `ser bench` times.
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion};
 use ndarray::Array3;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
+use ser::audio::enhance::wiener;
 use ser::bench::{feature_clip, lstm_workload, study_model_and_trainer, training_batch, BATCH};
 use ser::features::{extract, FeatureConfig};
 use ser::nn::{Conv1d, InputGrad, Mode};
@@ -51,6 +52,8 @@ fn bench_features(c: &mut Criterion) {
     let clip = feature_clip(2);
     let config = FeatureConfig::default();
     c.bench_function("features_extract_3s_clip", |b| b.iter(|| extract(&clip, &config)));
+    // What `--enhance wiener` adds before each clip's features.
+    c.bench_function("wiener_filter_3s_clip", |b| b.iter(|| wiener(&clip)));
 }
 
 criterion_group!(benches, bench_bilstm, bench_conv1, bench_training_step, bench_features);
