@@ -174,7 +174,7 @@ pub fn eval(a: EvalArgs) -> Result<()> {
 /// The raw features (162, K) of any WAV file, prepared as the checkpoint's models were trained:
 /// 16 kHz (VAD for clips at other rates), resampled like the notebook's when they expect that.
 pub(super) fn clip_features(path: &Path, models: &[LoadedModel]) -> Result<Array2<f32>> {
-    // One band and one input for every member: `Checkpoint::load_ensemble` refuses mixed ones.
+    // One band, enhancement and input for every member: `Checkpoint::load_ensemble` refuses mixed ones.
     let first = models.first().context("no checkpoint loaded")?;
     let cfg = first.data_config(DataConfig { augment: false, ..DataConfig::default() });
     let samples = pipeline::prepare_audio(path, Variant::Original, &cfg)?;
