@@ -1,7 +1,8 @@
 //! The training workloads at the study's shapes, f32: BiLSTM forward and forward+backward
 //! (batch 256, I = 40, H = 80), Conv1d(162 -> 60, k 5, s 2) forward+backward (batch 256,
 //! K = 120), one whole training step (batch 256, clips of 60..150 frames), and feature extraction
-//! of one 3 s clip, beside the Wiener filter of the same clip. The workloads are `ser::bench`'s, the ones `ser bench` times.
+//! of one 3 s clip, beside the Wiener filter of the same clip. The workloads but the filter are
+//! `ser::bench`'s, the ones `ser bench` times.
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion};
 use ndarray::Array3;

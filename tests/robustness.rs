@@ -2,7 +2,10 @@
 //! checkpoint records and the warnings of `eval` and `predict` about narrower clips, the
 //! telephone band and the Wiener filter as training switches, and corrupted training copies.
 
-use ser::audio::corrupt::{band_pass, power};
+use rand::rngs::StdRng;
+use rand::SeedableRng;
+use ser::audio::corrupt::{add_at_snr, band_pass, power, white_noise};
+use ser::audio::enhance::wiener;
 use ser::audio::{write_wav, Audio};
 use ser::checkpoint::{self, Checkpoint, META_BAND, META_ENHANCEMENT};
 use ser::data::channels::{BabbleTalkers, ChannelMix};
@@ -242,17 +245,17 @@ fn the_wiener_filter_lowers_a_noise_floor_before_the_features_under_its_own_cach
     let file = std::fs::read_dir(&data).unwrap().next().unwrap().unwrap().path();
     let clean = pipeline::prepare_audio(&file, Variant::Original, &config(Band::Wideband, 0, None)).unwrap();
     // The clip with white noise 10 dB below it, then through the filter.
-    let noise = ser::audio::corrupt::white_noise(clean.len(), &mut <rand::rngs::StdRng as rand::SeedableRng>::seed_from_u64(3));
-    let noisy = ser::audio::corrupt::add_at_snr(&clean, &noise, 10.0).unwrap();
+    let noise = white_noise(clean.len(), &mut StdRng::seed_from_u64(3));
+    let noisy = add_at_snr(&clean, &noise, 10.0).unwrap();
     let error = |x: &[f32]| power(&x.iter().zip(&clean).map(|(a, b)| a - b).collect::<Vec<_>>());
-    let filtered = ser::audio::enhance::wiener(&noisy);
+    let filtered = wiener(&noisy);
     assert!(error(&filtered) < error(&noisy) / 2.0, "{} -> {}", error(&noisy), error(&filtered));
 
-    let wiener = DataConfig { enhancement: Enhancement::Wiener, ..config(Band::Wideband, 0, None) };
-    assert_eq!(pipeline::prepare_audio(&file, Variant::Original, &wiener).unwrap(), ser::audio::enhance::wiener(&clean));
+    let filtering = DataConfig { enhancement: Enhancement::Wiener, ..config(Band::Wideband, 0, None) };
+    assert_eq!(pipeline::prepare_audio(&file, Variant::Original, &filtering).unwrap(), wiener(&clean));
     let cache = root.join("cache");
     let plain = pipeline::load_dataset(&data, &config(Band::Wideband, 0, Some(cache.clone()))).unwrap();
-    let cached = DataConfig { cache_dir: Some(cache), ..wiener };
+    let cached = DataConfig { cache_dir: Some(cache), ..filtering };
     let filtered_set = pipeline::load_dataset(&data, &cached).unwrap();
     assert_eq!(filtered_set.counts.cache_hits, 0, "filtered features are not the plain ones");
     assert_ne!(matrix(&plain.train[0]), matrix(&filtered_set.train[0]));

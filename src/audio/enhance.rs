@@ -83,17 +83,13 @@ fn quantile(values: &[f64], q: f64) -> f64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::audio::corrupt::{power, white_noise};
     use rand::rngs::StdRng;
     use rand::SeedableRng;
-    use rand_distr::{Distribution, StandardNormal};
 
-    fn power(x: &[f32]) -> f64 {
-        x.iter().map(|&s| (s as f64).powi(2)).sum::<f64>() / x.len() as f64
-    }
-
+    /// `n` samples of white noise of this RMS.
     fn white(n: usize, rms: f64, seed: u64) -> Vec<f32> {
-        let mut rng = StdRng::seed_from_u64(seed);
-        (0..n).map(|_| (rms * <StandardNormal as Distribution<f64>>::sample(&StandardNormal, &mut rng)) as f32).collect()
+        white_noise(n, &mut StdRng::seed_from_u64(seed)).into_iter().map(|v| (rms * v as f64) as f32).collect()
     }
 
     #[test]
